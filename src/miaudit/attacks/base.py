@@ -1,0 +1,102 @@
+"""The attack contract: threat model, attacker knowledge, and the Attack base class.
+
+Conventions (DESIGN.md): the constructor only stores keyword parameters; ``fit`` returns
+self and sets attributes ending in ``_``; ``score_samples`` returns float64 scores of shape
+(n,), higher meaning "more likely a member". Attacks work on NumPy values only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar, Literal, Self
+
+import numpy as np
+
+from miaudit.errors import DataError, NotFittedError
+from miaudit.outputs import ModelOutputs
+from miaudit.registry import Registry
+
+Knowledge = Literal["black-box probabilities", "black-box labels", "white-box"]
+
+
+@dataclass(frozen=True)
+class ThreatModel:
+    """What an attack assumes of the attacker (the columns of the survey's comparison table)."""
+
+    knowledge: Knowledge
+    needs_shadow_models: bool
+    needs_same_distribution_data: bool
+    needs_architecture: bool
+    paper: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class AttackerKnowledge:
+    """What the attacker holds besides the records it attacks.
+
+    Attributes:
+        num_classes: number of classes of the target.
+        population: the target's outputs on the attacker's population records (known
+            non-members of the target, from the same distribution), if the attacker has them.
+        random_queries: the target's outputs on random inputs (uniform noise in the input
+            domain), used by ML-Leaks adversary 3 to pick its threshold; ``y`` is ignored.
+        seed: seed for any randomness in fitting.
+    """
+
+    num_classes: int
+    population: ModelOutputs | None = None
+    random_queries: ModelOutputs | None = None
+    seed: int = 0
+
+
+class Attack:
+    """Base class of every membership-inference attack."""
+
+    name: ClassVar[str]
+    threat_model: ClassVar[ThreatModel]
+
+    def fit(self, knowledge: AttackerKnowledge) -> Self:
+        """Learn whatever the attack needs from the attacker's knowledge; returns self."""
+        self.num_classes_ = knowledge.num_classes
+        self.threshold_: float | None = None
+        return self
+
+    def score_samples(self, outputs: ModelOutputs) -> np.ndarray:
+        """Membership scores of the records, float64 (n,), higher = more likely a member."""
+        self._check_fitted()
+        if outputs.num_classes != self.num_classes_:
+            raise DataError(
+                f"{self.name}: outputs have {outputs.num_classes} classes but the attack was "
+                f"fitted for {self.num_classes_}"
+            )
+        scores = np.asarray(self._score(outputs), dtype=np.float64)
+        if scores.shape != (outputs.n,):
+            raise RuntimeError(f"{self.name} returned scores of shape {scores.shape}")
+        return scores
+
+    def _score(self, outputs: ModelOutputs) -> np.ndarray:
+        raise NotImplementedError
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "num_classes_"):
+            raise NotFittedError(f"attack {self.name!r} is not fitted; call fit(knowledge) first")
+
+    def get_params(self) -> dict[str, Any]:
+        """Constructor parameters (scikit-learn style), for reports and reproducibility."""
+        return {k: v for k, v in vars(self).items() if not k.endswith("_")}
+
+
+ATTACKS: Registry[type[Attack]] = Registry("attack")
+
+
+def register_attack(cls: type[Attack]) -> type[Attack]:
+    """Class decorator: register an attack under its ``name``."""
+    return ATTACKS.register(cls.name)(cls)
+
+
+def make_attack(name: str, **params: Any) -> Attack:
+    """Instantiate a registered attack by name."""
+    return ATTACKS.get(name)(**params)

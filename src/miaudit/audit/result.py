@@ -1,0 +1,195 @@
+"""Audit results: plain dataclasses that serialise to results.json, scores.csv and report.html."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+TPR_LEVELS = ("0.001", "0.01", "0.1")
+
+
+@dataclass
+class TargetSummary:
+    """The audited model and how well it generalises."""
+
+    model: str
+    params: dict[str, Any]
+    num_classes: int
+    n_members: int
+    n_nonmembers: int
+    train_accuracy: float
+    test_accuracy: float
+    dataset: str | None = None
+
+    @property
+    def generalization_gap(self) -> float:
+        return self.train_accuracy - self.test_accuracy
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "params": self.params,
+            "dataset": self.dataset,
+            "num_classes": self.num_classes,
+            "n_members": self.n_members,
+            "n_nonmembers": self.n_nonmembers,
+            "train_accuracy": self.train_accuracy,
+            "test_accuracy": self.test_accuracy,
+            "generalization_gap": self.generalization_gap,
+        }
+
+
+@dataclass
+class AttackResult:
+    """One attack's scores on the audited records and the metrics computed from them.
+
+    ``metrics`` is the dict of :func:`miaudit.metrics.evaluate_scores` (auc, auc_ci,
+    tpr_at_fpr, tpr_at_fpr_ci, balanced_accuracy, advantage, epsilon_lower_bound, ...).
+    ``error`` is set (and scores/metrics empty) when the attack failed; the others still run.
+    """
+
+    name: str
+    threat_model: dict[str, Any]
+    params: dict[str, Any]
+    scores: np.ndarray | None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name,
+            "threat_model": self.threat_model,
+            "params": self.params,
+        }
+        out.update(self.metrics)
+        out["error"] = self.error
+        return out
+
+
+@dataclass
+class AuditResult:
+    """Everything needed to read and reproduce one audit.
+
+    Attributes:
+        target: summary of the audited model.
+        attacks: one entry per attack, in the order they ran.
+        membership: bool (n,) ground truth of the audited records (True = member).
+        record_ids: int64 (n,) ids of the audited records (indices into the dataset).
+        config: the validated configuration, when the audit came from one.
+        seed: the audit's seed.
+        versions: package versions (python, miaudit, numpy, torch, ...).
+        created: ISO timestamp (the only field that differs between identical runs).
+    """
+
+    target: TargetSummary
+    attacks: list[AttackResult]
+    membership: np.ndarray
+    record_ids: np.ndarray
+    config: dict[str, Any] | None
+    seed: int
+    versions: dict[str, str]
+    created: str = ""
+    title: str = "Membership-inference audit"
+
+    def attack(self, name: str) -> AttackResult:
+        for a in self.attacks:
+            if a.name == name:
+                return a
+        raise KeyError(f"no attack {name!r} in this result; have {[a.name for a in self.attacks]}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return _json_safe(
+            {
+                "title": self.title,
+                "created": self.created,
+                "seed": self.seed,
+                "versions": self.versions,
+                "config": self.config,
+                "target": self.target.to_dict(),
+                "attacks": [a.to_dict() for a in self.attacks],
+            }
+        )
+
+    def to_json(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n")
+        return path
+
+    def to_html(self, path: str | Path) -> Path:
+        from miaudit.report import render_html
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render_html(self), encoding="utf-8")
+        return path
+
+    def write_scores_csv(self, path: str | Path) -> Path:
+        """One row per record: record_id, member (0/1), one score column per attack."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ok = [a for a in self.attacks if a.scores is not None]
+        with path.open("w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["record_id", "member", *[a.name for a in ok]])
+            for i in range(len(self.record_ids)):
+                row = [int(self.record_ids[i]), int(self.membership[i])]
+                row += [repr(float(a.scores[i])) for a in ok]
+                writer.writerow(row)
+        return path
+
+    def save(self, directory: str | Path) -> Path:
+        """Write results.json, scores.csv and report.html into ``directory``."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.to_json(directory / "results.json")
+        self.write_scores_csv(directory / "scores.csv")
+        self.to_html(directory / "report.html")
+        return directory
+
+    def summary(self) -> str:
+        """A plain-text table of the target and every attack's headline metrics."""
+        t = self.target
+        lines = [
+            f"{self.title}",
+            f"target: {t.model}  train acc {t.train_accuracy:.3f}  test acc "
+            f"{t.test_accuracy:.3f}  gap {t.generalization_gap:+.3f}  "
+            f"({t.n_members} members, {t.n_nonmembers} non-members)",
+            f"{'attack':<20} {'AUC':>7} {'95% CI':>15} {'TPR@0.1%':>9} {'TPR@1%':>8} "
+            f"{'TPR@10%':>8} {'adv':>6} {'eps>=':>6}",
+        ]
+        for a in self.attacks:
+            if a.error is not None:
+                lines.append(f"{a.name:<20} FAILED: {a.error}")
+                continue
+            m = a.metrics
+            lo, hi = m["auc_ci"]
+            tpr = m["tpr_at_fpr"]
+            lines.append(
+                f"{a.name:<20} {m['auc']:7.3f} {f'[{lo:.3f}, {hi:.3f}]':>15} "
+                f"{tpr['0.001']:9.3f} {tpr['0.01']:8.3f} {tpr['0.1']:8.3f} "
+                f"{m['advantage']:6.3f} {m['epsilon_lower_bound']:6.2f}"
+            )
+        return "\n".join(lines)
+
+
+def _json_safe(obj: Any) -> Any:
+    """Convert numpy scalars/arrays and non-finite floats into JSON-safe values."""
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _json_safe(obj.tolist())
+    if isinstance(obj, np.generic):
+        return _json_safe(obj.item())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    return obj
