@@ -1,0 +1,51 @@
+"""miaudit: audit machine-learning models for membership-inference leakage.
+
+Public API::
+
+    import miaudit
+    result = miaudit.audit(model, members=(x_in, y_in), nonmembers=(x_out, y_out),
+                           population=(x_pop, y_pop), attacks=["loss", "confidence"])
+    print(result.summary())
+    result.save("runs/my_model")       # results.json, scores.csv, report.html
+
+The names below are imported lazily so that ``import miaudit.metrics`` (NumPy only)
+does not pull in torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "ATTACKS": "miaudit.attacks",
+    "AttackerKnowledge": "miaudit.attacks",
+    "make_attack": "miaudit.attacks",
+    "AuditConfig": "miaudit.audit",
+    "AuditResult": "miaudit.audit",
+    "audit": "miaudit.audit",
+    "load_config": "miaudit.audit",
+    "run_config": "miaudit.audit",
+    "Dataset": "miaudit.data",
+    "list_datasets": "miaudit.data",
+    "load_dataset": "miaudit.data",
+    "make_split": "miaudit.data",
+    "evaluate_scores": "miaudit.metrics",
+    "ModelOutputs": "miaudit.outputs",
+    "as_target": "miaudit.targets",
+    "train_model": "miaudit.models",
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'miaudit' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,20 @@
+"""Membership-inference attacks, registered by name in :data:`ATTACKS`."""
+
+from miaudit.attacks import salem, song_mittal, yeom  # noqa: F401  (registration)
+from miaudit.attacks.base import (
+    ATTACKS,
+    Attack,
+    AttackerKnowledge,
+    ThreatModel,
+    make_attack,
+    register_attack,
+)
+
+__all__ = [
+    "ATTACKS",
+    "Attack",
+    "AttackerKnowledge",
+    "ThreatModel",
+    "make_attack",
+    "register_attack",
+]

@@ -85,7 +85,10 @@ class AuditResult:
         config: the validated configuration, when the audit came from one.
         seed: the audit's seed.
         versions: package versions (python, miaudit, numpy, torch, ...).
-        created: ISO timestamp (the only field that differs between identical runs).
+        created: ISO timestamp.
+        timings: wall-clock seconds per step ("train_target", "attack:<name>", ...).
+            ``created`` and ``timings`` are the only fields that differ between two runs of
+            the same configuration and seed.
     """
 
     target: TargetSummary
@@ -97,6 +100,7 @@ class AuditResult:
     versions: dict[str, str]
     created: str = ""
     title: str = "Membership-inference audit"
+    timings: dict[str, float] = field(default_factory=dict)
 
     def attack(self, name: str) -> AttackResult:
         for a in self.attacks:
@@ -114,6 +118,7 @@ class AuditResult:
                 "config": self.config,
                 "target": self.target.to_dict(),
                 "attacks": [a.to_dict() for a in self.attacks],
+                "timings": self.timings,
             }
         )
 

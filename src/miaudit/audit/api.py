@@ -1,0 +1,266 @@
+"""The Python entry point: audit a trained model (torch or scikit-learn, or any Target)."""
+
+from __future__ import annotations
+
+import platform
+import time
+import traceback
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from miaudit.attacks import ATTACKS, Attack, AttackerKnowledge, make_attack
+from miaudit.audit.result import AttackResult, AuditResult, TargetSummary
+from miaudit.errors import ConfigError, DataError, MiauditError
+from miaudit.metrics import evaluate_scores
+from miaudit.outputs import ModelOutputs
+from miaudit.targets import Target, as_target
+
+DEFAULT_ATTACKS = ("gap", "loss", "confidence", "entropy", "modified_entropy")
+
+AttackSpec = str | dict[str, Any] | Attack
+
+
+def audit(
+    model: Any,
+    *,
+    members: tuple[np.ndarray, np.ndarray],
+    nonmembers: tuple[np.ndarray, np.ndarray],
+    population: tuple[np.ndarray, np.ndarray] | None = None,
+    attacks: Sequence[AttackSpec] | str = DEFAULT_ATTACKS,
+    num_classes: int | None = None,
+    seed: int = 0,
+    random_queries: int = 1000,
+    bootstrap: int = 200,
+    record_ids: np.ndarray | None = None,
+    model_name: str | None = None,
+    model_params: dict[str, Any] | None = None,
+    dataset: str | None = None,
+    config: dict[str, Any] | None = None,
+    title: str = "Membership-inference audit",
+    progress: bool = True,
+) -> AuditResult:
+    """Run membership-inference attacks against ``model`` and measure what they learn.
+
+    Args:
+        model: a trained torch ``nn.Module``, a fitted scikit-learn classifier, or a
+            :class:`~miaudit.targets.Target`.
+        members: ``(x, y)`` records the model was trained on.
+        nonmembers: ``(x, y)`` records from the same distribution it did not see.
+        population: ``(x, y)`` the attacker's own data (disjoint from both), if any.
+        attacks: attack names, ``{"name": ..., **params}`` dicts, Attack objects, or "all".
+        num_classes: number of classes; inferred from the model when omitted.
+        seed: seed of every random step (random queries, bootstrap).
+        random_queries: number of random inputs queried for ML-Leaks' threshold choice.
+        bootstrap: bootstrap resamples for confidence intervals.
+        record_ids: ids of the audited records (members first, then non-members);
+            defaults to 0..n-1.
+
+    Returns:
+        An :class:`AuditResult`; an attack that fails is recorded with its error and the
+        others still run.
+    """
+    attack_objs = resolve_attacks(attacks)
+    x_in, y_in = _check_pair(members, "members")
+    x_out, y_out = _check_pair(nonmembers, "nonmembers")
+    if x_in.shape[1:] != x_out.shape[1:]:
+        raise DataError(
+            f"members and non-members have different record shapes: {x_in.shape[1:]} vs "
+            f"{x_out.shape[1:]}"
+        )
+    target = as_target(model, num_classes=num_classes)
+    c = target.num_classes
+    out_in = target.outputs(x_in, y_in)
+    out_out = target.outputs(x_out, y_out)
+    audited = _concat(out_in, out_out)
+    membership = np.concatenate([np.ones(len(y_in), bool), np.zeros(len(y_out), bool)])
+    if record_ids is None:
+        record_ids = np.arange(len(membership), dtype=np.int64)
+    record_ids = np.asarray(record_ids, dtype=np.int64)
+    if record_ids.shape != membership.shape:
+        raise DataError(
+            f"mismatched lengths: {len(record_ids)} record ids for {len(membership)} records"
+        )
+
+    rng = np.random.default_rng(seed)
+    pop_outputs = None
+    x_ref = x_in
+    if population is not None:
+        x_pop, y_pop = _check_pair(population, "population")
+        if x_pop.shape[1:] != x_in.shape[1:]:
+            raise DataError(f"population records have shape {x_pop.shape[1:]}, expected "
+                            f"{x_in.shape[1:]}")
+        pop_outputs = target.outputs(x_pop, y_pop)
+        x_ref = x_pop
+    rand_outputs = None
+    if random_queries > 0:
+        x_rand = random_inputs(x_ref, random_queries, rng)
+        probs = target.predict_proba(x_rand)
+        rand_outputs = ModelOutputs(probs=probs, y=np.argmax(probs, axis=1))
+
+    knowledge = AttackerKnowledge(
+        num_classes=c, population=pop_outputs, random_queries=rand_outputs, seed=seed
+    )
+    results = []
+    bar = tqdm(attack_objs, desc="attacks", disable=not progress, leave=False)
+    for attack in bar:
+        bar.set_postfix_str(attack.name)
+        results.append(_run_attack(attack, knowledge, audited, membership, seed, bootstrap))
+
+    summary = TargetSummary(
+        model=model_name or target.description,
+        params=dict(model_params or {}),
+        num_classes=c,
+        n_members=len(y_in),
+        n_nonmembers=len(y_out),
+        train_accuracy=float(np.mean(out_in.predicted == out_in.y)),
+        test_accuracy=float(np.mean(out_out.predicted == out_out.y)),
+        dataset=dataset,
+    )
+    return AuditResult(
+        target=summary,
+        attacks=results,
+        membership=membership,
+        record_ids=record_ids,
+        config=config,
+        seed=seed,
+        versions=package_versions(),
+        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        title=title,
+        timings={f"attack:{a.name}": a.seconds for a in results},
+    )
+
+
+def resolve_attacks(attacks: Sequence[AttackSpec] | str) -> list[Attack]:
+    """Turn names / dicts / objects (or "all") into attack instances; unknown names fail."""
+    if isinstance(attacks, str):
+        if attacks != "all":
+            attacks = [attacks]
+        else:
+            attacks = ATTACKS.names()
+    if len(attacks) == 0:
+        raise ConfigError("no attacks given; name at least one (see `miaudit attacks`)")
+    out: list[Attack] = []
+    for spec in attacks:
+        if isinstance(spec, Attack):
+            out.append(spec)
+        elif isinstance(spec, str):
+            out.append(make_attack(spec))
+        elif isinstance(spec, dict):
+            params = dict(spec)
+            name = params.pop("name", None)
+            if not isinstance(name, str):
+                raise ConfigError(f"attack entry {spec!r} needs a 'name'")
+            cls = ATTACKS.get(name)
+            try:
+                out.append(cls(**params))
+            except TypeError as exc:
+                raise ConfigError(f"bad parameters for attack {name!r}: {exc}") from None
+        else:
+            raise ConfigError(f"attack must be a name, a dict or an Attack, got {spec!r}")
+    names = [a.name for a in out]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ConfigError(f"attack(s) listed twice: {', '.join(dupes)}")
+    return out
+
+
+def random_inputs(x_like: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Uniform random inputs in the per-feature range of ``x_like`` (ML-Leaks adversary 3).
+
+    Binary features (only 0/1 seen) are drawn as fair coin flips.
+    """
+    flat = x_like.reshape(len(x_like), -1).astype(np.float64)
+    lo, hi = flat.min(axis=0), flat.max(axis=0)
+    binary = np.all((flat == 0) | (flat == 1), axis=0)
+    u = rng.random((n, flat.shape[1]))
+    x = np.where(binary, (u < 0.5).astype(np.float64), lo + u * (hi - lo))
+    return x.reshape((n, *x_like.shape[1:])).astype(x_like.dtype)
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python and the packages that shape the results."""
+    import matplotlib
+    import scipy
+    import sklearn
+    import torch
+
+    import miaudit
+
+    return {
+        "python": platform.python_version(),
+        "miaudit": miaudit.__version__,
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "scikit-learn": sklearn.__version__,
+        "torch": torch.__version__,
+        "matplotlib": matplotlib.__version__,
+    }
+
+
+def _run_attack(
+    attack: Attack,
+    knowledge: AttackerKnowledge,
+    audited: ModelOutputs,
+    membership: np.ndarray,
+    seed: int,
+    bootstrap: int,
+) -> AttackResult:
+    start = time.perf_counter()
+    try:
+        attack.fit(knowledge)
+        scores = attack.score_samples(audited)
+        if not np.all(np.isfinite(scores)):
+            raise DataError(f"attack {attack.name!r} produced non-finite scores")
+        metrics = evaluate_scores(
+            membership, scores, threshold=attack.threshold_, n_resamples=bootstrap, seed=seed
+        ).to_dict()
+    except MiauditError as exc:
+        return _failed(attack, start, str(exc))
+    except Exception as exc:  # an attack bug must not lose the other attacks' results
+        detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        return _failed(attack, start, detail)
+    return AttackResult(
+        name=attack.name,
+        threat_model=attack.threat_model.to_dict(),
+        params=attack.get_params(),
+        scores=scores,
+        metrics=metrics,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def _failed(attack: Attack, start: float, message: str) -> AttackResult:
+    return AttackResult(
+        name=attack.name,
+        threat_model=attack.threat_model.to_dict(),
+        params=attack.get_params(),
+        scores=None,
+        seconds=time.perf_counter() - start,
+        error=message,
+    )
+
+
+def _check_pair(pair: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
+    if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+        raise DataError(f"{what} must be a pair (x, y)")
+    x, y = np.asarray(pair[0]), np.asarray(pair[1])
+    if len(x) != len(y):
+        raise DataError(f"mismatched lengths: {what} has {len(x)} records but {len(y)} labels")
+    if len(x) == 0:
+        singular = {"members": "member", "nonmembers": "non-member"}.get(what, what)
+        raise DataError(f"empty {singular} set: {what} has no records")
+    if np.issubdtype(x.dtype, np.floating) and not np.all(np.isfinite(x)):
+        raise DataError(f"{what} records contain NaN or inf")
+    return x, y
+
+
+def _concat(a: ModelOutputs, b: ModelOutputs) -> ModelOutputs:
+    logits = None
+    if a.logits is not None and b.logits is not None:
+        logits = np.concatenate([a.logits, b.logits])
+    return ModelOutputs(
+        probs=np.concatenate([a.probs, b.probs]), y=np.concatenate([a.y, b.y]), logits=logits
+    )

@@ -1,0 +1,229 @@
+"""The audit configuration file (YAML): schema, validation, clear errors.
+
+Every key is checked; unknown keys are errors (with a "did you mean" hint), so a typo
+never silently falls back to a default. Example::
+
+    seed: 0
+    dataset: {name: location}          # or {path: data.npz}; data_dir optional
+    split: {members: 1000, nonmembers: 1000}   # the rest is the attacker's population
+    target: {model: mlp, hidden: [1024, 512, 256, 128], epochs: 100, batch_size: 64,
+             optimizer: adam, lr: 0.001, weight_decay: 0.0}
+    attacks: [gap, loss, confidence, entropy, modified_entropy]   # or: all
+    output: runs/location
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from miaudit.attacks import ATTACKS
+from miaudit.errors import ConfigError
+from miaudit.models import MODELS, model_params_schema
+
+TOP_KEYS = {"seed", "dataset", "split", "target", "attacks", "output", "evaluation", "title"}
+REQUIRED_TOP = ("dataset", "split", "target", "attacks")
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    name: str | None = None
+    path: str | None = None
+    data_dir: str | None = None
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    members: int
+    nonmembers: int
+    population: int | None = None
+
+
+@dataclass(frozen=True)
+class TargetConfig:
+    model: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    bootstrap: int = 200
+    random_queries: int = 1000
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    """A validated audit configuration."""
+
+    dataset: DatasetConfig
+    split: SplitConfig
+    target: TargetConfig
+    attacks: list[str | dict[str, Any]] | str
+    seed: int = 0
+    output: str | None = None
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    title: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The configuration in the file's own shape (as stored in results.json)."""
+        d = asdict(self)
+        target = {"model": self.target.model, **self.target.params}
+        d["target"] = target
+        d["dataset"] = {k: v for k, v in d["dataset"].items() if v is not None}
+        d["split"] = {k: v for k, v in d["split"].items() if v is not None}
+        return d
+
+
+def load_config(path: str | Path) -> AuditConfig:
+    """Read and validate a YAML configuration file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
+    return parse_config(raw, source=str(path))
+
+
+def parse_config(raw: Any, *, source: str = "config") -> AuditConfig:
+    """Validate a configuration given as a dict (the parsed YAML)."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: the configuration must be a mapping of keys to values")
+    _check_keys(raw, TOP_KEYS, source)
+    for key in REQUIRED_TOP:
+        if key not in raw:
+            raise ConfigError(f"{source}: missing required key '{key}'")
+    seed = _int(raw.get("seed", 0), "seed", source, minimum=0)
+
+    ds = _mapping(raw["dataset"], "dataset", source)
+    _check_keys(ds, {"name", "path", "data_dir"}, source, "dataset")
+    if ("name" in ds) == ("path" in ds):
+        raise ConfigError(f"{source}: dataset needs exactly one of 'name' or 'path'")
+    dataset = DatasetConfig(
+        name=_opt_str(ds.get("name"), "dataset.name", source),
+        path=_opt_str(ds.get("path"), "dataset.path", source),
+        data_dir=_opt_str(ds.get("data_dir"), "dataset.data_dir", source),
+    )
+    if dataset.name is not None:
+        from miaudit.data import DATASETS
+
+        _known(dataset.name, DATASETS.names(), "dataset", source)
+
+    sp = _mapping(raw["split"], "split", source)
+    _check_keys(sp, {"members", "nonmembers", "population"}, source, "split")
+    for key in ("members", "nonmembers"):
+        if key not in sp:
+            raise ConfigError(f"{source}: split needs '{key}'")
+    split = SplitConfig(
+        members=_int(sp["members"], "split.members", source, minimum=1),
+        nonmembers=_int(sp["nonmembers"], "split.nonmembers", source, minimum=1),
+        population=None
+        if sp.get("population") is None
+        else _int(sp["population"], "split.population", source, minimum=0),
+    )
+
+    tg = _mapping(raw["target"], "target", source)
+    if "model" not in tg:
+        raise ConfigError(f"{source}: target needs 'model' (one of {', '.join(MODELS.names())})")
+    model = _opt_str(tg["model"], "target.model", source)
+    _known(model, MODELS.names(), "model", source)
+    params = {k: v for k, v in tg.items() if k != "model"}
+    _check_keys(params, set(model_params_schema(model)), source, f"target (model {model})")
+    target = TargetConfig(model=model, params=params)
+
+    attacks = _attacks(raw["attacks"], source)
+
+    ev = _mapping(raw.get("evaluation", {}) or {}, "evaluation", source)
+    _check_keys(ev, {"bootstrap", "random_queries"}, source, "evaluation")
+    evaluation = EvaluationConfig(
+        bootstrap=_int(ev.get("bootstrap", 200), "evaluation.bootstrap", source, minimum=0),
+        random_queries=_int(
+            ev.get("random_queries", 1000), "evaluation.random_queries", source, minimum=0
+        ),
+    )
+    return AuditConfig(
+        dataset=dataset,
+        split=split,
+        target=target,
+        attacks=attacks,
+        seed=seed,
+        output=_opt_str(raw.get("output"), "output", source),
+        evaluation=evaluation,
+        title=_opt_str(raw.get("title"), "title", source),
+    )
+
+
+def _attacks(value: Any, source: str) -> list[str | dict[str, Any]] | str:
+    if value == "all":
+        return "all"
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"{source}: attacks must be a non-empty list of names, or 'all'")
+    out: list[str | dict[str, Any]] = []
+    for item in value:
+        if isinstance(item, str):
+            _known(item, ATTACKS.names(), "attack", source)
+            out.append(item)
+        elif isinstance(item, dict) and isinstance(item.get("name"), str):
+            _known(item["name"], ATTACKS.names(), "attack", source)
+            out.append(dict(item))
+        else:
+            raise ConfigError(
+                f"{source}: each attack must be a name or a mapping with 'name', got {item!r}"
+            )
+    return out
+
+
+def _check_keys(d: dict, allowed: set[str], source: str, where: str = "") -> None:
+    for key in d:
+        if key not in allowed:
+            hint = difflib.get_close_matches(str(key), sorted(allowed), n=1)
+            did_you_mean = f"; did you mean '{hint[0]}'?" if hint else ""
+            place = f" in {where}" if where else ""
+            raise ConfigError(
+                f"{source}: unknown key '{key}'{place}{did_you_mean} "
+                f"(valid: {', '.join(sorted(allowed))})"
+            )
+
+
+def _known(name: str, valid: list[str], kind: str, source: str) -> None:
+    if name not in valid:
+        hint = difflib.get_close_matches(name, valid, n=1)
+        did_you_mean = f"; did you mean '{hint[0]}'?" if hint else ""
+        raise ConfigError(
+            f"{source}: unknown {kind} '{name}'{did_you_mean} (valid: {', '.join(valid)})"
+        )
+
+
+def _mapping(value: Any, key: str, source: str) -> dict:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{source}: '{key}' must be a mapping, got {type(value).__name__}")
+    return value
+
+
+def _int(value: Any, key: str, source: str, *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{source}: '{key}' must be an integer, got {value!r}")
+    if value < minimum:
+        raise ConfigError(f"{source}: '{key}' must be at least {minimum}, got {value}")
+    return value
+
+
+def _opt_str(value: Any, key: str, source: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"{source}: '{key}' must be a string, got {value!r}")
+    return value
+
+
+__all__ = ["AuditConfig", "load_config", "parse_config"]

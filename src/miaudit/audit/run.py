@@ -1,0 +1,84 @@
+"""Config-driven audits: load the data, split it, train the target, attack it, write the report."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from miaudit.audit.api import audit
+from miaudit.audit.config import AuditConfig, load_config, parse_config
+from miaudit.audit.result import AuditResult
+from miaudit.data import load_dataset, make_split
+from miaudit.models import train_model
+
+
+def run_config(
+    config: AuditConfig | dict[str, Any] | str | Path,
+    *,
+    output: str | Path | None = None,
+    data_dir: str | Path | None = None,
+    progress: bool = True,
+) -> AuditResult:
+    """Run the audit a configuration describes and, if it names an output, write it there.
+
+    The target is trained on the split's members with the config's seed; the
+    attacker's population is the rest of the data set (or ``split.population`` records).
+    """
+    if isinstance(config, (str, Path)):
+        config = load_config(config)
+    elif isinstance(config, dict):
+        config = parse_config(config)
+    dataset = load_dataset(
+        config.dataset.name,
+        path=config.dataset.path,
+        data_dir=data_dir or config.dataset.data_dir,
+    )
+    split = make_split(
+        len(dataset.y),
+        members=config.split.members,
+        nonmembers=config.split.nonmembers,
+        population=config.split.population,
+        seed=config.seed,
+    )
+    x, y = dataset.x, dataset.y
+    start = time.perf_counter()
+    target = train_model(
+        config.target.model,
+        config.target.params,
+        x[split.members],
+        y[split.members],
+        num_classes=dataset.num_classes,
+        seed=config.seed,
+        progress=progress,
+    )
+    train_seconds = time.perf_counter() - start
+    population = None
+    if len(split.population) > 0:
+        population = (x[split.population], y[split.population])
+    result = audit(
+        target,
+        members=(x[split.members], y[split.members]),
+        nonmembers=(x[split.nonmembers], y[split.nonmembers]),
+        population=population,
+        attacks=config.attacks,
+        num_classes=dataset.num_classes,
+        seed=config.seed,
+        random_queries=config.evaluation.random_queries,
+        bootstrap=config.evaluation.bootstrap,
+        record_ids=np.concatenate([split.members, split.nonmembers]),
+        model_name=config.target.model,
+        model_params=config.target.params,
+        dataset=dataset.name,
+        config=config.to_dict(),
+        title=config.title or f"Membership-inference audit: {config.target.model} on "
+        f"{dataset.name}",
+        progress=progress,
+    )
+    result.timings = {"train_target": train_seconds, **result.timings}
+    out_dir = output or config.output
+    if out_dir is not None:
+        result.save(out_dir)
+    return result

@@ -1,0 +1,110 @@
+"""Command line: ``miaudit demo | audit CONFIG | attacks | datasets``.
+
+Bad input prints one line (no traceback) and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from miaudit.errors import MiauditError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except MiauditError as exc:
+        print(f"miaudit: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("miaudit: interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="miaudit", description="Audit machine-learning models for membership leakage."
+    )
+    sub = parser.add_subparsers(dest="command")
+
+    p = sub.add_parser("demo", help="audit a random forest and an MLP on the digits data")
+    p.add_argument("--output", default="runs/demo", help="output directory (default runs/demo)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("audit", help="run the audit a YAML config describes")
+    p.add_argument("config", help="path to the YAML configuration")
+    p.add_argument("--output", help="output directory (overrides the config's 'output')")
+    p.add_argument("--data-dir", help="data directory (default: $MIAUDIT_DATA)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.set_defaults(func=_cmd_audit)
+
+    p = sub.add_parser("attacks", help="list the attacks and their threat models")
+    p.set_defaults(func=_cmd_attacks)
+
+    p = sub.add_parser("datasets", help="list the data sets")
+    p.add_argument("--data-dir", help="data directory (default: $MIAUDIT_DATA)")
+    p.set_defaults(func=_cmd_datasets)
+    return parser
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from miaudit.demo import run_demo
+
+    results = run_demo(args.output, progress=not args.no_progress)
+    for name, result in results.items():
+        print(result.summary())
+        print(f"report: {args.output}/{name}/report.html\n")
+    return 0
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from miaudit.audit import load_config, run_config
+
+    config = load_config(args.config)
+    output = args.output or config.output
+    if output is None:
+        raise MiauditError("no output directory: set 'output' in the config or pass --output")
+    result = run_config(
+        config, output=output, data_dir=args.data_dir, progress=not args.no_progress
+    )
+    print(result.summary())
+    print(f"results: {output}/results.json  report: {output}/report.html")
+    return 0
+
+
+def _cmd_attacks(args: argparse.Namespace) -> int:
+    from miaudit.attacks import ATTACKS
+
+    header = f"{'attack':<18} {'knowledge':<25} {'shadow':<7} {'same-dist':<10} {'arch':<5} paper"
+    print(header)
+    print("-" * len(header))
+    yes = {True: "yes", False: "no"}
+    for name in ATTACKS.names():
+        tm = ATTACKS.get(name).threat_model
+        print(
+            f"{name:<18} {tm.knowledge:<25} {yes[tm.needs_shadow_models]:<7} "
+            f"{yes[tm.needs_same_distribution_data]:<10} {yes[tm.needs_architecture]:<5} "
+            f"{tm.paper}"
+        )
+    return 0
+
+
+def _cmd_datasets(args: argparse.Namespace) -> int:
+    from miaudit.data import list_datasets
+
+    for info in list_datasets(data_dir=args.data_dir):
+        where = "local" if info.local else "download"
+        print(f"{info.name:<14} {where:<9} {info.description}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
