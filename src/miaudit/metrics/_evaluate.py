@@ -1,0 +1,124 @@
+"""All headline metrics of one attack's scores in one call."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+from sklearn.metrics import roc_auc_score
+
+from miaudit.errors import ConfigError
+from miaudit.metrics._bootstrap import (
+    auc_rows,
+    check_resamples,
+    percentile_interval,
+    resample_indices,
+    row_values,
+    score_codes,
+    tpr_at_fpr_rows,
+)
+from miaudit.metrics._epsilon import _epsilon
+from miaudit.metrics._roc import _best_balanced, _precision_recall, _roc, _tpr_at_fpr, check_level
+from miaudit.metrics._validation import check_scores
+
+
+def level_key(level: float) -> str:
+    """Dictionary key of an FPR level: ``0.001 -> "0.001"``."""
+    return str(float(level))
+
+
+@dataclass(frozen=True)
+class AttackMetrics:
+    """Metrics of one attack's membership scores (see :func:`evaluate_scores`).
+
+    ``tpr_at_fpr`` and ``tpr_at_fpr_ci`` are keyed by the FPR level as a string ("0.001").
+    ``precision`` and ``recall`` are at ``threshold`` (member iff score >= threshold).
+    """
+
+    auc: float
+    auc_ci: tuple[float, float]
+    tpr_at_fpr: dict[str, float]
+    tpr_at_fpr_ci: dict[str, tuple[float, float]]
+    balanced_accuracy: float
+    advantage: float
+    epsilon_lower_bound: float
+    threshold: float
+    precision: float
+    recall: float
+    n_members: int
+    n_nonmembers: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (plain floats, ints and lists) with the field names as keys."""
+        return {
+            "auc": float(self.auc),
+            "auc_ci": [float(v) for v in self.auc_ci],
+            "tpr_at_fpr": {k: float(v) for k, v in self.tpr_at_fpr.items()},
+            "tpr_at_fpr_ci": {k: [float(v) for v in ci] for k, ci in self.tpr_at_fpr_ci.items()},
+            "balanced_accuracy": float(self.balanced_accuracy),
+            "advantage": float(self.advantage),
+            "epsilon_lower_bound": float(self.epsilon_lower_bound),
+            "threshold": float(self.threshold),
+            "precision": float(self.precision),
+            "recall": float(self.recall),
+            "n_members": int(self.n_members),
+            "n_nonmembers": int(self.n_nonmembers),
+        }
+
+
+def evaluate_scores(
+    y_true: ArrayLike,
+    y_score: ArrayLike,
+    *,
+    threshold: float | None = None,
+    levels: Sequence[float] = (0.001, 0.01, 0.1),
+    n_resamples: int = 200,
+    seed: int = 0,
+) -> AttackMetrics:
+    """AUC, TPR at each FPR level, balanced accuracy, advantage and epsilon lower bound.
+
+    AUC and TPR-at-FPR get 95% stratified percentile bootstrap intervals from one shared set
+    of ``n_resamples`` resamples (the same ones :func:`bootstrap_ci` draws with ``seed``).
+    Precision and recall are at ``threshold``, or, when it is None, at the threshold of the
+    best balanced accuracy. The epsilon bound uses delta = 0 and 95% Clopper-Pearson intervals.
+    """
+    y, s = check_scores(y_true, y_score)
+    checked_levels = [check_level(level) for level in levels]
+    n_resamples, ci_level = check_resamples(n_resamples, 0.95)
+    if threshold is not None and np.isnan(float(threshold)):
+        raise ConfigError("threshold must be a number or None, got NaN")
+
+    fpr, tpr, thresholds = _roc(y, s)
+    ba, best_threshold = _best_balanced(fpr, tpr, thresholds)
+    t = best_threshold if threshold is None else float(threshold)
+    precision, recall = _precision_recall(y, s, t)
+
+    pos_idx, neg_idx = resample_indices(y, n_resamples, np.random.default_rng(seed))
+    codes, n_codes = score_codes(s)
+    rows = {"auc": auc_rows} | {
+        level_key(lv): functools.partial(tpr_at_fpr_rows, level=lv) for lv in checked_levels
+    }
+    cis = {
+        name: percentile_interval(row_values(f, codes, n_codes, pos_idx, neg_idx), ci_level)
+        for name, f in rows.items()
+    }
+
+    n_members = int(y.sum())
+    return AttackMetrics(
+        auc=float(roc_auc_score(y, s)),
+        auc_ci=cis.pop("auc"),
+        tpr_at_fpr={level_key(lv): _tpr_at_fpr(fpr, tpr, lv) for lv in checked_levels},
+        tpr_at_fpr_ci=cis,
+        balanced_accuracy=ba,
+        advantage=float(np.max(tpr - fpr)),
+        epsilon_lower_bound=_epsilon(y, s, 0.0, 0.05),
+        threshold=t,
+        precision=precision,
+        recall=recall,
+        n_members=n_members,
+        n_nonmembers=int(y.size - n_members),
+    )
