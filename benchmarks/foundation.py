@@ -15,7 +15,7 @@ from pathlib import Path
 
 from common import machine, matmul_gflops
 
-from miaudit.audit import AuditResult, run_config
+from miaudit.pipeline import AuditResult, run_config
 from miaudit.demo import run_demo
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -66,7 +66,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    from miaudit.audit import load_config, run_config
+    from miaudit.pipeline import load_config, run_config
 
     config = load_config(args.config)
     output = args.output or config.output

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from miaudit.audit import AuditResult, run_config
+from miaudit.pipeline import AuditResult, run_config
 
 DEMO_ATTACKS = ["gap", "loss", "confidence", "entropy", "modified_entropy"]
 

@@ -7,7 +7,7 @@ import sys
 import pytest
 import yaml
 
-from miaudit.audit import parse_config, run_config
+from miaudit.pipeline import parse_config, run_config
 from miaudit.cli import main
 from miaudit.errors import ConfigError
 

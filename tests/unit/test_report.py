@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy.stats import percentileofscore
 
-from miaudit.audit.result import AttackResult, AuditResult, TargetSummary
+from miaudit.pipeline.result import AttackResult, AuditResult, TargetSummary
 from miaudit.report import render_html
 from miaudit.report._data import rank_percentiles, records_at_risk, roc, tpr_at
 

@@ -1,4 +1,4 @@
-"""Render an :class:`~miaudit.audit.result.AuditResult` as one self-contained HTML page."""
+"""Render an :class:`~miaudit.pipeline.result.AuditResult` as one self-contained HTML page."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from miaudit.audit.result import AttackResult, AuditResult
+from miaudit.pipeline.result import AttackResult, AuditResult
 from miaudit.report._data import (
     AtRisk,
     Curve,

@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from miaudit.audit.api import audit
-from miaudit.audit.config import AuditConfig, load_config, parse_config
-from miaudit.audit.result import AuditResult
+from miaudit.pipeline.api import audit
+from miaudit.pipeline.config import AuditConfig, load_config, parse_config
+from miaudit.pipeline.result import AuditResult
 from miaudit.data import load_dataset, make_split
 from miaudit.models import train_model
 

@@ -12,7 +12,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from miaudit.attacks import ATTACKS, Attack, AttackerKnowledge, make_attack
-from miaudit.audit.result import AttackResult, AuditResult, TargetSummary
+from miaudit.pipeline.result import AttackResult, AuditResult, TargetSummary
 from miaudit.errors import ConfigError, DataError, MiauditError
 from miaudit.metrics import evaluate_scores
 from miaudit.outputs import ModelOutputs
