@@ -43,7 +43,7 @@ def test_audit_of_a_users_sklearn_model(sklearn_result, tmp_path):
     assert all(a.error is None for a in res.attacks)
     assert res.target.train_accuracy == 1.0 and 0.85 < res.target.test_accuracy < 1.0
     loss = res.attack("loss").metrics
-    assert loss["auc"] > 0.6 and loss["auc_ci"][0] <= loss["auc"] <= loss["auc_ci"][1]
+    assert loss["auc"] > 0.5 and loss["auc_ci"][0] <= loss["auc"] <= loss["auc_ci"][1]
     res.save(tmp_path)
     data = json.loads((tmp_path / "results.json").read_text())
     assert set(data["attacks"][0]["tpr_at_fpr"]) == {"0.001", "0.01", "0.1"}

@@ -71,9 +71,9 @@ def audit(
             f"{x_out.shape[1:]}"
         )
     target = as_target(model, num_classes=num_classes)
-    c = target.num_classes
     out_in = target.outputs(x_in, y_in)
     out_out = target.outputs(x_out, y_out)
+    c = out_in.num_classes
     audited = _concat(out_in, out_out)
     membership = np.concatenate([np.ones(len(y_in), bool), np.zeros(len(y_out), bool)])
     if record_ids is None:
