@@ -1,0 +1,157 @@
+"""Built-in torch architectures: a multi-layer perceptron and a small convnet."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from miaudit.errors import ConfigError
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "gelu": nn.GELU,
+    "sigmoid": nn.Sigmoid,
+}
+
+
+def _positive_int(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{what} must be a positive integer, got {value!r}")
+    return value
+
+
+def _widths(value: object, what: str, *, allow_empty: bool) -> tuple[int, ...]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = (value,)
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise ConfigError(f"{what} must be a list of layer widths, got {value!r}")
+    widths = tuple(_positive_int(v, f"each entry of {what}") for v in value)
+    if not widths and not allow_empty:
+        raise ConfigError(f"{what} needs at least one layer width")
+    return widths
+
+
+def _dropout(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value < 1.0:
+        raise ConfigError(f"dropout must be a number in [0, 1), got {value!r}")
+    return float(value)
+
+
+def _activation(name: object) -> type[nn.Module]:
+    if name not in ACTIVATIONS:
+        raise ConfigError(f"unknown activation {name!r}; valid: {', '.join(sorted(ACTIVATIONS))}")
+    return ACTIVATIONS[name]  # type: ignore[index]
+
+
+class MLP(nn.Module):
+    """Fully connected classifier: flatten -> [linear -> activation -> dropout]* -> linear.
+
+    Args:
+        input_dim: number of input features (records are flattened, so images work too).
+        num_classes: number of output logits.
+        hidden: widths of the hidden layers (empty for multinomial logistic regression).
+        activation: "relu", "tanh", "gelu" or "sigmoid".
+        dropout: dropout probability after each hidden layer.
+    """
+
+    def __init__(
+        self,
+        input_dim: int,
+        num_classes: int,
+        hidden: Sequence[int] = (256,),
+        activation: str = "relu",
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.input_dim = _positive_int(input_dim, "input_dim")
+        self.num_classes = _positive_int(num_classes, "num_classes")
+        self.hidden = _widths(hidden, "hidden", allow_empty=True)
+        self.activation = str(activation)
+        act = _activation(activation)
+        self.dropout = _dropout(dropout)
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = self.input_dim
+        for h in self.hidden:
+            layers += [nn.Linear(width, h), act()]
+            if self.dropout > 0:
+                layers.append(nn.Dropout(self.dropout))
+            width = h
+        layers.append(nn.Linear(width, self.num_classes))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def describe(self) -> str:
+        """E.g. ``MLP(446-1024-512-30, relu)``."""
+        dims = "-".join(str(d) for d in (self.input_dim, *self.hidden, self.num_classes))
+        extra = f", dropout={self.dropout:g}" if self.dropout else ""
+        return f"MLP({dims}, {self.activation}{extra})"
+
+
+class CNN(nn.Module):
+    """Small convnet: [conv3x3 -> ReLU -> maxpool2]* -> linear -> ReLU -> dropout -> linear.
+
+    Designed for 28x28 (MNIST-like) and 32x32 (CIFAR-like) images of shape (n, C, H, W);
+    any square size that survives the poolings works. The flattened size is computed from
+    ``image_size`` (each 3x3 convolution keeps the size, each pooling halves it, rounding
+    down).
+
+    Args:
+        in_channels: image channels C.
+        image_size: image height = width.
+        num_classes: number of output logits.
+        channels: output channels of each convolution stage.
+        hidden: width of the fully connected layer.
+        dropout: dropout probability before the last layer.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        image_size: int,
+        num_classes: int,
+        channels: Sequence[int] = (32, 64),
+        hidden: int = 128,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.in_channels = _positive_int(in_channels, "in_channels")
+        self.image_size = _positive_int(image_size, "image_size")
+        self.num_classes = _positive_int(num_classes, "num_classes")
+        self.channels = _widths(channels, "channels", allow_empty=False)
+        self.hidden = _positive_int(hidden, "hidden")
+        self.dropout = _dropout(dropout)
+        side = self.image_size // 2 ** len(self.channels)
+        if side < 1:
+            raise ConfigError(
+                f"image_size {self.image_size} is too small for {len(self.channels)} "
+                f"pooling stages (needs at least {2 ** len(self.channels)})"
+            )
+        layers: list[nn.Module] = []
+        c = self.in_channels
+        for out in self.channels:
+            layers += [nn.Conv2d(c, out, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+            c = out
+        self.features = nn.Sequential(*layers)
+        self.flat_dim = c * side * side
+        head: list[nn.Module] = [nn.Flatten(), nn.Linear(self.flat_dim, self.hidden), nn.ReLU()]
+        if self.dropout > 0:
+            head.append(nn.Dropout(self.dropout))
+        head.append(nn.Linear(self.hidden, self.num_classes))
+        self.classifier = nn.Sequential(*head)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
+
+    def describe(self) -> str:
+        """E.g. ``CNN(3x32x32, conv 32-64, fc 128, 10 classes)``."""
+        convs = "-".join(str(c) for c in self.channels)
+        s = self.image_size
+        return (
+            f"CNN({self.in_channels}x{s}x{s}, conv {convs}, fc {self.hidden}, "
+            f"{self.num_classes} classes)"
+        )

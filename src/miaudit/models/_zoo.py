@@ -1,0 +1,259 @@
+"""The model registry and ``train_model``, the single entry point the audit pipeline calls."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import ClassifierMixin
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+
+from miaudit.errors import ConfigError, DataError
+from miaudit.models._architectures import CNN, MLP
+from miaudit.models._trainer import TRAIN_FIELDS, TrainConfig, train_torch
+from miaudit.outputs import check_labels
+from miaudit.registry import Registry
+from miaudit.targets import SklearnTarget, Target, TorchTarget
+
+TrainFn = Callable[[dict[str, Any], np.ndarray, np.ndarray, int, int, bool], Target]
+
+_TRAIN_DEFAULTS: dict[str, Any] = {k: v for k, v in TrainConfig().to_dict().items() if k != "seed"}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model: its family, its parameters with defaults, and how to train it.
+
+    Attributes:
+        name: registry name.
+        family: "torch" or "sklearn".
+        defaults: every accepted parameter and its default value.
+        train: ``train(params, x, y, num_classes, seed, progress) -> Target`` where
+            ``params`` is complete (defaults filled in).
+        description: one line for docs and the CLI.
+    """
+
+    name: str
+    family: str
+    defaults: dict[str, Any]
+    train: TrainFn
+    description: str
+
+
+MODELS: Registry[ModelSpec] = Registry("model")
+
+
+def _split_train(params: dict[str, Any], seed: int) -> tuple[dict[str, Any], TrainConfig]:
+    arch = {k: v for k, v in params.items() if k not in TRAIN_FIELDS}
+    train = {k: v for k, v in params.items() if k in TRAIN_FIELDS}
+    return arch, TrainConfig(**train, seed=seed)
+
+
+def _build_seeded(seed: int, build: Callable[[], torch.nn.Module]) -> torch.nn.Module:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build()
+
+
+def _train_mlp(
+    params: dict[str, Any],
+    x: np.ndarray,
+    y: np.ndarray,
+    num_classes: int,
+    seed: int,
+    progress: bool,
+) -> Target:
+    arch, config = _split_train(params, seed)
+    input_dim = math.prod(x.shape[1:])
+    module = _build_seeded(seed, lambda: MLP(input_dim, num_classes, **arch))
+    train_torch(module, x.reshape(x.shape[0], -1), y, config, progress=progress, desc="mlp")
+    return TorchTarget(module, num_classes=num_classes)
+
+
+def _train_cnn(
+    params: dict[str, Any],
+    x: np.ndarray,
+    y: np.ndarray,
+    num_classes: int,
+    seed: int,
+    progress: bool,
+) -> Target:
+    arch, config = _split_train(params, seed)
+    if x.ndim != 4 or x.shape[2] != x.shape[3]:
+        hint = ""
+        if x.ndim == 4 and x.shape[3] in (1, 3, 4) and x.shape[1] == x.shape[2]:
+            hint = "; the images look channels-last, transpose them with x.transpose(0, 3, 1, 2)"
+        raise ConfigError(
+            f"model 'cnn' needs square images of shape (n, C, H, W) with H == W, but the "
+            f"data have shape {x.shape}{hint}; use 'mlp' or a scikit-learn model for "
+            "tabular data"
+        )
+    in_channels, size = x.shape[1], x.shape[2]
+    module = _build_seeded(seed, lambda: CNN(in_channels, size, num_classes, **arch))
+    train_torch(module, x, y, config, progress=progress, desc="cnn")
+    return TorchTarget(module, num_classes=num_classes)
+
+
+def _sklearn_trainer(factory: Callable[..., ClassifierMixin], name: str) -> TrainFn:
+    def train(
+        params: dict[str, Any],
+        x: np.ndarray,
+        y: np.ndarray,
+        num_classes: int,
+        seed: int,
+        progress: bool,
+    ) -> Target:
+        estimator = factory(**params, random_state=seed)
+        try:
+            estimator.fit(x.reshape(x.shape[0], -1), y)
+        except (ValueError, TypeError) as e:
+            raise ConfigError(f"model {name!r} rejected its parameters: {e}") from None
+        return SklearnTarget(estimator, num_classes=num_classes)
+
+    return train
+
+
+MODELS.add(
+    "mlp",
+    ModelSpec(
+        name="mlp",
+        family="torch",
+        defaults={"hidden": (256,), "activation": "relu", "dropout": 0.0, **_TRAIN_DEFAULTS},
+        train=_train_mlp,
+        description="torch multi-layer perceptron (records are flattened)",
+    ),
+)
+MODELS.add(
+    "cnn",
+    ModelSpec(
+        name="cnn",
+        family="torch",
+        defaults={"channels": (32, 64), "hidden": 128, "dropout": 0.0, **_TRAIN_DEFAULTS},
+        train=_train_cnn,
+        description="torch small convnet for (n, C, H, W) images (28x28, 32x32)",
+    ),
+)
+MODELS.add(
+    "logistic_regression",
+    ModelSpec(
+        name="logistic_regression",
+        family="sklearn",
+        defaults={
+            "C": 1.0,
+            "max_iter": 1000,
+            "tol": 1e-4,
+            "fit_intercept": True,
+            "class_weight": None,
+        },
+        train=_sklearn_trainer(LogisticRegression, "logistic_regression"),
+        description="scikit-learn LogisticRegression (lbfgs, multinomial)",
+    ),
+)
+MODELS.add(
+    "random_forest",
+    ModelSpec(
+        name="random_forest",
+        family="sklearn",
+        defaults={
+            "n_estimators": 100,
+            "max_depth": None,
+            "min_samples_leaf": 1,
+            "max_features": "sqrt",
+            "criterion": "gini",
+            "bootstrap": True,
+            "class_weight": None,
+            "n_jobs": None,
+        },
+        train=_sklearn_trainer(RandomForestClassifier, "random_forest"),
+        description="scikit-learn RandomForestClassifier",
+    ),
+)
+MODELS.add(
+    "gradient_boosting",
+    ModelSpec(
+        name="gradient_boosting",
+        family="sklearn",
+        # HistGradientBoosting: much faster than GradientBoostingClassifier on thousands of
+        # records. early_stopping is off by default so the model sees every training record
+        # (sklearn's "auto" would hold out a random 10% above 10000 records).
+        defaults={
+            "max_iter": 100,
+            "learning_rate": 0.1,
+            "max_depth": None,
+            "max_leaf_nodes": 31,
+            "min_samples_leaf": 20,
+            "l2_regularization": 0.0,
+            "early_stopping": False,
+        },
+        train=_sklearn_trainer(HistGradientBoostingClassifier, "gradient_boosting"),
+        description="scikit-learn HistGradientBoostingClassifier (histogram gradient boosting)",
+    ),
+)
+
+
+def model_params_schema(name: str) -> dict[str, Any]:
+    """Every parameter model ``name`` accepts, with its default (a fresh copy)."""
+    return dict(MODELS.get(name).defaults)
+
+
+def train_model(
+    name: str,
+    params: dict[str, Any],
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    num_classes: int,
+    seed: int,
+    progress: bool = False,
+) -> Target:
+    """Train registered model ``name`` on ``(x, y)`` and return it as a Target.
+
+    Args:
+        name: a name in ``MODELS`` (mlp, cnn, logistic_regression, random_forest,
+            gradient_boosting).
+        params: overrides of :func:`model_params_schema` (architecture and training
+            parameters for torch models; estimator parameters for scikit-learn ones).
+        x: records (n, ...); flattened for every model except ``cnn``, which needs
+            (n, C, H, W) images.
+        y: integer labels (n,) in ``[0, num_classes)``.
+        num_classes: number of classes C of the task (outputs always have C columns).
+        seed: seeds the weights, the shuffling and dropout (torch) or ``random_state``.
+        progress: show a progress bar over epochs (torch models).
+
+    Raises:
+        UnknownNameError: unknown model. ConfigError: unknown or invalid parameter.
+        DataError: malformed x or y.
+    """
+    spec = MODELS.get(name)
+    if not isinstance(params, dict):
+        raise ConfigError(
+            f"params of model {name!r} must be a mapping, got {type(params).__name__}"
+        )
+    unknown = sorted(set(params) - set(spec.defaults))
+    if unknown:
+        raise ConfigError(
+            f"unknown parameter {unknown[0]!r} for model {name!r}; "
+            f"valid: {', '.join(sorted(spec.defaults))}"
+        )
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+        raise ConfigError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+    x = np.asarray(x)
+    if x.ndim < 2 or x.shape[0] == 0:
+        raise DataError(f"x must be a non-empty array of records (n, ...), got shape {x.shape}")
+    if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
+        raise DataError(f"x must be a numeric array, got dtype {x.dtype}")
+    if not np.all(np.isfinite(x)):
+        raise DataError("training records x contain NaN or inf")
+    y = np.asarray(y)
+    if y.shape != (x.shape[0],):
+        raise DataError(f"mismatched lengths: {x.shape[0]} records but labels of shape {y.shape}")
+    y = check_labels(y, num_classes, what="training labels")
+    full = {**spec.defaults, **params}
+    return spec.train(full, x, y, num_classes, int(seed), progress)
