@@ -15,8 +15,8 @@ from pathlib import Path
 
 from common import machine, matmul_gflops
 
-from miaudit.pipeline import AuditResult, run_config
 from miaudit.demo import run_demo
+from miaudit.pipeline import AuditResult, run_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,8 +47,9 @@ def main() -> int:
     print(f"Machine: {machine()}; fp32 matmul {gflops:.0f} GFLOP/s (2048x2048, best of 10)\n")
 
     start = time.perf_counter()
-    location = run_config(ROOT / "configs" / "location.yaml", output=ROOT / "runs" / "location",
-                          progress=False)
+    location = run_config(
+        ROOT / "configs" / "location.yaml", output=ROOT / "runs" / "location", progress=False
+    )
     print(f"## Location (configs/location.yaml), {time.perf_counter() - start:.1f} s total\n")
     print(table(location), "\n")
 

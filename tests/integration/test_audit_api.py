@@ -83,8 +83,12 @@ def test_a_failing_attack_does_not_lose_the_others(digits_split, monkeypatch):
 
     monkeypatch.setattr(EntropyAttack, "_score", boom)
     res = miaudit.audit(
-        model, members=members, nonmembers=nonmembers, attacks=["loss", "entropy"],
-        bootstrap=10, progress=False,
+        model,
+        members=members,
+        nonmembers=nonmembers,
+        attacks=["loss", "entropy"],
+        bootstrap=10,
+        progress=False,
     )
     assert res.attack("entropy").error == "RuntimeError: simulated bug"
     assert res.attack("loss").error is None

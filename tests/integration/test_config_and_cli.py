@@ -7,16 +7,22 @@ import sys
 import pytest
 import yaml
 
-from miaudit.pipeline import parse_config, run_config
 from miaudit.cli import main
 from miaudit.errors import ConfigError
+from miaudit.pipeline import parse_config, run_config
 
 SMALL = {
     "seed": 3,
     "dataset": {"name": "digits"},
     "split": {"members": 300, "nonmembers": 300},
-    "target": {"model": "mlp", "hidden": [64], "epochs": 15, "batch_size": 32,
-               "optimizer": "adam", "lr": 0.003},
+    "target": {
+        "model": "mlp",
+        "hidden": [64],
+        "epochs": 15,
+        "batch_size": 32,
+        "optimizer": "adam",
+        "lr": 0.003,
+    },
     "attacks": "all",
     "evaluation": {"bootstrap": 30, "random_queries": 200},
 }
@@ -32,7 +38,9 @@ def test_same_config_and_seed_give_identical_results(tmp_path):
     ja = json.loads((tmp_path / "a" / "results.json").read_text())
     jb = json.loads((tmp_path / "b" / "results.json").read_text())
     assert strip_volatile(ja) == strip_volatile(jb)
-    assert (tmp_path / "a" / "scores.csv").read_bytes() == (tmp_path / "b" / "scores.csv").read_bytes()
+    assert (tmp_path / "a" / "scores.csv").read_bytes() == (
+        tmp_path / "b" / "scores.csv"
+    ).read_bytes()
     assert ja["seed"] == 3 and ja["config"]["target"]["hidden"] == [64]
     assert ja["target"]["train_accuracy"] == a.target.train_accuracy
     assert {"python", "numpy", "torch", "scikit-learn", "miaudit"} <= set(ja["versions"])
@@ -103,6 +111,9 @@ def test_cli_attacks_and_datasets_listing():
         assert name in out
     assert "black-box labels" in out and "Yeom" in out
     out = subprocess.run(
-        [sys.executable, "-m", "miaudit.cli", "datasets"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "miaudit.cli", "datasets"],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert "digits" in out and "location" in out

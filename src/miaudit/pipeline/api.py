@@ -12,11 +12,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from miaudit.attacks import ATTACKS, Attack, AttackerKnowledge, make_attack
-from miaudit.pipeline.result import AttackResult, AuditResult, TargetSummary
 from miaudit.errors import ConfigError, DataError, MiauditError
 from miaudit.metrics import evaluate_scores
 from miaudit.outputs import ModelOutputs
-from miaudit.targets import Target, as_target
+from miaudit.pipeline.result import AttackResult, AuditResult, TargetSummary
+from miaudit.targets import as_target
 
 DEFAULT_ATTACKS = ("gap", "loss", "confidence", "entropy", "modified_entropy")
 
@@ -90,8 +90,9 @@ def audit(
     if population is not None:
         x_pop, y_pop = _check_pair(population, "population")
         if x_pop.shape[1:] != x_in.shape[1:]:
-            raise DataError(f"population records have shape {x_pop.shape[1:]}, expected "
-                            f"{x_in.shape[1:]}")
+            raise DataError(
+                f"population records have shape {x_pop.shape[1:]}, expected {x_in.shape[1:]}"
+            )
         pop_outputs = target.outputs(x_pop, y_pop)
         x_ref = x_pop
     rand_outputs = None

@@ -8,11 +8,11 @@ from typing import Any
 
 import numpy as np
 
+from miaudit.data import load_dataset, make_split
+from miaudit.models import train_model
 from miaudit.pipeline.api import audit
 from miaudit.pipeline.config import AuditConfig, load_config, parse_config
 from miaudit.pipeline.result import AuditResult
-from miaudit.data import load_dataset, make_split
-from miaudit.models import train_model
 
 
 def run_config(
@@ -73,8 +73,8 @@ def run_config(
         model_params=config.target.params,
         dataset=dataset.name,
         config=config.to_dict(),
-        title=config.title or f"Membership-inference audit: {config.target.model} on "
-        f"{dataset.name}",
+        title=config.title
+        or f"Membership-inference audit: {config.target.model} on {dataset.name}",
         progress=progress,
     )
     result.timings = {"train_target": train_seconds, **result.timings}
