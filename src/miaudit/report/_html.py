@@ -370,9 +370,11 @@ def _attacks_section(result: AuditResult, curves: list[Curve]) -> str:
         + table
         + '\n<p class="small">Brackets are 95% confidence intervals. TPR @ x FPR: share of '
         "members found when at most x of non-members are wrongly flagged. Advantage: the "
-        "largest TPR − FPR over thresholds (Yeom et al., 2018). ε lower bound: the smallest "
-        "differential-privacy ε consistent with the attack's error rates; any DP guarantee of "
-        "the training must have at least this ε. Time: wall-clock seconds of the attack.</p>\n"
+        "largest TPR − FPR over thresholds (Yeom et al., 2018). ε lower bound: the "
+        "differential-privacy ε implied by the attack's error rates with 95% Clopper-Pearson "
+        "intervals (Jagielski et al., 2020); it is maximised over thresholds without a "
+        "multiple-testing correction, so read it as indicative, not as a certified bound. "
+        "Time: wall-clock seconds of the attack.</p>\n"
         "</section>"
     )
 
@@ -415,7 +417,8 @@ def _histogram_section(ok: list[AttackResult], membership: np.ndarray) -> str:
     )
     caption = (
         "Distribution of each attack's scores on members (red) and non-members (blue), each "
-        "normalised to unit area; higher scores mean the attack believes the record is a "
+        "normalised to unit area and drawn on a logarithmic density axis so that rare tails "
+        "show; higher scores mean the attack believes the record is a "
         "member. The more the two shapes differ, the more the attack separates them; what "
         "matters most is a tail of members to the right of nearly all non-members. The "
         "horizontal range covers the 0.5th to 99.5th percentile of scores; values beyond it "

@@ -146,7 +146,8 @@ def histogram_figure(
                     )
             ax.set_title(plain_text(name))
             ax.set_xlabel("score (higher = more likely member)")
-            ax.set_yticks([])
+            ax.set_yscale("log")  # tails matter: members pile up at the top, outliers are rare
+            ax.set_ylabel("density (log)")
             ax.grid(False)
         for ax in axes[n:]:
             ax.set_visible(False)
