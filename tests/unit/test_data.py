@@ -285,3 +285,14 @@ def test_real_adult():
     assert ds.x.shape[0] == 48842 and ds.num_classes == 2
     assert ds.x.min() == 0.0 and ds.x.max() == 1.0
     assert 0.2 < ds.y.mean() < 0.3  # about 24% earn >50K
+
+
+def test_fashion_mnist_from_the_debian_package(tmp_path):
+    """Reads the real IDX files of Debian's dataset-fashion-mnist when it is installed."""
+
+    if not Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").is_file():
+        pytest.skip("Debian package dataset-fashion-mnist is not installed")
+    ds = load_dataset("fashion_mnist", data_dir=tmp_path, download=False)
+    assert ds.x.shape == (70000, 1, 28, 28) and ds.num_classes == 10
+    assert np.bincount(ds.y).tolist() == [7000] * 10
+    assert 0.0 <= ds.x.min() and ds.x.max() == 1.0
