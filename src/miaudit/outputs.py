@@ -51,11 +51,15 @@ class ModelOutputs:
         probs: float64 (n, C) probability vectors; rows sum to 1.
         y: int64 (n,) true labels in ``[0, C)``.
         logits: optional float64 (n, C) pre-softmax scores (for stable logit-scaled signals).
+        augmented: optional outputs of the same model on augmented copies of the same
+            records (row i of each is an augmentation of record i; the first is usually the
+            identity), used by attacks that average over augmented queries (LiRA).
     """
 
     probs: np.ndarray
     y: np.ndarray
     logits: np.ndarray | None = None
+    augmented: tuple[ModelOutputs, ...] | None = None
 
     def __post_init__(self) -> None:
         probs = np.asarray(self.probs, dtype=np.float64)
@@ -92,6 +96,14 @@ class ModelOutputs:
                 )
             if not np.all(np.isfinite(logits)):
                 raise DataError("model logits contain NaN or inf")
+        if self.augmented is not None:
+            augmented = tuple(self.augmented)
+            for a in augmented:
+                if not isinstance(a, ModelOutputs) or a.probs.shape != probs.shape:
+                    raise DataError("augmented outputs must be ModelOutputs of the same shape")
+                if not np.array_equal(a.y, y):
+                    raise DataError("augmented outputs must carry the same labels")
+            object.__setattr__(self, "augmented", augmented)
         object.__setattr__(self, "probs", np.clip(probs, 0.0, 1.0))
         object.__setattr__(self, "y", y)
         object.__setattr__(self, "logits", logits)
@@ -118,9 +130,105 @@ class ModelOutputs:
     def predicted(self) -> np.ndarray:
         return np.argmax(self.probs, axis=1)
 
+    def views(self) -> tuple[ModelOutputs, ...]:
+        """The augmented outputs if any, else just these outputs (one view)."""
+        return self.augmented if self.augmented else (self,)
+
     def subset(self, index: np.ndarray) -> ModelOutputs:
         return ModelOutputs(
             probs=self.probs[index],
             y=self.y[index],
             logits=None if self.logits is None else self.logits[index],
+            augmented=None
+            if self.augmented is None
+            else tuple(a.subset(index) for a in self.augmented),
         )
+
+
+def concat_outputs(parts: list[ModelOutputs]) -> ModelOutputs:
+    """Stack outputs on consecutive record sets (augmentations kept when all parts have them)."""
+    logits = None
+    if all(p.logits is not None for p in parts):
+        logits = np.concatenate([p.logits for p in parts])
+    augmented = None
+    if all(p.augmented for p in parts) and len({len(p.augmented) for p in parts}) == 1:
+        augmented = tuple(
+            concat_outputs([p.augmented[k] for p in parts]) for k in range(len(parts[0].augmented))
+        )
+    return ModelOutputs(
+        probs=np.concatenate([p.probs for p in parts]),
+        y=np.concatenate([p.y for p in parts]),
+        logits=logits,
+        augmented=augmented,
+    )
+
+
+@dataclass(frozen=True)
+class ReferenceOutputs:
+    """Outputs of k reference (shadow) models, with who trained on what.
+
+    Two record sets, each with an explicit membership matrix (DESIGN.md: signals and
+    membership matrices are (n_records, n_models)):
+
+    * ``audited``: per model, outputs on the audited records. Row i of ``audited[j]`` is the
+      same record as row i of the target outputs passed to ``Attack.score_samples``
+      (checked through the labels). ``audited_in[i, j]``: record i was in model j's
+      training set. Empty tuple when the models never saw the audited records' label space
+      (shadows trained on another data set).
+    * ``population``: per model, outputs on the attacker's population records (the same rows
+      as ``AttackerKnowledge.population``, unless ``foreign`` is set, when they are the
+      other data set's records). ``population_in[i, j]``: record i trained model j.
+      ``population_out[i, j]``: record i is a designated non-member of model j (Shokri's
+      disjoint out set; for random plans, the complement of ``population_in``).
+    * ``train_loss``: per model, its mean cross-entropy on its own training set.
+    """
+
+    audited: tuple[ModelOutputs, ...]
+    audited_in: np.ndarray
+    population: tuple[ModelOutputs, ...]
+    population_in: np.ndarray
+    population_out: np.ndarray
+    train_loss: np.ndarray
+    foreign: str | None = None
+
+    def __post_init__(self) -> None:
+        k = len(self.population) if self.population else len(self.audited)
+        for name in ("audited_in", "population_in", "population_out"):
+            m = np.asarray(getattr(self, name), dtype=bool)
+            object.__setattr__(self, name, m)
+        if self.audited:
+            n = self.audited[0].n
+            if len(self.audited) != k or self.audited_in.shape != (n, k):
+                raise DataError(
+                    f"reference outputs: {len(self.audited)} models on the audited records but "
+                    f"membership matrix of shape {self.audited_in.shape}"
+                )
+        if self.population:
+            n = self.population[0].n
+            for name in ("population_in", "population_out"):
+                if getattr(self, name).shape != (n, k):
+                    raise DataError(
+                        f"reference outputs: {name} has shape {getattr(self, name).shape}, "
+                        f"expected {(n, k)}"
+                    )
+            if np.any(self.population_in & self.population_out):
+                raise DataError("reference outputs: a record is both in and out of a model")
+        train_loss = np.asarray(self.train_loss, dtype=np.float64)
+        if train_loss.shape != (k,):
+            raise DataError(f"reference outputs: train_loss must have shape ({k},)")
+        object.__setattr__(self, "train_loss", train_loss)
+
+    @property
+    def num_models(self) -> int:
+        return len(self.population) if self.population else len(self.audited)
+
+    def check_audited(self, outputs: ModelOutputs, attack: str) -> None:
+        """Raise unless ``outputs`` are on the same records as ``audited`` (same labels)."""
+        if not self.audited:
+            raise DataError(f"{attack}: the reference models have no outputs on these records")
+        ref = self.audited[0]
+        if ref.n != outputs.n or not np.array_equal(ref.y, outputs.y):
+            raise DataError(
+                f"{attack}: the scored records are not the records the reference models were "
+                f"queried on ({outputs.n} vs {ref.n} records, or different labels)"
+            )

@@ -3,8 +3,10 @@
 from miaudit.attacks import salem, song_mittal, yeom  # noqa: F401  (registration)
 from miaudit.attacks.base import (
     ATTACKS,
+    DATA_SOURCES,
     Attack,
     AttackerKnowledge,
+    ReferenceRequest,
     ThreatModel,
     make_attack,
     register_attack,
@@ -14,6 +16,8 @@ __all__ = [
     "ATTACKS",
     "Attack",
     "AttackerKnowledge",
+    "DATA_SOURCES",
+    "ReferenceRequest",
     "ThreatModel",
     "make_attack",
     "register_attack",

@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Literal, Self
 import numpy as np
 
 from miaudit.errors import DataError, NotFittedError
-from miaudit.outputs import ModelOutputs
+from miaudit.outputs import ModelOutputs, ReferenceOutputs
 from miaudit.registry import Registry
 
 Knowledge = Literal["black-box probabilities", "black-box labels", "white-box"]
@@ -44,12 +44,43 @@ class AttackerKnowledge:
         random_queries: the target's outputs on random inputs (uniform noise in the input
             domain), used by ML-Leaks adversary 3 to pick its threshold; ``y`` is ignored.
         seed: seed for any randomness in fitting.
+        reference: outputs of the reference/shadow models the attack asked for through
+            :meth:`Attack.reference_request` (the pipeline trains them), else None.
     """
 
     num_classes: int
     population: ModelOutputs | None = None
     random_queries: ModelOutputs | None = None
     seed: int = 0
+    reference: ReferenceOutputs | None = None
+
+
+ReferenceKind = Literal["random", "shadow"]
+DATA_SOURCES = ("population", "noisy", "model_synthesis", "statistics_synthesis")
+
+
+@dataclass(frozen=True)
+class ReferenceRequest:
+    """Which reference models an attack needs; the pipeline trains each distinct request once.
+
+    Attributes:
+        kind: "random" = LiRA/RMIA-style random membership matrix over the audited records
+            (each IN for half the models, so each model trains on as many records as the
+            target when members and non-members are equally many); "shadow" = Shokri-style
+            shadow models, each trained on its own records from the attacker's data with a
+            disjoint out set of the same size (the target's training-set size).
+        num_models: number of models; None means the audit's ``reference.num_models``.
+        data_source: where shadow training data come from (Shokri et al. 2017, sec. V-C):
+            "population" (the attacker's real data), "noisy" (real data with a fraction of
+            features re-sampled), "model_synthesis" (hill climbing on the target's
+            confidence, their Algorithm 1), "statistics_synthesis" (sampled from marginals).
+        dataset: train shadows on this other data set instead (ML-Leaks adversary 2).
+    """
+
+    kind: ReferenceKind
+    num_models: int | None = None
+    data_source: str = "population"
+    dataset: str | None = None
 
 
 class Attack:
@@ -63,6 +94,20 @@ class Attack:
         self.num_classes_ = knowledge.num_classes
         self.threshold_: float | None = None
         return self
+
+    def reference_request(self) -> ReferenceRequest | None:
+        """The reference models this attack needs (None: it needs none)."""
+        return None
+
+    def _reference(self, knowledge: AttackerKnowledge) -> ReferenceOutputs:
+        """The reference outputs from ``knowledge``, or a clear error when they are missing."""
+        if knowledge.reference is None:
+            raise DataError(
+                f"{self.name}: this attack needs reference/shadow models "
+                f"({self.reference_request()}); run it through miaudit.audit / a config, "
+                "or pass AttackerKnowledge(reference=...)"
+            )
+        return knowledge.reference
 
     def score_samples(self, outputs: ModelOutputs) -> np.ndarray:
         """Membership scores of the records, float64 (n,), higher = more likely a member."""
