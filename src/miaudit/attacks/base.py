@@ -75,12 +75,14 @@ class ReferenceRequest:
             features re-sampled), "model_synthesis" (hill climbing on the target's
             confidence, their Algorithm 1), "statistics_synthesis" (sampled from marginals).
         dataset: train shadows on this other data set instead (ML-Leaks adversary 2).
+        noise_fraction: fraction of features re-sampled for the "noisy" data source.
     """
 
     kind: ReferenceKind
     num_models: int | None = None
     data_source: str = "population"
     dataset: str | None = None
+    noise_fraction: float = 0.1
 
 
 class Attack:

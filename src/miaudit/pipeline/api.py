@@ -6,6 +6,7 @@ import platform
 import time
 import traceback
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -14,9 +15,15 @@ from tqdm.auto import tqdm
 from miaudit.attacks import ATTACKS, Attack, AttackerKnowledge, make_attack
 from miaudit.errors import ConfigError, DataError, MiauditError
 from miaudit.metrics import evaluate_scores
-from miaudit.outputs import ModelOutputs
+from miaudit.outputs import ModelOutputs, concat_outputs
+from miaudit.pipeline.references import (
+    ReferenceSettings,
+    augmenter,
+    build_reference_outputs,
+    resolve_request,
+)
 from miaudit.pipeline.result import AttackResult, AuditResult, TargetSummary
-from miaudit.targets import as_target
+from miaudit.targets import Target, as_target
 
 DEFAULT_ATTACKS = ("gap", "loss", "confidence", "entropy", "modified_entropy")
 
@@ -34,6 +41,7 @@ def audit(
     seed: int = 0,
     random_queries: int = 1000,
     bootstrap: int = 200,
+    reference: ReferenceSettings | None = None,
     record_ids: np.ndarray | None = None,
     model_name: str | None = None,
     model_params: dict[str, Any] | None = None,
@@ -57,6 +65,9 @@ def audit(
         bootstrap: bootstrap resamples for confidence intervals.
         record_ids: ids of the audited records (members first, then non-members);
             defaults to 0..n-1.
+        reference: how to train reference/shadow models for the attacks that need them
+            (LiRA, RMIA, Shokri, ...): a :class:`ReferenceSettings` with the recipe
+            (``model``/``params`` or ``train_fn``), ``num_models``, executor and cache.
 
     Returns:
         An :class:`AuditResult`; an attack that fails is recorded with its error and the
@@ -71,10 +82,12 @@ def audit(
             f"{x_out.shape[1:]}"
         )
     target = as_target(model, num_classes=num_classes)
-    out_in = target.outputs(x_in, y_in)
-    out_out = target.outputs(x_out, y_out)
+    settings = reference or ReferenceSettings()
+    augment = augmenter(x_in, settings)
+    out_in = _target_outputs(target, x_in, y_in, augment)
+    out_out = _target_outputs(target, x_out, y_out, augment)
     c = out_in.num_classes
-    audited = _concat(out_in, out_out)
+    audited = concat_outputs([out_in, out_out])
     membership = np.concatenate([np.ones(len(y_in), bool), np.zeros(len(y_out), bool)])
     if record_ids is None:
         record_ids = np.arange(len(membership), dtype=np.int64)
@@ -86,6 +99,7 @@ def audit(
 
     rng = np.random.default_rng(seed)
     pop_outputs = None
+    population_pair = None
     x_ref = x_in
     if population is not None:
         x_pop, y_pop = _check_pair(population, "population")
@@ -94,6 +108,7 @@ def audit(
                 f"population records have shape {x_pop.shape[1:]}, expected {x_in.shape[1:]}"
             )
         pop_outputs = target.outputs(x_pop, y_pop)
+        population_pair = (x_pop, y_pop)
         x_ref = x_pop
     rand_outputs = None
     if random_queries > 0:
@@ -104,11 +119,44 @@ def audit(
     knowledge = AttackerKnowledge(
         num_classes=c, population=pop_outputs, random_queries=rand_outputs, seed=seed
     )
+    x_aud = np.concatenate([x_in, x_out])
+    y_aud = np.concatenate([y_in, y_out])
+    references: dict[Any, Any] = {}
+    ref_seconds: dict[str, float] = {}
     results = []
     bar = tqdm(attack_objs, desc="attacks", disable=not progress, leave=False)
     for attack in bar:
         bar.set_postfix_str(attack.name)
-        results.append(_run_attack(attack, knowledge, audited, membership, seed, bootstrap))
+        attack_knowledge = knowledge
+        request = attack.reference_request()
+        if request is not None:
+            try:
+                request = resolve_request(request, settings)
+                if request not in references:
+                    start = time.perf_counter()
+                    try:
+                        references[request] = build_reference_outputs(
+                            request,
+                            settings=settings,
+                            target=target,
+                            num_classes=c,
+                            audited=(x_aud, y_aud),
+                            population=population_pair,
+                            n_members=len(y_in),
+                            seed=seed,
+                            progress=progress,
+                        )
+                    except MiauditError as exc:
+                        references[request] = exc
+                    ref_seconds[_request_label(request)] = time.perf_counter() - start
+                built = references[request]
+                if isinstance(built, Exception):
+                    raise built
+                attack_knowledge = replace(knowledge, reference=built)
+            except MiauditError as exc:
+                results.append(_failed(attack, time.perf_counter(), str(exc)))
+                continue
+        results.append(_run_attack(attack, attack_knowledge, audited, membership, seed, bootstrap))
 
     summary = TargetSummary(
         model=model_name or target.description,
@@ -130,7 +178,10 @@ def audit(
         versions=package_versions(),
         created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         title=title,
-        timings={f"attack:{a.name}": a.seconds for a in results},
+        timings={
+            **{f"references:{k}": v for k, v in ref_seconds.items()},
+            **{f"attack:{a.name}": a.seconds for a in results},
+        },
     )
 
 
@@ -258,10 +309,17 @@ def _check_pair(pair: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def _concat(a: ModelOutputs, b: ModelOutputs) -> ModelOutputs:
-    logits = None
-    if a.logits is not None and b.logits is not None:
-        logits = np.concatenate([a.logits, b.logits])
-    return ModelOutputs(
-        probs=np.concatenate([a.probs, b.probs]), y=np.concatenate([a.y, b.y]), logits=logits
-    )
+def _target_outputs(target: Target, x: np.ndarray, y: np.ndarray, augment: Any) -> ModelOutputs:
+    """The target's outputs, with augmented views attached when augmenting (LiRA)."""
+    base = target.outputs(x, y)
+    if augment is None:
+        return base
+    views = tuple(target.outputs(v, y) for v in augment(x))
+    return replace(base, augmented=views)
+
+
+def _request_label(request: Any) -> str:
+    parts = [request.kind, f"{request.num_models} models"]
+    if request.kind == "shadow":
+        parts.append(request.dataset or request.data_source)
+    return " ".join(str(p) for p in parts)

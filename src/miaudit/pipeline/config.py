@@ -25,7 +25,28 @@ from miaudit.attacks import ATTACKS
 from miaudit.errors import ConfigError
 from miaudit.models import MODELS, model_params_schema
 
-TOP_KEYS = {"seed", "dataset", "split", "target", "attacks", "output", "evaluation", "title"}
+TOP_KEYS = {
+    "seed",
+    "dataset",
+    "split",
+    "target",
+    "attacks",
+    "output",
+    "evaluation",
+    "title",
+    "reference",
+}
+REFERENCE_KEYS = {
+    "num_models",
+    "executor",
+    "address",
+    "workers",
+    "cache_dir",
+    "train_fn",
+    "model",
+    "augment",
+}
+EXECUTORS = ("serial", "process", "ray", "batched")
 REQUIRED_TOP = ("dataset", "split", "target", "attacks")
 
 
@@ -56,6 +77,25 @@ class EvaluationConfig:
 
 
 @dataclass(frozen=True)
+class ReferenceConfig:
+    """The ``reference:`` section: how reference/shadow models are trained.
+
+    ``model`` (a mapping like ``target:``) overrides the recipe; by default reference models
+    use the target's recipe. ``train_fn`` is "package.module:function" with signature
+    ``train_fn(x, y, seed) -> model``.
+    """
+
+    num_models: int = 16
+    executor: str = "serial"
+    address: str | None = None
+    workers: int | None = None
+    cache_dir: str | None = None
+    train_fn: str | None = None
+    model: dict[str, Any] | None = None
+    augment: bool | None = None
+
+
+@dataclass(frozen=True)
 class AuditConfig:
     """A validated audit configuration."""
 
@@ -67,6 +107,7 @@ class AuditConfig:
     output: str | None = None
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     title: str | None = None
+    reference: ReferenceConfig = field(default_factory=ReferenceConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """The configuration in the file's own shape (as stored in results.json)."""
@@ -75,6 +116,7 @@ class AuditConfig:
         d["target"] = target
         d["dataset"] = {k: v for k, v in d["dataset"].items() if v is not None}
         d["split"] = {k: v for k, v in d["split"].items() if v is not None}
+        d["reference"] = {k: v for k, v in d["reference"].items() if v is not None}
         return d
 
 
@@ -149,7 +191,9 @@ def parse_config(raw: Any, *, source: str = "config") -> AuditConfig:
             ev.get("random_queries", 1000), "evaluation.random_queries", source, minimum=0
         ),
     )
+    reference = _reference(raw.get("reference", {}) or {}, source)
     return AuditConfig(
+        reference=reference,
         dataset=dataset,
         split=split,
         target=target,
@@ -158,6 +202,43 @@ def parse_config(raw: Any, *, source: str = "config") -> AuditConfig:
         output=_opt_str(raw.get("output"), "output", source),
         evaluation=evaluation,
         title=_opt_str(raw.get("title"), "title", source),
+    )
+
+
+def _reference(value: Any, source: str) -> ReferenceConfig:
+    ref = _mapping(value, "reference", source)
+    _check_keys(ref, REFERENCE_KEYS, source, "reference")
+    executor = _opt_str(ref.get("executor", "serial"), "reference.executor", source)
+    _known(executor, list(EXECUTORS), "executor", source)
+    workers = ref.get("workers")
+    model = ref.get("model")
+    if model is not None:
+        model = _mapping(model, "reference.model", source)
+        if "model" not in model:
+            raise ConfigError(f"{source}: reference.model needs 'model' (a model name)")
+        _known(model["model"], MODELS.names(), "model", source)
+        params = {k: v for k, v in model.items() if k != "model"}
+        _check_keys(params, set(model_params_schema(model["model"])), source, "reference.model")
+    train_fn = _opt_str(ref.get("train_fn"), "reference.train_fn", source)
+    if train_fn is not None and ":" not in train_fn:
+        raise ConfigError(
+            f"{source}: reference.train_fn must look like 'package.module:function', "
+            f"got {train_fn!r}"
+        )
+    if train_fn is not None and model is not None:
+        raise ConfigError(f"{source}: reference needs at most one of 'train_fn' and 'model'")
+    augment = ref.get("augment")
+    if augment is not None and not isinstance(augment, bool):
+        raise ConfigError(f"{source}: 'reference.augment' must be true or false")
+    return ReferenceConfig(
+        num_models=_int(ref.get("num_models", 16), "reference.num_models", source, minimum=1),
+        executor=executor,
+        address=_opt_str(ref.get("address"), "reference.address", source),
+        workers=None if workers is None else _int(workers, "reference.workers", source, minimum=1),
+        cache_dir=_opt_str(ref.get("cache_dir"), "reference.cache_dir", source),
+        train_fn=train_fn,
+        model=None if model is None else dict(model),
+        augment=augment,
     )
 
 

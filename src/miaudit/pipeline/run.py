@@ -9,9 +9,11 @@ from typing import Any
 import numpy as np
 
 from miaudit.data import load_dataset, make_split
+from miaudit.errors import ConfigError
 from miaudit.models import train_model
 from miaudit.pipeline.api import audit
 from miaudit.pipeline.config import AuditConfig, load_config, parse_config
+from miaudit.pipeline.references import ReferenceSettings
 from miaudit.pipeline.result import AuditResult
 
 
@@ -55,6 +57,7 @@ def run_config(
         progress=progress,
     )
     train_seconds = time.perf_counter() - start
+    reference = reference_settings(config, data_dir=data_dir or config.dataset.data_dir)
     population = None
     if len(split.population) > 0:
         population = (x[split.population], y[split.population])
@@ -68,6 +71,7 @@ def run_config(
         seed=config.seed,
         random_queries=config.evaluation.random_queries,
         bootstrap=config.evaluation.bootstrap,
+        reference=reference,
         record_ids=np.concatenate([split.members, split.nonmembers]),
         model_name=config.target.model,
         model_params=config.target.params,
@@ -82,3 +86,42 @@ def run_config(
     if out_dir is not None:
         result.save(out_dir)
     return result
+
+
+def reference_settings(config: AuditConfig, *, data_dir: str | Path | None) -> ReferenceSettings:
+    """The reference-model settings of a config: its ``reference:`` section, with the
+    target's recipe as the default recipe."""
+    ref = config.reference
+    model, params, train_fn = config.target.model, dict(config.target.params), None
+    if ref.model is not None:
+        model = ref.model["model"]
+        params = {k: v for k, v in ref.model.items() if k != "model"}
+    if ref.train_fn is not None:
+        train_fn = import_train_fn(ref.train_fn)
+        model, params = None, None
+    return ReferenceSettings(
+        num_models=ref.num_models,
+        executor=ref.executor,
+        address=ref.address,
+        workers=ref.workers,
+        cache_dir=ref.cache_dir,
+        model=model,
+        params=params,
+        train_fn=train_fn,
+        augment=ref.augment,
+        data_dir=None if data_dir is None else str(data_dir),
+    )
+
+
+def import_train_fn(spec: str) -> Any:
+    """Import "package.module:function" (the config's reference.train_fn)."""
+    import importlib
+
+    module_name, _, attr = spec.partition(":")
+    try:
+        fn = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"reference.train_fn {spec!r} cannot be imported: {exc}") from None
+    if not callable(fn):
+        raise ConfigError(f"reference.train_fn {spec!r} is not callable")
+    return fn
