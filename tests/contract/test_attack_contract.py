@@ -7,9 +7,66 @@ import pytest
 
 from miaudit.attacks import ATTACKS, AttackerKnowledge, make_attack
 from miaudit.errors import NotFittedError, UnknownNameError
-from miaudit.outputs import ModelOutputs, softmax
+from miaudit.outputs import ModelOutputs, ReferenceOutputs, softmax
 
 C = 4
+K = 8  # reference models in the synthetic reference outputs
+# Parameters some attacks require (everything else runs with its defaults).
+REQUIRED_PARAMS = {"ml_leaks_2": {"shadow_dataset": "other"}}
+
+
+def make(name):
+    return make_attack(name, **REQUIRED_PARAMS.get(name, {}))
+
+
+def member_like_outputs(y, member, rng, c=C):
+    """Confident-correct rows where ``member``, diffuse rows elsewhere."""
+    n = len(y)
+    logits = rng.normal(size=(n, c))
+    logits[np.arange(n), y] += np.where(member, 8.0, -1.0)
+    return ModelOutputs.from_logits(logits, y)
+
+
+def synthetic_reference(request, audited_y, seed=0):
+    """Reference outputs that behave like real ones: IN records look like members."""
+    rng = np.random.default_rng(seed + 100)
+    k = request.num_models or K
+    n_pop = 120
+    pop_y = rng.integers(0, C, n_pop)
+    if request.kind == "random":
+        audited_in = np.zeros((len(audited_y), k), bool)
+        for i in range(len(audited_y)):
+            audited_in[i, rng.permutation(k)[: k // 2]] = True
+        if k == 1:
+            audited_in[:, 0] = rng.random(len(audited_y)) < 0.5
+        audited = tuple(member_like_outputs(audited_y, audited_in[:, j], rng) for j in range(k))
+        return ReferenceOutputs(
+            audited=audited,
+            audited_in=audited_in,
+            population=tuple(
+                member_like_outputs(pop_y, np.zeros(n_pop, bool), rng) for _ in range(k)
+            ),
+            population_in=np.zeros((n_pop, k), bool),
+            population_out=np.ones((n_pop, k), bool),
+            train_loss=np.full(k, 0.01),
+        )
+    c = 10 if request.dataset else C
+    pop_y = rng.integers(0, c, n_pop)
+    pin = np.zeros((n_pop, k), bool)
+    pout = np.zeros((n_pop, k), bool)
+    for j in range(k):
+        order = rng.permutation(n_pop)
+        pin[order[: n_pop // 2], j] = True
+        pout[order[n_pop // 2 :], j] = True
+    return ReferenceOutputs(
+        audited=(),
+        audited_in=np.zeros((0, k), bool),
+        population=tuple(member_like_outputs(pop_y, pin[:, j], rng, c) for j in range(k)),
+        population_in=pin,
+        population_out=pout,
+        train_loss=np.full(k, 0.01),
+        foreign=request.dataset,
+    )
 
 
 def separable_outputs(n=200, seed=0):
@@ -22,15 +79,27 @@ def separable_outputs(n=200, seed=0):
     return ModelOutputs.from_logits(logits, y), member
 
 
-def knowledge(seed=0):
-    out, _ = separable_outputs(100, seed=seed + 1)
+def knowledge(seed=0, attack=None):
     rng = np.random.default_rng(seed)
     rand = softmax(rng.normal(size=(50, C)))
+    request = None if attack is None else attack.reference_request()
+    reference = None
+    if request is not None:
+        audited, _ = separable_outputs()
+        reference = synthetic_reference(request, audited.y, seed)
+    if reference is not None and reference.population:
+        pop_y = reference.population[0].y
+        population = member_like_outputs(pop_y, np.zeros(len(pop_y), bool), rng)
+        if reference.foreign:
+            population, _ = separable_outputs(120, seed=seed + 1)
+    else:
+        population, _ = separable_outputs(100, seed=seed + 1)
     return AttackerKnowledge(
         num_classes=C,
-        population=out,
+        population=population,
         random_queries=ModelOutputs(probs=rand, y=rand.argmax(1)),
         seed=seed,
+        reference=reference,
     )
 
 
@@ -39,8 +108,8 @@ ALL = ATTACKS.names()
 
 @pytest.mark.parametrize("name", ALL)
 def test_fit_returns_self_and_scores_are_finite(name):
-    attack = make_attack(name)
-    assert attack.fit(knowledge()) is attack
+    attack = make(name)
+    assert attack.fit(knowledge(attack=attack)) is attack
     out, _ = separable_outputs()
     scores = attack.score_samples(out)
     assert scores.dtype == np.float64 and scores.shape == (out.n,)
@@ -50,9 +119,10 @@ def test_fit_returns_self_and_scores_are_finite(name):
 @pytest.mark.parametrize("name", ALL)
 def test_inputs_not_mutated(name):
     out, _ = separable_outputs()
-    k = knowledge()
+    attack = make(name)
+    k = knowledge(attack=attack)
     before = copy.deepcopy((out.probs, out.y, out.logits, k.population.probs))
-    attack = make_attack(name).fit(k)
+    attack.fit(k)
     attack.score_samples(out)
     after = (out.probs, out.y, out.logits, k.population.probs)
     for a, b in zip(before, after, strict=True):
@@ -62,15 +132,17 @@ def test_inputs_not_mutated(name):
 @pytest.mark.parametrize("name", ALL)
 def test_deterministic(name):
     out, _ = separable_outputs()
-    s1 = make_attack(name).fit(knowledge()).score_samples(out)
-    s2 = make_attack(name).fit(knowledge()).score_samples(out)
+    a1, a2 = make(name), make(name)
+    s1 = a1.fit(knowledge(attack=a1)).score_samples(out)
+    s2 = a2.fit(knowledge(attack=a2)).score_samples(out)
     np.testing.assert_array_equal(s1, s2)
 
 
 @pytest.mark.parametrize("name", ALL)
 def test_separable_data_scored_the_right_way_round(name):
     out, member = separable_outputs()
-    scores = make_attack(name).fit(knowledge()).score_samples(out)
+    attack = make(name)
+    scores = attack.fit(knowledge(attack=attack)).score_samples(out)
     assert scores[member].mean() > scores[~member].mean()
     # every member at least as likely as the median non-member
     assert np.mean(scores[member] >= np.median(scores[~member])) > 0.95
@@ -80,7 +152,7 @@ def test_separable_data_scored_the_right_way_round(name):
 def test_clear_error_before_fit(name):
     out, _ = separable_outputs()
     with pytest.raises(NotFittedError, match="not fitted"):
-        make_attack(name).score_samples(out)
+        make(name).score_samples(out)
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -90,9 +162,20 @@ def test_declares_threat_model(name):
     assert tm.paper
 
 
+@pytest.mark.parametrize("name", ALL)
+def test_reference_attacks_fail_clearly_without_reference_models(name):
+    attack = make(name)
+    if attack.reference_request() is None:
+        pytest.skip("needs no reference models")
+    from miaudit.errors import DataError
+
+    with pytest.raises(DataError, match="reference"):
+        attack.fit(knowledge())
+
+
 def test_constructor_only_stores_parameters():
     for name in ALL:
-        attack = make_attack(name)
+        attack = make(name)
         assert not any(k.endswith("_") for k in vars(attack)), name
 
 
