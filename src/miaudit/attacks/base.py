@@ -90,6 +90,8 @@ class Attack:
 
     name: ClassVar[str]
     threat_model: ClassVar[ThreatModel]
+    #: constructor parameters without a default (e.g. ML-Leaks 2's shadow data set)
+    required_params: ClassVar[tuple[str, ...]] = ()
 
     def fit(self, knowledge: AttackerKnowledge) -> Self:
         """Learn whatever the attack needs from the attacker's knowledge; returns self."""

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from miaudit.attacks import ATTACKS, Attack, AttackerKnowledge, make_attack
+from miaudit.attacks import ATTACKS, Attack, AttackerKnowledge
 from miaudit.errors import ConfigError, DataError, MiauditError
 from miaudit.metrics import evaluate_scores
 from miaudit.outputs import ModelOutputs, concat_outputs
@@ -58,7 +58,9 @@ def audit(
         members: ``(x, y)`` records the model was trained on.
         nonmembers: ``(x, y)`` records from the same distribution it did not see.
         population: ``(x, y)`` the attacker's own data (disjoint from both), if any.
-        attacks: attack names, ``{"name": ..., **params}`` dicts, Attack objects, or "all".
+        attacks: attack names, ``{"name": ..., "label": ..., **params}`` dicts, Attack
+            objects, or "all". ``label`` (optional) names the result, so that one attack
+            can run in several variants (e.g. LiRA online and offline).
         num_classes: number of classes; inferred from the model when omitted.
         seed: seed of every random step (random queries, bootstrap).
         random_queries: number of random inputs queried for ML-Leaks' threshold choice.
@@ -125,8 +127,8 @@ def audit(
     ref_seconds: dict[str, float] = {}
     results = []
     bar = tqdm(attack_objs, desc="attacks", disable=not progress, leave=False)
-    for attack in bar:
-        bar.set_postfix_str(attack.name)
+    for label, attack in bar:
+        bar.set_postfix_str(label)
         attack_knowledge = knowledge
         request = attack.reference_request()
         if request is not None:
@@ -154,9 +156,11 @@ def audit(
                     raise built
                 attack_knowledge = replace(knowledge, reference=built)
             except MiauditError as exc:
-                results.append(_failed(attack, time.perf_counter(), str(exc)))
+                results.append(_failed(label, attack, time.perf_counter(), str(exc)))
                 continue
-        results.append(_run_attack(attack, attack_knowledge, audited, membership, seed, bootstrap))
+        results.append(
+            _run_attack(label, attack, attack_knowledge, audited, membership, seed, bootstrap)
+        )
 
     summary = TargetSummary(
         model=model_name or target.description,
@@ -185,38 +189,54 @@ def audit(
     )
 
 
-def resolve_attacks(attacks: Sequence[AttackSpec] | str) -> list[Attack]:
-    """Turn names / dicts / objects (or "all") into attack instances; unknown names fail."""
+def resolve_attacks(attacks: Sequence[AttackSpec] | str) -> list[tuple[str, Attack]]:
+    """Turn names / dicts / objects (or "all") into (label, attack) pairs; unknown names fail.
+
+    "all" means every registered attack that runs with its default parameters.
+    """
     if isinstance(attacks, str):
         if attacks != "all":
             attacks = [attacks]
         else:
-            attacks = ATTACKS.names()
+            attacks = [n for n in ATTACKS.names() if not ATTACKS.get(n).required_params]
     if len(attacks) == 0:
         raise ConfigError("no attacks given; name at least one (see `miaudit attacks`)")
-    out: list[Attack] = []
+    out: list[tuple[str, Attack]] = []
     for spec in attacks:
         if isinstance(spec, Attack):
-            out.append(spec)
+            out.append((spec.name, spec))
         elif isinstance(spec, str):
-            out.append(make_attack(spec))
+            out.append((spec, _make(spec, {})))
         elif isinstance(spec, dict):
             params = dict(spec)
             name = params.pop("name", None)
-            if not isinstance(name, str):
-                raise ConfigError(f"attack entry {spec!r} needs a 'name'")
-            cls = ATTACKS.get(name)
-            try:
-                out.append(cls(**params))
-            except TypeError as exc:
-                raise ConfigError(f"bad parameters for attack {name!r}: {exc}") from None
+            label = params.pop("label", name)
+            if not isinstance(name, str) or not isinstance(label, str):
+                raise ConfigError(f"attack entry {spec!r} needs a 'name' (and a string label)")
+            out.append((label, _make(name, params)))
         else:
             raise ConfigError(f"attack must be a name, a dict or an Attack, got {spec!r}")
-    names = [a.name for a in out]
+    names = [label for label, _ in out]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise ConfigError(f"attack(s) listed twice: {', '.join(dupes)}")
+        raise ConfigError(
+            f"attack(s) listed twice: {', '.join(dupes)}; give variants distinct 'label's"
+        )
     return out
+
+
+def _make(name: str, params: dict[str, Any]) -> Attack:
+    cls = ATTACKS.get(name)
+    missing = [p for p in cls.required_params if p not in params]
+    if missing:
+        raise ConfigError(
+            f"attack {name!r} needs parameter(s) {', '.join(missing)} "
+            f"(e.g. {{name: {name}, {missing[0]}: ...}})"
+        )
+    try:
+        return cls(**params)
+    except TypeError as exc:
+        raise ConfigError(f"bad parameters for attack {name!r}: {exc}") from None
 
 
 def random_inputs(x_like: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -253,6 +273,7 @@ def package_versions() -> dict[str, str]:
 
 
 def _run_attack(
+    label: str,
     attack: Attack,
     knowledge: AttackerKnowledge,
     audited: ModelOutputs,
@@ -270,12 +291,13 @@ def _run_attack(
             membership, scores, threshold=attack.threshold_, n_resamples=bootstrap, seed=seed
         ).to_dict()
     except MiauditError as exc:
-        return _failed(attack, start, str(exc))
+        return _failed(label, attack, start, str(exc))
     except Exception as exc:  # an attack bug must not lose the other attacks' results
         detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
-        return _failed(attack, start, detail)
+        return _failed(label, attack, start, detail)
     return AttackResult(
-        name=attack.name,
+        name=label,
+        attack=attack.name,
         threat_model=attack.threat_model.to_dict(),
         params=attack.get_params(),
         scores=scores,
@@ -284,9 +306,10 @@ def _run_attack(
     )
 
 
-def _failed(attack: Attack, start: float, message: str) -> AttackResult:
+def _failed(label: str, attack: Attack, start: float, message: str) -> AttackResult:
     return AttackResult(
-        name=attack.name,
+        name=label,
+        attack=attack.name,
         threat_model=attack.threat_model.to_dict(),
         params=attack.get_params(),
         scores=None,

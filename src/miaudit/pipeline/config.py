@@ -256,12 +256,22 @@ def _attacks(value: Any, source: str) -> list[str | dict[str, Any]] | str:
             out.append(item)
         elif isinstance(item, dict) and isinstance(item.get("name"), str):
             _known(item["name"], ATTACKS.names(), "attack", source)
+            cls = ATTACKS.get(item["name"])
+            allowed = _init_params(cls) | {"name", "label"}
+            _check_keys(item, allowed, source, f"attack {item['name']}")
             out.append(dict(item))
         else:
             raise ConfigError(
                 f"{source}: each attack must be a name or a mapping with 'name', got {item!r}"
             )
     return out
+
+
+def _init_params(cls: type) -> set[str]:
+    import inspect
+
+    sig = inspect.signature(cls.__init__)
+    return {p for p in sig.parameters if p != "self"}
 
 
 def _check_keys(d: dict, allowed: set[str], source: str, where: str = "") -> None:

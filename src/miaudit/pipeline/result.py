@@ -52,6 +52,8 @@ class AttackResult:
     ``metrics`` is the dict of :func:`miaudit.metrics.evaluate_scores` (auc, auc_ci,
     tpr_at_fpr, tpr_at_fpr_ci, balanced_accuracy, advantage, epsilon_lower_bound, ...).
     ``error`` is set (and scores/metrics empty) when the attack failed; the others still run.
+    ``name`` is the result's label (the attack's registered name unless a label was given);
+    ``attack`` is the registered name.
     """
 
     name: str
@@ -61,10 +63,12 @@ class AttackResult:
     metrics: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     error: str | None = None
+    attack: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "name": self.name,
+            "attack": self.attack or self.name,
             "threat_model": self.threat_model,
             "params": self.params,
         }
