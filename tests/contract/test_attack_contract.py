@@ -87,11 +87,9 @@ def knowledge(seed=0, attack=None):
     if request is not None:
         audited, _ = separable_outputs()
         reference = synthetic_reference(request, audited.y, seed)
-    if reference is not None and reference.population:
+    if reference is not None and reference.population and not reference.foreign:
         pop_y = reference.population[0].y
         population = member_like_outputs(pop_y, np.zeros(len(pop_y), bool), rng)
-        if reference.foreign:
-            population, _ = separable_outputs(120, seed=seed + 1)
     else:
         population, _ = separable_outputs(100, seed=seed + 1)
     return AttackerKnowledge(

@@ -1,6 +1,14 @@
 """Membership-inference attacks, registered by name in :data:`ATTACKS`."""
 
-from miaudit.attacks import salem, song_mittal, yeom  # noqa: F401  (registration)
+from miaudit.attacks import (  # noqa: F401  (registration)
+    calibrated,
+    ml_leaks,
+    salem,
+    shokri,
+    song_mittal,
+    transfer,
+    yeom,
+)
 from miaudit.attacks.base import (
     ATTACKS,
     DATA_SOURCES,

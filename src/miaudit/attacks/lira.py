@@ -4,9 +4,10 @@ the Likelihood Ratio Attack (LiRA).
 Reference models are trained on random halves of the audited records (each record is IN
 for about half of them, the "random" reference plan). For every record and every
 augmented query the attack fits Gaussians to the logit-scaled confidence
-phi = log f(x)_y - log(1 - f(x)_y) (sec. IV-B, eq. 4) over the reference models that did
-(IN) and did not (OUT) train on it, and scores the target's phi by a likelihood-ratio test
-(sec. IV-C, Algorithm 1; offline variant sec. IV-D; fixed variance sec. IV-E / VI-B).
+phi = log f(x)_y - log(1 - f(x)_y) (the paper's logit scaling) over the reference models
+that did (IN) and did not (OUT) train on it, and scores the target's phi by a
+likelihood-ratio test (the paper's Algorithm 1, with its offline and fixed-variance
+variants).
 
 The authors' reference scoring code is ``research/mi_lira_2021/plot.py`` in
 tensorflow/privacy (functions ``generate_ours`` and ``generate_ours_offline``). Where
@@ -94,23 +95,23 @@ def _first_k(phi: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 class LiRA(Attack):
     """LiRA, the likelihood-ratio attack of Carlini et al. 2022 (Algorithm 1).
 
-    Signal: phi = log f(x)_y - log(1 - f(x)_y) (eq. 4), via :func:`miaudit.signals.scaled_logit`
+    Signal: phi = log f(x)_y - log(1 - f(x)_y), via :func:`miaudit.signals.scaled_logit`
     on every augmented query (``ModelOutputs.views()``); the reference models must be
     queried on the same augmentations as the target. Gaussians are fitted per record and
     per augmentation (as plot.py does), and the per-augmentation test statistics are
     averaged.
 
-    * Online (sec. IV-C): score = mean over views of
+    * Online (Algorithm 1): score = mean over views of
       log N(phi; mu_in, s_in^2) - log N(phi; mu_out, s_out^2).
-    * Offline (sec. IV-D): the paper's one-sided test, score = mean over views of
-      log Phi((phi - mu_out) / s_out), the log-probability that an OUT model gives a
-      smaller phi than the target (higher = member). ``log_ndtr`` keeps it finite far in
+    * Offline (Algorithm 1 without IN models): the paper's one-sided test, score = mean
+      over views of log Phi((phi - mu_out) / s_out), the log-probability that an OUT model
+      gives a smaller phi than the target (higher = member). ``log_ndtr`` keeps it finite far in
       the tail. With ``reference_scoring=True`` the offline score is instead plot.py's
       ``generate_ours_offline``: its prediction is ``norm.logpdf(phi, mean_out, std_out +
       1e-30).mean(1)`` and its ROC is ``roc_curve(answers, -prediction)``, so the member
       score is -mean log N(phi; mu_out, s_out) -- a two-sided test that also calls records
       far *below* the OUT distribution members.
-    * Fixed variance (sec. VI-B, recommended below ~64 reference models): one global
+    * Fixed variance (the paper recommends it below ~64 reference models): one global
       standard deviation per distribution, the std over all IN (resp. OUT) phi values of
       all records, models and views -- as plot.py's ``np.std(dat_in)``.
 

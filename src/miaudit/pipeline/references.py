@@ -186,13 +186,17 @@ def _shadow_pool(
     if source == "model_synthesis":
         flat = x_pop.reshape(len(x_pop), -1)
         n_per_class = max(1, len(y_pop) // num_classes)
-        x_syn, y_syn = synthesis.model_synthesis(
+        binary = bool(np.all((flat == 0) | (flat == 1)))
+        result = synthesis.model_synthesis(
             lambda x: target.predict_proba(x.reshape((len(x), *x_pop.shape[1:]))),
             n_per_class,
             num_classes,
             flat.shape[1],
             rng=rng,
+            binary=binary,
+            allow_fewer=True,
         )
+        x_syn, y_syn = result.x, result.y
         return x_syn.reshape((len(x_syn), *x_pop.shape[1:])).astype(x_pop.dtype), y_syn
     raise ConfigError(f"unknown shadow data source {source!r}")
 
