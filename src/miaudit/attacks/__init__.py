@@ -2,7 +2,9 @@
 
 from miaudit.attacks import (  # noqa: F401  (registration)
     calibrated,
+    lira,
     ml_leaks,
+    rmia,
     salem,
     shokri,
     song_mittal,

@@ -132,6 +132,7 @@ class MLLeaks2(_MLLeaksBase):
     """
 
     name = "ml_leaks_2"
+    required_params = ("shadow_dataset",)
     threat_model = ThreatModel(
         knowledge="black-box probabilities",
         needs_shadow_models=True,

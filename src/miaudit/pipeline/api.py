@@ -75,7 +75,9 @@ def audit(
         An :class:`AuditResult`; an attack that fails is recorded with its error and the
         others still run.
     """
-    attack_objs = resolve_attacks(attacks)
+    settings = reference or ReferenceSettings()
+    has_recipe = settings.model is not None or settings.train_fn is not None
+    attack_objs = resolve_attacks(attacks, with_reference_models=has_recipe)
     x_in, y_in = _check_pair(members, "members")
     x_out, y_out = _check_pair(nonmembers, "nonmembers")
     if x_in.shape[1:] != x_out.shape[1:]:
@@ -84,7 +86,6 @@ def audit(
             f"{x_out.shape[1:]}"
         )
     target = as_target(model, num_classes=num_classes)
-    settings = reference or ReferenceSettings()
     augment = augmenter(x_in, settings)
     out_in = _target_outputs(target, x_in, y_in, augment)
     out_out = _target_outputs(target, x_out, y_out, augment)
@@ -189,16 +190,25 @@ def audit(
     )
 
 
-def resolve_attacks(attacks: Sequence[AttackSpec] | str) -> list[tuple[str, Attack]]:
+def resolve_attacks(
+    attacks: Sequence[AttackSpec] | str, *, with_reference_models: bool = True
+) -> list[tuple[str, Attack]]:
     """Turn names / dicts / objects (or "all") into (label, attack) pairs; unknown names fail.
 
-    "all" means every registered attack that runs with its default parameters.
+    "all" means every registered attack that runs with its default parameters, leaving out
+    those that need reference models when ``with_reference_models`` is False (no recipe
+    to train them was given).
     """
     if isinstance(attacks, str):
         if attacks != "all":
             attacks = [attacks]
         else:
-            attacks = [n for n in ATTACKS.names() if not ATTACKS.get(n).required_params]
+            attacks = [
+                n
+                for n in ATTACKS.names()
+                if not ATTACKS.get(n).required_params
+                and (with_reference_models or not _needs_references(n))
+            ]
     if len(attacks) == 0:
         raise ConfigError("no attacks given; name at least one (see `miaudit attacks`)")
     out: list[tuple[str, Attack]] = []
@@ -223,6 +233,10 @@ def resolve_attacks(attacks: Sequence[AttackSpec] | str) -> list[tuple[str, Atta
             f"attack(s) listed twice: {', '.join(dupes)}; give variants distinct 'label's"
         )
     return out
+
+
+def _needs_references(name: str) -> bool:
+    return ATTACKS.get(name)().reference_request() is not None
 
 
 def _make(name: str, params: dict[str, Any]) -> Attack:
