@@ -1,0 +1,563 @@
+"""Train the models of a :class:`ReferencePlan` (serial, process pool or Ray) through the cache.
+
+Every model's result depends only on its training records, the recipe and its seed, so all
+executors give the same outputs, bit for bit, provided each model trains with the same
+number of torch threads. That number matters: on torch 2.13 CPU (x86) training the same
+small MLP with 1 and with 2 threads gave different weights for one model in four (float
+rounding, train loss differing at 3e-10), while the benchmark MLP happened to agree. So the
+thread count is explicit: ``threads_per_model`` (default 1) is set in every executor,
+including serial (torch's previous setting is restored afterwards). Parallelism comes from
+running models side by side (process/Ray workers) or from the batched executor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import multiprocessing
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from miaudit.errors import ConfigError, DataError
+from miaudit.outputs import ModelOutputs, ReferenceOutputs
+from miaudit.reference import _cache
+from miaudit.reference._plan import ReferencePlan
+from miaudit.reference._recipe import TrainRecipe
+from miaudit.targets import Target, TorchTarget
+from miaudit.targets._base import as_records
+
+EXECUTORS = ("serial", "process", "ray", "batched")
+
+
+@dataclass(frozen=True)
+class ReferenceRun:
+    """The trained reference models' outputs.
+
+    Attributes:
+        plan: the plan that was trained.
+        outputs: per model, query-set name -> outputs (with logits when the model exposes
+            them, and ``augmented`` views when an augmentation was given).
+        train_loss: float64 (num_models,), each model's mean cross-entropy on its own
+            training set.
+        cached: bool (num_models,), True where the model was loaded from the cache rather
+            than trained in this call.
+        seconds: wall time of the call.
+        train_flops: estimated training FLOPs of the models trained in this call when the
+            recipe is a built-in MLP (6 * parameters * samples * epochs), for throughput
+            reporting; None otherwise.
+    """
+
+    plan: ReferencePlan
+    outputs: tuple[dict[str, ModelOutputs], ...]
+    train_loss: np.ndarray
+    cached: np.ndarray
+    seconds: float
+    train_flops: float | None
+
+    def reference_outputs(
+        self,
+        *,
+        audited: str | None,
+        population: str | None,
+        audited_in: np.ndarray | None,
+        population_in: np.ndarray | None,
+        population_out: np.ndarray | None,
+        foreign: str | None = None,
+    ) -> ReferenceOutputs:
+        """Assemble :class:`~miaudit.outputs.ReferenceOutputs` from named query sets.
+
+        The memberships are the caller's (it knows how the pool maps onto the query sets),
+        each of shape (n_query_records, num_models); ``population_out`` defaults to the
+        complement of ``population_in`` for a random plan.
+        """
+        k = self.plan.num_models
+
+        def pick(name: str | None) -> tuple[ModelOutputs, ...]:
+            if name is None:
+                return ()
+            missing = [j for j, o in enumerate(self.outputs) if name not in o]
+            if missing:
+                valid = sorted(self.outputs[0])
+                raise DataError(f"no query set {name!r} in this run; valid: {', '.join(valid)}")
+            return tuple(o[name] for o in self.outputs)
+
+        aud = pick(audited)
+        pop = pick(population)
+        n_aud = aud[0].n if aud else 0
+        n_pop = pop[0].n if pop else 0
+        if aud and audited_in is None:
+            raise DataError("audited_in is required with audited outputs")
+        if pop and population_in is None:
+            raise DataError("population_in is required with population outputs")
+        a_in = np.zeros((n_aud, k), bool) if audited_in is None else audited_in
+        p_in = np.zeros((n_pop, k), bool) if population_in is None else population_in
+        if population_out is None:
+            if pop and self.plan.kind != "random":
+                raise DataError("population_out is required for a shadow plan")
+            p_out = ~np.asarray(p_in, dtype=bool)
+        else:
+            p_out = population_out
+        return ReferenceOutputs(
+            audited=aud,
+            audited_in=a_in,
+            population=pop,
+            population_in=p_in,
+            population_out=p_out,
+            train_loss=self.train_loss,
+            foreign=foreign,
+        )
+
+
+# -- what travels to workers -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Query:
+    x: np.ndarray
+    y: np.ndarray
+    views: tuple[np.ndarray, ...] | None
+    qhash: str
+
+
+@dataclass(frozen=True)
+class _Shared:
+    """Data every job needs; sent once per worker (process initializer, ``ray.put``)."""
+
+    x_pool: np.ndarray
+    y_pool: np.ndarray
+    recipe: TrainRecipe
+    queries: dict[str, _Query]
+    cache_dir: str | None
+    batched: bool = False
+
+
+@dataclass(frozen=True)
+class _Job:
+    index: int
+    seed: int
+    key: str | None
+    train_indices: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Result:
+    index: int
+    outputs: dict[str, ModelOutputs]
+    train_loss: float
+    trained: bool
+
+
+def _writable(a: np.ndarray) -> np.ndarray:
+    """Ray hands read-only zero-copy arrays to workers; torch.from_numpy warns about those."""
+    return a if a.flags.writeable else a.copy()
+
+
+def _evaluate(target: Target, query: _Query) -> ModelOutputs:
+    out = target.outputs(_writable(query.x), query.y)
+    if query.views is None:
+        return out
+    views = tuple(target.outputs(_writable(v), query.y) for v in query.views)
+    return ModelOutputs(probs=out.probs, y=out.y, logits=out.logits, augmented=views)
+
+
+def _mean_loss(target: Target, x: np.ndarray, y: np.ndarray) -> float:
+    out = target.outputs(x, y)
+    idx = np.arange(out.n)
+    if out.logits is not None:
+        z = out.logits
+        m = z.max(axis=1)
+        per = m + np.log(np.exp(z - m[:, None]).sum(axis=1)) - z[idx, out.y]
+    else:
+        per = -np.log(np.maximum(out.probs[idx, out.y], 1e-30))
+    return float(per.mean())
+
+
+def _meta(shared: _Shared, job: _Job, loss: float) -> dict[str, Any]:
+    return {
+        "train_loss": loss,
+        "recipe": shared.recipe.fingerprint(),
+        "executor": "batched" if shared.batched else "per-model",
+        "seed": job.seed,
+        "n_train": int(job.train_indices.size),
+        "versions": _cache.versions(),
+    }
+
+
+def _run_job(job: _Job, shared: _Shared) -> _Result:
+    """Train (or restore) one model, evaluate the missing query sets, fill the cache."""
+    recipe = shared.recipe
+    cache = Path(shared.cache_dir) if shared.cache_dir is not None and job.key else None
+    entry = _cache.entry_dir(cache, job.key) if cache is not None and job.key else None
+    meta = _cache.read_meta(entry) if entry is not None else None
+    outputs: dict[str, ModelOutputs] = {}
+    if meta is not None and entry is not None:
+        for name, q in shared.queries.items():
+            got = _cache.read_outputs(entry, q.qhash)
+            if got is not None:
+                outputs[name] = got
+        missing = [name for name in shared.queries if name not in outputs]
+        if not missing:
+            return _Result(job.index, outputs, float(meta["train_loss"]), trained=False)
+        weights = _cache.read_weights(entry) if recipe.can_rebuild() else None
+        trained = weights is None
+        if weights is not None:
+            module = recipe.build_module(tuple(shared.x_pool.shape[1:]))
+            module.load_state_dict(weights)
+            target: Target = TorchTarget(module.eval(), num_classes=recipe.num_classes)
+        else:  # no weights to load (sklearn, train_fn): retrain, deterministic by seed
+            idx = job.train_indices
+            target = recipe.train(_writable(shared.x_pool[idx]), shared.y_pool[idx], job.seed)
+        for name in missing:
+            q = shared.queries[name]
+            outputs[name] = _evaluate(target, q)
+            assert cache is not None and job.key is not None
+            _cache.add_outputs(cache, job.key, q.qhash, outputs[name])
+        ordered = {name: outputs[name] for name in shared.queries}
+        return _Result(job.index, ordered, float(meta["train_loss"]), trained=trained)
+
+    x_train = shared.x_pool[job.train_indices]
+    y_train = shared.y_pool[job.train_indices]
+    target = recipe.train(x_train, y_train, job.seed)
+    return _finish(job, shared, target, x_train, y_train)
+
+
+def _finish(
+    job: _Job, shared: _Shared, target: Target, x_train: np.ndarray, y_train: np.ndarray
+) -> _Result:
+    """Evaluate a freshly trained model on every query set and write its cache entry."""
+    loss = _mean_loss(target, x_train, y_train)
+    outputs = {name: _evaluate(target, q) for name, q in shared.queries.items()}
+    if shared.cache_dir is not None and job.key is not None:
+        state = target.module.state_dict() if isinstance(target, TorchTarget) else None
+        by_hash = {shared.queries[n].qhash: o for n, o in outputs.items()}
+        meta = _meta(shared, job, loss)
+        _cache.write_entry(Path(shared.cache_dir), job.key, meta, state, by_hash)
+    return _Result(job.index, outputs, loss, trained=True)
+
+
+# -- executors -----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+_WORKER_SHARED: _Shared | None = None
+
+
+def _init_worker(shared: _Shared, threads: int) -> None:
+    global _WORKER_SHARED
+    _WORKER_SHARED = shared
+    torch.set_num_threads(threads)
+
+
+def _worker_run(job: _Job) -> _Result:
+    assert _WORKER_SHARED is not None, "worker not initialised"
+    return _run_job(job, _WORKER_SHARED)
+
+
+def _ray_run(job: _Job, shared: _Shared, threads: int) -> _Result:
+    torch.set_num_threads(threads)
+    return _run_job(job, shared)
+
+
+def _serial(jobs: list[_Job], shared: _Shared, threads: int) -> Iterator[_Result]:
+    with _torch_threads(threads):
+        for job in jobs:
+            yield _run_job(job, shared)
+
+
+def _process(jobs: list[_Job], shared: _Shared, workers: int, threads: int) -> Iterator[_Result]:
+    ctx = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(
+        max_workers=min(workers, len(jobs)),
+        mp_context=ctx,
+        initializer=_init_worker,
+        initargs=(shared, threads),
+    )
+    try:
+        pending = {pool.submit(_worker_run, job) for job in jobs}
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                try:
+                    res = fut.result()
+                except BrokenProcessPool as e:
+                    raise RuntimeError(
+                        "a reference-model worker process died (out of memory, killed, or a "
+                        "script without the `if __name__ == '__main__':` guard that the "
+                        f"spawn start method needs): {e}"
+                    ) from e
+                yield res
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _ray(
+    jobs: list[_Job], shared: _Shared, workers: int, threads: int, address: str | None
+) -> Iterator[_Result]:
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("executor 'ray' needs Ray: pip install 'miaudit[ray]'") from None
+    started = False
+    if not ray.is_initialized():
+        if address is None:
+            ray.init(
+                num_cpus=workers * threads,
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+            )
+        else:
+            ray.init(address=address, log_to_driver=False, configure_logging=False)
+        started = True
+    try:
+        remote = ray.remote(num_cpus=threads, max_retries=0)(_ray_run)
+        shared_ref = ray.put(shared)
+        pending = [remote.remote(job, shared_ref, threads) for job in jobs]
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            yield ray.get(done[0])
+        del shared_ref
+    finally:
+        if started:
+            ray.shutdown()
+
+
+# -- the public entry point ----------------------------------------------------------------
+
+
+def _positive(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ConfigError(f"{what} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _prepare_queries(
+    queries: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    augment: Callable[[np.ndarray], list[np.ndarray]] | None,
+    record_shape: tuple[int, ...],
+    num_classes: int,
+) -> dict[str, _Query]:
+    if not isinstance(queries, Mapping) or not queries:
+        raise ConfigError("queries must be a non-empty mapping name -> (x, y)")
+    prepared: dict[str, _Query] = {}
+    for name, pair in queries.items():
+        if not isinstance(pair, tuple | list) or len(pair) != 2:
+            raise DataError(f"query set {name!r} must be a pair (x, y)")
+        x = as_records(pair[0], what=f"query set {name!r} x")
+        y = np.asarray(pair[1])
+        if y.shape != (x.shape[0],):
+            raise DataError(
+                f"query set {name!r}: {x.shape[0]} records but labels of shape {y.shape}"
+            )
+        if tuple(x.shape[1:]) != record_shape:
+            raise DataError(
+                f"query set {name!r} has records of shape {x.shape[1:]}, the pool {record_shape}"
+            )
+        if y.size and (y.min() < 0 or y.max() >= num_classes):
+            raise DataError(f"query set {name!r} has labels outside 0..{num_classes - 1}")
+        views = None
+        if augment is not None:
+            views = tuple(np.asarray(v) for v in augment(x))
+            if not views or any(v.shape != x.shape for v in views):
+                raise DataError(
+                    f"augment must return a non-empty list of arrays shaped like x {x.shape}"
+                )
+        y = y.astype(np.int64)
+        prepared[str(name)] = _Query(x, y, views, _cache.query_hash(x, y, views))
+    return prepared
+
+
+def _train_flops(
+    recipe: TrainRecipe, plan: ReferencePlan, record_shape: tuple[int, ...], trained: np.ndarray
+) -> float | None:
+    n_params = recipe.mlp_params(math.prod(record_shape))
+    if n_params is None:
+        return None
+    epochs = int(recipe.full_params()["epochs"])
+    samples = sum(int(plan.train_indices[j].size) for j in np.flatnonzero(trained))
+    return 6.0 * n_params * samples * epochs
+
+
+def train_references(
+    plan: ReferencePlan,
+    x_pool: np.ndarray,
+    y_pool: np.ndarray,
+    recipe: TrainRecipe,
+    *,
+    queries: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    augment: Callable[[np.ndarray], list[np.ndarray]] | None = None,
+    executor: str = "serial",
+    workers: int | None = None,
+    address: str | None = None,
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+    threads_per_model: int = 1,
+) -> ReferenceRun:
+    """Train every model of ``plan`` on its pool records and query it on each query set.
+
+    Reference models for LiRA (Carlini et al. 2022), RMIA (Zarifzadeh et al. 2024) and
+    Shokri et al. (2017) shadow models. Model j trains on
+    ``(x_pool[plan.train_indices[j]], y_pool[...])`` with ``plan.seeds[j]``, so results do
+    not depend on the executor or the order of completion.
+
+    Args:
+        plan: from :func:`random_plan` or :func:`shadow_plan`.
+        x_pool, y_pool: the pool the plan's indices point into.
+        recipe: how to train one model.
+        queries: named query sets ``name -> (x, y)`` every model is evaluated on.
+        augment: ``augment(x) -> [view, ...]``; every query set is also evaluated on each
+            view (computed once here, shared by all models) and the outputs carry
+            ``ModelOutputs.augmented``.
+        executor: "serial" (in process), "process" (a spawn process pool), "ray" (Ray
+            tasks) or "batched" (built-in MLP recipes: k models trained together as one
+            batched network; numerically equivalent within float tolerance, not bitwise).
+        workers: parallel workers for process/ray (default ``os.cpu_count()``).
+        address: Ray cluster address; None starts a local Ray instance (shut down again
+            afterwards) unless Ray is already initialised.
+        cache_dir: content-addressed cache (see :mod:`miaudit.reference._cache`); finished
+            models are reused, so a killed run resumes where it stopped.
+        progress: tqdm bar "reference models" on stderr.
+        threads_per_model: torch threads each model trains with, in every executor (results
+            are bitwise reproducible only for the same value; see the module docstring).
+
+    Raises:
+        ConfigError: unknown executor or bad sizes. DataError: malformed arrays.
+    """
+    start = time.perf_counter()
+    if not isinstance(plan, ReferencePlan):
+        raise ConfigError(f"plan must be a ReferencePlan, got {type(plan).__name__}")
+    if not isinstance(recipe, TrainRecipe):
+        raise ConfigError(f"recipe must be a TrainRecipe, got {type(recipe).__name__}")
+    if executor not in EXECUTORS:
+        raise ConfigError(f"unknown executor {executor!r}; valid: {', '.join(EXECUTORS)}")
+    x_pool = as_records(x_pool, what="x_pool")
+    y_pool = np.asarray(y_pool)
+    if x_pool.shape[0] != plan.n_pool or y_pool.shape != (plan.n_pool,):
+        raise DataError(
+            f"the plan is for a pool of {plan.n_pool} records but x_pool has "
+            f"{x_pool.shape[0]} and y_pool shape {y_pool.shape}"
+        )
+    if not np.issubdtype(y_pool.dtype, np.integer):
+        raise DataError(f"y_pool must be integer labels, got dtype {y_pool.dtype}")
+    y_pool = y_pool.astype(np.int64)
+    if y_pool.min() < 0:
+        raise DataError("y_pool has negative labels")
+    query_max = max((int(np.max(q[1])) for q in queries.values() if len(q[1])), default=0)
+    recipe = recipe.with_classes(max(int(y_pool.max()), query_max, 1) + 1)
+    cpus = os.cpu_count() or 1
+    n_workers = cpus if workers is None else _positive(workers, "workers")
+    threads_per_model = _positive(threads_per_model, "threads_per_model")
+    record_shape = tuple(x_pool.shape[1:])
+    prepared = _prepare_queries(queries, augment, record_shape, recipe.num_classes)
+    cache = None if cache_dir is None else Path(cache_dir)
+    fingerprint = recipe.fingerprint()
+    if executor == "batched":
+        from miaudit.reference._batched import check_batchable
+
+        check_batchable(recipe)
+        fingerprint += "|batched"  # equal to per-model training up to rounding only
+
+    k = plan.num_models
+    results: list[_Result | None] = [None] * k
+    jobs: list[_Job] = []
+    for j in range(k):
+        idx = plan.train_indices[j]
+        key = None
+        if cache is not None:
+            key = _cache.model_key(x_pool[idx], y_pool[idx], fingerprint, plan.seeds[j])
+        jobs.append(_Job(j, plan.seeds[j], key, idx))
+    shared = _Shared(
+        x_pool,
+        y_pool,
+        recipe,
+        prepared,
+        None if cache is None else str(cache),
+        executor == "batched",
+    )
+
+    bar = tqdm(
+        total=k, desc="reference models", unit="model", file=sys.stderr, disable=not progress
+    )
+    try:
+        todo: list[_Job] = []
+        for job in jobs:  # complete cache hits are read here, without any worker
+            hit = _cached_result(job, shared)
+            if hit is None:
+                todo.append(job)
+            else:
+                results[job.index] = hit
+                bar.update(1)
+        if todo:
+            stream = _dispatch(todo, shared, executor, n_workers, threads_per_model, address)
+            for res in stream:
+                results[res.index] = res
+                bar.update(1)
+    finally:
+        bar.close()
+
+    done = [r for r in results if r is not None]
+    assert len(done) == k
+    trained = np.array([r.trained for r in done], dtype=bool)
+    return ReferenceRun(
+        plan=plan,
+        outputs=tuple(r.outputs for r in done),
+        train_loss=np.array([r.train_loss for r in done], dtype=np.float64),
+        cached=~trained,
+        seconds=time.perf_counter() - start,
+        train_flops=_train_flops(recipe, plan, record_shape, trained),
+    )
+
+
+def _cached_result(job: _Job, shared: _Shared) -> _Result | None:
+    if shared.cache_dir is None or job.key is None:
+        return None
+    entry = _cache.entry_dir(Path(shared.cache_dir), job.key)
+    meta = _cache.read_meta(entry)
+    if meta is None:
+        return None
+    outputs = {}
+    for name, q in shared.queries.items():
+        got = _cache.read_outputs(entry, q.qhash)
+        if got is None:
+            return None
+        outputs[name] = got
+    return _Result(job.index, outputs, float(meta["train_loss"]), trained=False)
+
+
+def _dispatch(
+    jobs: list[_Job],
+    shared: _Shared,
+    executor: str,
+    workers: int,
+    threads: int,
+    address: str | None,
+) -> Iterator[_Result]:
+    if executor == "serial":
+        return _serial(jobs, shared, threads)
+    if executor == "process":
+        return _process(jobs, shared, workers, threads)
+    if executor == "ray":
+        return _ray(jobs, shared, workers, threads, address)
+    from miaudit.reference._batched import batched_results
+
+    return batched_results(jobs, shared, threads, workers)
