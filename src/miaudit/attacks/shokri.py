@@ -119,6 +119,8 @@ def fit_binary(model: Any, features: np.ndarray, member: np.ndarray) -> Any:
     A fixed epoch budget is part of the papers' procedure (the authors' code trains for a
     fixed number of epochs), so scikit-learn's ConvergenceWarning is silenced here only.
     """
+    if isinstance(model, MLPClassifier) and isinstance(model.batch_size, int):
+        model.set_params(batch_size=min(model.batch_size, len(features)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(features, member.astype(np.int64))
