@@ -127,3 +127,27 @@ def test_bad_input_errors(digits_split):
         miaudit.audit(model, members=members, nonmembers=nonmembers, attacks=["lira2"])
     with pytest.raises(ConfigError, match="listed twice"):
         miaudit.audit(model, members=members, nonmembers=nonmembers, attacks=["loss", "loss"])
+
+
+def user_train_fn(x, y, seed):
+    return LogisticRegression(C=100.0, max_iter=2000, random_state=seed).fit(x, y)
+
+
+def test_reference_attacks_on_a_users_model_with_a_train_fn(digits_split):
+    from miaudit.pipeline import ReferenceSettings
+
+    members, nonmembers, population = digits_split
+    model = user_train_fn(*members, seed=0)
+    res = miaudit.audit(
+        model,
+        members=members,
+        nonmembers=nonmembers,
+        population=population,
+        attacks=["loss", {"name": "lira", "online": False}, "rmia", "calibrated_confidence"],
+        reference=ReferenceSettings(train_fn=user_train_fn, num_models=4),
+        bootstrap=20,
+        progress=False,
+    )
+    assert [a.error for a in res.attacks] == [None] * 4
+    assert res.attack("rmia").metrics["auc"] > 0.5
+    assert any(k.startswith("references:random") for k in res.timings)

@@ -2,6 +2,7 @@
 
 from miaudit.pipeline.api import DEFAULT_ATTACKS, audit, resolve_attacks
 from miaudit.pipeline.config import AuditConfig, load_config, parse_config
+from miaudit.pipeline.references import ReferenceSettings
 from miaudit.pipeline.result import AttackResult, AuditResult, TargetSummary
 from miaudit.pipeline.run import run_config
 
@@ -10,6 +11,7 @@ __all__ = [
     "AttackResult",
     "AuditConfig",
     "AuditResult",
+    "ReferenceSettings",
     "TargetSummary",
     "audit",
     "load_config",

@@ -166,23 +166,24 @@ class AuditResult:
     def summary(self) -> str:
         """A plain-text table of the target and every attack's headline metrics."""
         t = self.target
+        width = max([20, *(len(a.name) + 1 for a in self.attacks)])
         lines = [
             f"{self.title}",
             f"target: {t.model}  train acc {t.train_accuracy:.3f}  test acc "
             f"{t.test_accuracy:.3f}  gap {t.generalization_gap:+.3f}  "
             f"({t.n_members} members, {t.n_nonmembers} non-members)",
-            f"{'attack':<20} {'AUC':>7} {'95% CI':>15} {'TPR@0.1%':>9} {'TPR@1%':>8} "
+            f"{'attack':<{width}} {'AUC':>7} {'95% CI':>15} {'TPR@0.1%':>9} {'TPR@1%':>8} "
             f"{'TPR@10%':>8} {'adv':>6} {'eps>=':>6}",
         ]
         for a in self.attacks:
             if a.error is not None:
-                lines.append(f"{a.name:<20} FAILED: {a.error}")
+                lines.append(f"{a.name:<{width}} FAILED: {a.error}")
                 continue
             m = a.metrics
             lo, hi = m["auc_ci"]
             tpr = m["tpr_at_fpr"]
             lines.append(
-                f"{a.name:<20} {m['auc']:7.3f} {f'[{lo:.3f}, {hi:.3f}]':>15} "
+                f"{a.name:<{width}} {m['auc']:7.3f} {f'[{lo:.3f}, {hi:.3f}]':>15} "
                 f"{tpr['0.001']:9.3f} {tpr['0.01']:8.3f} {tpr['0.1']:8.3f} "
                 f"{m['advantage']:6.3f} {m['epsilon_lower_bound']:6.2f}"
             )
