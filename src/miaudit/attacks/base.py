@@ -7,8 +7,9 @@ self and sets attributes ending in ``_``; ``score_samples`` returns float64 scor
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar, Literal, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
 import numpy as np
 
@@ -16,7 +17,11 @@ from miaudit.errors import DataError, NotFittedError
 from miaudit.outputs import ModelOutputs, ReferenceOutputs
 from miaudit.registry import Registry
 
+if TYPE_CHECKING:  # attacks stay NumPy-only at import time
+    from miaudit.targets import Target
+
 Knowledge = Literal["black-box probabilities", "black-box labels", "white-box"]
+Access = Literal["outputs", "labels", "white-box"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,14 @@ class AttackerKnowledge:
         seed: seed for any randomness in fitting.
         reference: outputs of the reference/shadow models the attack asked for through
             :meth:`Attack.reference_request` (the pipeline trains them), else None.
+        population_data: the attacker's raw population records ``(x, y)`` (to train its
+            own shadow models, relabel them with the target, calibrate thresholds).
+        train_model: the reference recipe, ``train_model(x, y, seed) -> Target``, for
+            attacks that need shadow *models* rather than outputs (transfer attacks on a
+            shadow's gradients, Nasr's attack model); None when no recipe was given.
+        target: query access to the target for attacks with ``access != "outputs"``
+            during ``fit`` (e.g. to relabel shadow data with the target's labels): a
+            label-only view for label-only attacks, the full target for white-box ones.
     """
 
     num_classes: int
@@ -53,6 +66,9 @@ class AttackerKnowledge:
     random_queries: ModelOutputs | None = None
     seed: int = 0
     reference: ReferenceOutputs | None = None
+    population_data: tuple[np.ndarray, np.ndarray] | None = None
+    train_model: Callable[[np.ndarray, np.ndarray, int], Target] | None = None
+    target: Target | None = None
 
 
 ReferenceKind = Literal["random", "shadow"]
@@ -92,6 +108,11 @@ class Attack:
     threat_model: ClassVar[ThreatModel]
     #: constructor parameters without a default (e.g. ML-Leaks 2's shadow data set)
     required_params: ClassVar[tuple[str, ...]] = ()
+    #: what the attack reads at scoring time: "outputs" -> ``score_samples(outputs)`` on the
+    #: target's probability outputs; "labels" -> ``score_records(target, x, y)`` with a
+    #: label-only, query-counted target; "white-box" -> ``score_records(target, x, y)``
+    #: with the full target (parameters and gradients).
+    access: ClassVar[Access] = "outputs"
 
     def fit(self, knowledge: AttackerKnowledge) -> Self:
         """Learn whatever the attack needs from the attacker's knowledge; returns self."""
@@ -128,6 +149,18 @@ class Attack:
 
     def _score(self, outputs: ModelOutputs) -> np.ndarray:
         raise NotImplementedError
+
+    def score_records(self, target: Target, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Scores of records ``(x, y)`` for attacks that query the target themselves
+        (``access`` "labels" or "white-box"); float64 (n,), higher = more likely member."""
+        self._check_fitted()
+        scores = np.asarray(self._score_records(target, x, y), dtype=np.float64)
+        if scores.shape != (len(y),):
+            raise RuntimeError(f"{self.name} returned scores of shape {scores.shape}")
+        return scores
+
+    def _score_records(self, target: Target, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        raise NotImplementedError(f"{self.name} scores model outputs; use score_samples")
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "num_classes_"):

@@ -23,7 +23,7 @@ from miaudit.pipeline.references import (
     resolve_request,
 )
 from miaudit.pipeline.result import AttackResult, AuditResult, TargetSummary
-from miaudit.targets import Target, as_target
+from miaudit.targets import LabelOnlyTarget, Target, as_target
 
 DEFAULT_ATTACKS = ("gap", "loss", "confidence", "entropy", "modified_entropy")
 
@@ -119,11 +119,17 @@ def audit(
         probs = target.predict_proba(x_rand)
         rand_outputs = ModelOutputs(probs=probs, y=np.argmax(probs, axis=1))
 
-    knowledge = AttackerKnowledge(
-        num_classes=c, population=pop_outputs, random_queries=rand_outputs, seed=seed
-    )
     x_aud = np.concatenate([x_in, x_out])
     y_aud = np.concatenate([y_in, y_out])
+    knowledge = AttackerKnowledge(
+        num_classes=c,
+        population=pop_outputs,
+        random_queries=rand_outputs,
+        seed=seed,
+        population_data=population_pair,
+        train_model=reference_trainer(settings, c),
+    )
+    records = (x_aud, y_aud)
     references: dict[Any, Any] = {}
     ref_seconds: dict[str, float] = {}
     results = []
@@ -160,7 +166,17 @@ def audit(
                 results.append(_failed(label, attack, time.perf_counter(), str(exc)))
                 continue
         results.append(
-            _run_attack(label, attack, attack_knowledge, audited, membership, seed, bootstrap)
+            _run_attack(
+                label,
+                attack,
+                attack_knowledge,
+                audited,
+                membership,
+                seed,
+                bootstrap,
+                target=target,
+                records=records,
+            )
         )
 
     summary = TargetSummary(
@@ -294,11 +310,21 @@ def _run_attack(
     membership: np.ndarray,
     seed: int,
     bootstrap: int,
+    *,
+    target: Target,
+    records: tuple[np.ndarray, np.ndarray],
 ) -> AttackResult:
     start = time.perf_counter()
+    queries_per_record = None
     try:
-        attack.fit(knowledge)
-        scores = attack.score_samples(audited)
+        if attack.access == "outputs":
+            attack.fit(knowledge)
+            scores = attack.score_samples(audited)
+        else:
+            fit_view, score_view = _views(attack, target, len(records[1]))
+            attack.fit(replace(knowledge, target=fit_view))
+            scores = attack.score_records(score_view, *records)
+            queries_per_record = score_view.query_count / len(records[1])
         if not np.all(np.isfinite(scores)):
             raise DataError(f"attack {attack.name!r} produced non-finite scores")
         metrics = evaluate_scores(
@@ -317,7 +343,42 @@ def _run_attack(
         scores=scores,
         metrics=metrics,
         seconds=time.perf_counter() - start,
+        queries_per_record=queries_per_record,
     )
+
+
+def _views(attack: Attack, target: Target, n: int) -> tuple[Target, Target]:
+    """The target as the attack may see it in fit and in scoring (fresh query counters).
+
+    Label-only attacks get label-only views; the scoring view enforces the attack's
+    ``max_queries_per_record`` budget. White-box attacks need a target that exposes its
+    parameters (a torch model).
+    """
+    if attack.access == "labels":
+        per_record = getattr(attack, "max_queries_per_record", None)
+        budget = None if per_record is None else int(per_record) * n
+        return LabelOnlyTarget(target), LabelOnlyTarget(target, max_queries=budget)
+    if "parameters" not in target.capabilities:
+        raise DataError(
+            f"{attack.name} is a white-box attack: it needs a target that exposes its "
+            f"parameters (a torch model), got {target.description}"
+        )
+    return target, target
+
+
+def reference_trainer(settings: ReferenceSettings, num_classes: int) -> Any:
+    """``train(x, y, seed) -> Target`` from the reference recipe, or None without one."""
+    if settings.model is None and settings.train_fn is None:
+        return None
+    from miaudit.reference import TrainRecipe
+
+    if settings.train_fn is not None:
+        recipe = TrainRecipe(train_fn=settings.train_fn, num_classes=num_classes)
+    else:
+        recipe = TrainRecipe(
+            model=settings.model, params=dict(settings.params or {}), num_classes=num_classes
+        )
+    return recipe.train
 
 
 def _failed(label: str, attack: Attack, start: float, message: str) -> AttackResult:

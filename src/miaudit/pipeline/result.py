@@ -64,6 +64,7 @@ class AttackResult:
     seconds: float = 0.0
     error: str | None = None
     attack: str | None = None
+    queries_per_record: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -73,6 +74,8 @@ class AttackResult:
             "params": self.params,
         }
         out.update(self.metrics)
+        if self.queries_per_record is not None:
+            out["queries_per_record"] = self.queries_per_record
         out["error"] = self.error
         return out
 

@@ -15,16 +15,22 @@ from miaudit.targets._sklearn import SklearnTarget
 from miaudit.targets._torch import TorchTarget
 
 
+class QueryBudgetExceeded(DataError):
+    """A label-only attack asked for more queries than its budget allows."""
+
+
 class LabelOnlyTarget(Target):
     """Exposes only the predicted labels of ``target`` (a label-only API).
 
     ``predict_proba``, ``predict_logits``, ``outputs`` and ``loss`` raise
     :class:`~miaudit.targets.CapabilityError`. Queries are counted here (and by the
-    wrapped target).
+    wrapped target). With ``max_queries`` set, a call that would exceed it raises
+    :class:`QueryBudgetExceeded` before querying.
     """
 
-    def __init__(self, target: Target) -> None:
+    def __init__(self, target: Target, *, max_queries: int | None = None) -> None:
         super().__init__(frozenset({"labels"}))
+        self.max_queries = max_queries
         if not isinstance(target, Target):
             raise DataError(
                 f"LabelOnlyTarget wraps a miaudit Target, got {type(target).__name__}; "
@@ -42,7 +48,18 @@ class LabelOnlyTarget(Target):
     def description(self) -> str:
         return f"label-only {self.target.description}"
 
+    @property
+    def queries_left(self) -> int | None:
+        return None if self.max_queries is None else self.max_queries - self.query_count
+
     def _labels(self, x: np.ndarray) -> np.ndarray:
+        # query_count already includes this call's records (counted on entry)
+        if self.max_queries is not None and self.query_count > self.max_queries:
+            self.query_count -= int(x.shape[0])  # refused: nothing was asked of the model
+            raise QueryBudgetExceeded(
+                f"query budget exceeded: {self.query_count} queries asked, budget "
+                f"{self.max_queries}"
+            )
         return self.target.predict_labels(x)
 
 
