@@ -72,6 +72,7 @@ def test_reference_attacks_end_to_end_and_cache(tmp_path: Path) -> None:
     assert second.attack("lira_online").metrics == first.attack("lira_online").metrics
     header = (tmp_path / "a" / "scores.csv").read_text().splitlines()[0]
     assert "privacy_risk" in header and "lira_offline" in header
+    assert "Privacy risk score" in (tmp_path / "a" / "report.html").read_text()
     entry = next(a for a in ja["attacks"] if a["name"] == "lira_offline")
     assert entry["attack"] == "lira" and entry["threat_model"]["needs_shadow_models"]
 
