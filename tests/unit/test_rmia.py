@@ -123,7 +123,7 @@ def test_equals_double_loop_definition(online, gamma, temperature, with_logits, 
     case["x_in"][0] = True  # a record with no OUT model -> documented fallback
     knowledge, target = build(case)
     a = 0.3
-    attack = RMIA(online=online, gamma=gamma, temperature=temperature, a=a)
+    attack = RMIA(online=online, gamma=gamma, temperature=temperature, a=a, tie_break=False)
     scores = attack.fit(knowledge).score_samples(target)
     expected = slow_rmia(case, online=online, gamma=gamma, temperature=temperature, a=a)
     np.testing.assert_allclose(scores, expected, rtol=0, atol=1e-12)
@@ -134,7 +134,7 @@ def test_equals_double_loop_definition(online, gamma, temperature, with_logits, 
 def test_offline_extreme_a(a):
     case = make_case(seed=2)
     knowledge, target = build(case)
-    scores = RMIA(a=a).fit(knowledge).score_samples(target)
+    scores = RMIA(a=a, tie_break=False).fit(knowledge).score_samples(target)
     expected = slow_rmia(case, online=False, gamma=2.0, temperature=1.0, a=a)
     np.testing.assert_allclose(scores, expected, rtol=0, atol=1e-12)
 
@@ -143,7 +143,7 @@ def test_separates_members():
     case = make_case(n=400, m=300, k=8, seed=3, member_boost=2.0)
     knowledge, target = build(case)
     for online in (True, False):
-        scores = RMIA(online=online, gamma=1.0).fit(knowledge).score_samples(target)
+        scores = RMIA(online=online, gamma=1.0, tie_break=False).fit(knowledge).score_samples(target)
         assert roc_auc_score(case["member"], scores) > 0.8
 
 
@@ -184,7 +184,7 @@ def test_zero_probabilities_stay_finite():
     probs = target.probs.copy()
     probs[0] = 0.0
     probs[0, (target.y[0] + 1) % C] = 1.0  # true-class probability exactly 0
-    scores = RMIA(a=0.3).fit(knowledge).score_samples(ModelOutputs(probs=probs, y=target.y))
+    scores = RMIA(a=0.3, tie_break=False).fit(knowledge).score_samples(ModelOutputs(probs=probs, y=target.y))
     assert np.all(np.isfinite(scores)) and scores[0] == 0.0
 
 
@@ -214,3 +214,17 @@ def test_errors():
     attack = RMIA(a=0.3).fit(knowledge)
     with pytest.raises(DataError, match="not the records"):
         attack.score_samples(target.subset(np.arange(5)))
+
+
+def test_tie_break_only_reorders_equal_scores():
+    from miaudit.attacks.rmia import break_ties, rmia_scores
+
+    rng = np.random.default_rng(3)
+    log_x = rng.normal(scale=3.0, size=500)
+    sorted_z = np.sort(rng.normal(size=7))  # few z: many ties
+    plain = rmia_scores(log_x, sorted_z, 2.0)
+    broken = plain + break_ties(log_x, len(sorted_z))
+    differ = plain[:, None] < plain[None, :]
+    assert np.all((broken[:, None] < broken[None, :])[differ])  # order kept
+    tied = (plain[:, None] == plain[None, :]) & (log_x[:, None] < log_x[None, :])
+    assert np.all((broken[:, None] < broken[None, :])[tied])  # ties ordered by ratio_x

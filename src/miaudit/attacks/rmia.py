@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import scipy.special
 from scipy.special import logsumexp
 
 from miaudit.attacks.base import (
@@ -109,6 +110,18 @@ def rmia_scores(
     return counts / sorted_log_ratio_z.shape[0]
 
 
+def break_ties(log_ratio_x: np.ndarray, m: int) -> np.ndarray:
+    """A secondary key that orders records with equal RMIA scores by their own ratio_x.
+
+    RMIA's score is a multiple of 1/m; with few reference models many records share the
+    top score (all z dominated), which collapses TPR at low FPR. Adding
+    0.5/m * ratio_x / (1 + ratio_x), strictly below 1/m, reorders only records whose
+    fractions are equal (miaudit's choice, not in the paper; ``tie_break=False`` gives the
+    paper's score).
+    """
+    return 0.5 / m * scipy.special.expit(log_ratio_x)
+
+
 @register_attack
 class RMIA(Attack):
     """RMIA (Zarifzadeh et al. 2024, sec. 3): Score(x) = Pr_z[ratio_x / ratio_z > gamma].
@@ -121,6 +134,9 @@ class RMIA(Attack):
     attacker's population (``AttackerKnowledge.population``, the target's outputs, and
     ``ReferenceOutputs.population``, the references' outputs on the same rows); offline,
     a reference model that trained on z (``population_in``) is left out of Pr(z).
+
+    ``tie_break`` (default True) orders records with equal scores by ratio_x (see
+    :func:`break_ties`); it never changes the order of records with different scores.
 
     Differences from the authors' code (ml_privacy_meter ``modules/mia/attacks/rmia.py``):
 
@@ -167,7 +183,9 @@ class RMIA(Attack):
         a: float | None = None,
         num_population: int | None = None,
         num_models: int | None = None,
+        tie_break: bool = True,
     ) -> None:
+        self.tie_break = tie_break
         self.online = online
         self.gamma = gamma
         self.temperature = temperature
@@ -293,4 +311,7 @@ class RMIA(Attack):
                 "labels)"
             )
         log_ratio_x = log_true_class_prob(outputs, float(self.temperature)) - self.log_pr_x_
-        return rmia_scores(log_ratio_x, self.sorted_log_ratio_z_, float(self.gamma))
+        scores = rmia_scores(log_ratio_x, self.sorted_log_ratio_z_, float(self.gamma))
+        if self.tie_break:
+            scores = scores + break_ties(log_ratio_x, self.sorted_log_ratio_z_.shape[0])
+        return scores
