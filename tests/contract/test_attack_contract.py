@@ -101,7 +101,8 @@ def knowledge(seed=0, attack=None):
     )
 
 
-ALL = ATTACKS.names()
+ALL = [n for n in ATTACKS.names() if ATTACKS.get(n).access == "outputs"]
+QUERYING = [n for n in ATTACKS.names() if ATTACKS.get(n).access != "outputs"]
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -180,3 +181,69 @@ def test_constructor_only_stores_parameters():
 def test_unknown_attack_lists_valid_names():
     with pytest.raises(UnknownNameError, match="valid names: .*loss"):
         make_attack("los")
+
+
+# --- attacks that query the target themselves (label-only, white-box) -----------------
+
+
+@pytest.fixture(scope="module")
+def query_problem():
+    """An overfit torch MLP (random labels), its members/non-members, population, recipe."""
+    from miaudit.models import train_model
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(360, 10)).astype(np.float32)
+    y = rng.integers(0, C, 360)
+    params = {"hidden": [64], "epochs": 40, "batch_size": 16, "lr": 0.01}
+
+    def train(xs, ys, seed):
+        return train_model("mlp", params, xs, ys, num_classes=C, seed=seed)
+
+    target = train(x[:60], y[:60], 0)
+    records = (x[:120], y[:120])  # 60 members, then 60 non-members
+    member = np.arange(120) < 60
+    return target, records, member, (x[120:], y[120:]), train
+
+
+def query_knowledge(problem, attack):
+    from miaudit.targets import LabelOnlyTarget
+
+    target, _, _, population, train = problem
+    view = LabelOnlyTarget(target) if attack.access == "labels" else target
+    return AttackerKnowledge(
+        num_classes=C, seed=0, population_data=population, train_model=train, target=view
+    )
+
+
+def score_view(problem, attack):
+    from miaudit.targets import LabelOnlyTarget
+
+    return LabelOnlyTarget(problem[0]) if attack.access == "labels" else problem[0]
+
+
+@pytest.mark.parametrize("name", QUERYING)
+def test_querying_attack_contract(name, query_problem):
+    _, (x, y), member, _, _ = query_problem
+    x_before, y_before = x.copy(), y.copy()
+    attack = make(name)
+    with pytest.raises(NotFittedError, match="not fitted"):
+        attack.score_records(score_view(query_problem, attack), x, y)
+    assert attack.fit(query_knowledge(query_problem, attack)) is attack
+    scores = attack.score_records(score_view(query_problem, attack), x, y)
+    assert scores.dtype == np.float64 and scores.shape == (len(y),)
+    assert np.all(np.isfinite(scores))
+    np.testing.assert_array_equal(x, x_before)
+    np.testing.assert_array_equal(y, y_before)
+    again = make(name)
+    again.fit(query_knowledge(query_problem, again))
+    np.testing.assert_array_equal(
+        again.score_records(score_view(query_problem, again), x, y), scores
+    )
+    assert scores[member].mean() > scores[~member].mean()
+
+
+@pytest.mark.parametrize("name", QUERYING)
+def test_querying_attack_declares_threat_model(name):
+    cls = ATTACKS.get(name)
+    expected = {"labels": "black-box labels", "white-box": "white-box"}[cls.access]
+    assert cls.threat_model.knowledge == expected

@@ -39,14 +39,18 @@ def sklearn_result(digits_split):
 
 def test_audit_of_a_users_sklearn_model(sklearn_result, tmp_path):
     res = sklearn_result
-    # without a recipe for reference models, "all" means the attacks that need none
+    # without a recipe for reference models, "all" means the attacks that need none, and
+    # a scikit-learn model exposes no parameters: no white-box attacks either
     assert [a.name for a in res.attacks] == [
+        "augmentation",
+        "boundary_distance",
         "confidence",
         "entropy",
         "gap",
         "loss",
         "modified_entropy",
     ]
+    assert 0 < res.attack("boundary_distance").queries_per_record <= 200
     assert all(a.error is None for a in res.attacks)
     assert res.target.train_accuracy == 1.0 and 0.85 < res.target.test_accuracy < 1.0
     loss = res.attack("loss").metrics

@@ -143,7 +143,9 @@ def test_separates_members():
     case = make_case(n=400, m=300, k=8, seed=3, member_boost=2.0)
     knowledge, target = build(case)
     for online in (True, False):
-        scores = RMIA(online=online, gamma=1.0, tie_break=False).fit(knowledge).score_samples(target)
+        scores = (
+            RMIA(online=online, gamma=1.0, tie_break=False).fit(knowledge).score_samples(target)
+        )
         assert roc_auc_score(case["member"], scores) > 0.8
 
 
@@ -184,7 +186,11 @@ def test_zero_probabilities_stay_finite():
     probs = target.probs.copy()
     probs[0] = 0.0
     probs[0, (target.y[0] + 1) % C] = 1.0  # true-class probability exactly 0
-    scores = RMIA(a=0.3, tie_break=False).fit(knowledge).score_samples(ModelOutputs(probs=probs, y=target.y))
+    scores = (
+        RMIA(a=0.3, tie_break=False)
+        .fit(knowledge)
+        .score_samples(ModelOutputs(probs=probs, y=target.y))
+    )
     assert np.all(np.isfinite(scores)) and scores[0] == 0.0
 
 

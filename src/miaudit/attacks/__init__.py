@@ -2,6 +2,8 @@
 
 from miaudit.attacks import (  # noqa: F401  (registration)
     calibrated,
+    gmia,
+    label_only,
     lira,
     ml_leaks,
     rmia,
@@ -9,6 +11,7 @@ from miaudit.attacks import (  # noqa: F401  (registration)
     shokri,
     song_mittal,
     transfer,
+    whitebox,
     yeom,
 )
 from miaudit.attacks.base import (

@@ -124,6 +124,11 @@ class Attack:
         """The reference models this attack needs (None: it needs none)."""
         return None
 
+    def needs_recipe(self) -> bool:
+        """Whether the attack needs a recipe to train reference/shadow models (through a
+        reference request or ``AttackerKnowledge.train_model``)."""
+        return self.reference_request() is not None
+
     def _reference(self, knowledge: AttackerKnowledge) -> ReferenceOutputs:
         """The reference outputs from ``knowledge``, or a clear error when they are missing."""
         if knowledge.reference is None:

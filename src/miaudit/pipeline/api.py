@@ -77,7 +77,10 @@ def audit(
     """
     settings = reference or ReferenceSettings()
     has_recipe = settings.model is not None or settings.train_fn is not None
-    attack_objs = resolve_attacks(attacks, with_reference_models=has_recipe)
+    target = as_target(model, num_classes=num_classes)
+    attack_objs = resolve_attacks(
+        attacks, with_reference_models=has_recipe, white_box="parameters" in target.capabilities
+    )
     x_in, y_in = _check_pair(members, "members")
     x_out, y_out = _check_pair(nonmembers, "nonmembers")
     if x_in.shape[1:] != x_out.shape[1:]:
@@ -85,7 +88,6 @@ def audit(
             f"members and non-members have different record shapes: {x_in.shape[1:]} vs "
             f"{x_out.shape[1:]}"
         )
-    target = as_target(model, num_classes=num_classes)
     augment = augmenter(x_in, settings)
     out_in = _target_outputs(target, x_in, y_in, augment)
     out_out = _target_outputs(target, x_out, y_out, augment)
@@ -207,13 +209,17 @@ def audit(
 
 
 def resolve_attacks(
-    attacks: Sequence[AttackSpec] | str, *, with_reference_models: bool = True
+    attacks: Sequence[AttackSpec] | str,
+    *,
+    with_reference_models: bool = True,
+    white_box: bool = True,
 ) -> list[tuple[str, Attack]]:
     """Turn names / dicts / objects (or "all") into (label, attack) pairs; unknown names fail.
 
     "all" means every registered attack that runs with its default parameters, leaving out
     those that need reference models when ``with_reference_models`` is False (no recipe
-    to train them was given).
+    to train them was given) and white-box attacks when ``white_box`` is False (the
+    target does not expose its parameters).
     """
     if isinstance(attacks, str):
         if attacks != "all":
@@ -223,7 +229,8 @@ def resolve_attacks(
                 n
                 for n in ATTACKS.names()
                 if not ATTACKS.get(n).required_params
-                and (with_reference_models or not _needs_references(n))
+                and (with_reference_models or not ATTACKS.get(n)().needs_recipe())
+                and (white_box or ATTACKS.get(n).access != "white-box")
             ]
     if len(attacks) == 0:
         raise ConfigError("no attacks given; name at least one (see `miaudit attacks`)")
@@ -249,10 +256,6 @@ def resolve_attacks(
             f"attack(s) listed twice: {', '.join(dupes)}; give variants distinct 'label's"
         )
     return out
-
-
-def _needs_references(name: str) -> bool:
-    return ATTACKS.get(name)().reference_request() is not None
 
 
 def _make(name: str, params: dict[str, Any]) -> Attack:

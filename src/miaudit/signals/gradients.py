@@ -1,7 +1,7 @@
 """White-box signals of torch models: per-record gradients and layer activations.
 
 These are the features of the white-box attacks (Nasr, Shokri, Houmansadr 2019, "Comprehensive
-Privacy Analysis of Deep Learning", IEEE S&P, sec. IV-A: per-layer activations, per-layer
+Privacy Analysis of Deep Learning", IEEE S&P, sec. IV: per-layer activations, per-layer
 gradients of the loss, the loss and the label) and of the gradient-norm attack. They live in
 ``signals/`` because they need torch (DESIGN.md: attacks work on NumPy arrays).
 
@@ -130,7 +130,7 @@ def per_sample_gradients(
 ) -> dict[str, np.ndarray]:
     """Gradient of each record's loss with respect to the parameters.
 
-    grad_theta L(f(x_i; theta), y_i) for every record i (Nasr et al. 2019, sec. IV-A, the
+    grad_theta L(f(x_i; theta), y_i) for every record i (Nasr et al. 2019, sec. IV, the
     attack's gradient features), computed with ``vmap(grad(.))`` in eval mode.
 
     Args:
@@ -218,7 +218,7 @@ def activation_layer_names(module: nn.Module) -> list[str]:
 def layer_activations(
     module: nn.Module, x: np.ndarray, *, batch_size: int = 512
 ) -> list[np.ndarray]:
-    """Outputs of every Linear/Conv layer on the records (Nasr et al. 2019, sec. IV-A).
+    """Outputs of every Linear/Conv layer on the records (Nasr et al. 2019, sec. IV).
 
     Forward hooks record each layer's output (pre-activation, i.e. before the non-linearity
     that follows it) in eval mode under ``torch.no_grad``; the last entry of a classifier

@@ -1,0 +1,202 @@
+"""The label-only attacks (miaudit.attacks.label_only) end to end on a small overfit MLP."""
+
+import numpy as np
+import pytest
+import torch
+
+import miaudit.attacks.label_only as lo
+from miaudit.attacks import AttackerKnowledge
+from miaudit.errors import ConfigError, DataError
+from miaudit.models import train_model
+from miaudit.targets import LabelOnlyTarget, Target
+
+C, D = 4, 12
+PARAMS = {"hidden": (64,), "epochs": 80, "batch_size": 32, "lr": 3e-3}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models: one torch thread avoids thread contention on a busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _train(x, y, seed):
+    return train_model("mlp", PARAMS, x, y, num_classes=C, seed=seed)
+
+
+@pytest.fixture(scope="module")
+def setup():
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(C, D)) * 0.4
+
+    def sample(n):
+        y = rng.integers(0, C, n)
+        return (centers[y] + rng.normal(size=(n, D))).astype(np.float32), y
+
+    (xm, ym), (xn, yn), (xp, yp) = sample(120), sample(120), sample(240)
+    target = _train(xm, ym, 0)
+    x, y = np.concatenate([xm, xn]), np.concatenate([ym, yn])
+    member = np.r_[np.ones(len(ym), bool), np.zeros(len(yn), bool)]
+    return target, (xp, yp), x, y, member
+
+
+def _knowledge(setup, **kw):
+    target, pop, *_ = setup
+    base = {"population_data": pop, "train_model": _train, "target": LabelOnlyTarget(target)}
+    return AttackerKnowledge(num_classes=C, seed=0, **{**base, **kw})
+
+
+ATTACKS = [
+    lo.BoundaryDistance(max_queries_per_record=60),
+    lo.BoundaryDistance(max_queries_per_record=60, calibration="shadow", n_calibration=40),
+    lo.BoundaryTransfer(method="fgsm"),
+    lo.BoundaryTransfer(method="pgd", steps=10, n_search=6),
+    lo.Augmentation(noise_scale=0.5),
+    lo.Augmentation(noise_scale=0.5, classifier="logistic"),
+    lo.LabelTransfer(),
+    lo.LabelTransfer(signal="confidence"),
+]
+
+
+@pytest.mark.parametrize("attack", ATTACKS, ids=lambda a: f"{a.name}-{a.get_params()}")
+def test_members_score_higher_within_the_budget(setup, attack):
+    target, _, x, y, member = setup
+    assert attack.access == "labels"
+    assert attack.threat_model.knowledge == "black-box labels"
+    assert attack.fit(_knowledge(setup)) is attack
+    view = LabelOnlyTarget(target, max_queries=attack.max_queries_per_record * len(y))
+    scores = attack.score_records(view, x, y)
+    assert scores.dtype == np.float64 and scores.shape == (len(y),)
+    assert np.all(np.isfinite(scores))
+    assert scores[member].mean() > scores[~member].mean()
+    assert view.query_count <= attack.max_queries_per_record * len(y)
+    # deterministic: a second fit and score give the same scores
+    again = type(attack)(**attack.get_params()).fit(_knowledge(setup))
+    view2 = LabelOnlyTarget(target, max_queries=attack.max_queries_per_record * len(y))
+    np.testing.assert_array_equal(again.score_records(view2, x, y), scores)
+
+
+def test_query_counts_per_attack(setup):
+    target, _, x, y, _ = setup
+    expected = {"boundary_transfer": 1, "augmentation": 11, "label_transfer": 0}
+    for attack in (lo.BoundaryTransfer(method="fgsm"), lo.Augmentation(), lo.LabelTransfer()):
+        attack.fit(_knowledge(setup))
+        view = LabelOnlyTarget(target)
+        attack.score_records(view, x, y)
+        assert view.query_count == expected[attack.name] * len(y)
+
+
+def test_boundary_distance_percentile_threshold(setup):
+    attack = lo.BoundaryDistance(max_queries_per_record=40, percentile=80.0, n_calibration=50)
+    attack.fit(_knowledge(setup))
+    assert attack.threshold_ == pytest.approx(np.percentile(attack.calibration_distances_, 80))
+
+
+class _Toy(Target):
+    """Label 1 iff the centre pixel of a 3x3 image (or the first feature) is > 0.5."""
+
+    def __init__(self):
+        super().__init__(frozenset({"labels"}))
+
+    @property
+    def num_classes(self):
+        return 2
+
+    @property
+    def description(self):
+        return "toy"
+
+    def _labels(self, x):
+        v = x[:, 0, 1, 1] if x.ndim == 4 else x[:, 0]
+        return (v > 0.5).astype(np.int64)
+
+
+def test_augmentation_counts_on_a_toy_model():
+    img = np.zeros((2, 1, 3, 3))
+    img[:, 0, 1, 1] = 1.0  # only the centre lit: the flip keeps it, every shift moves it
+    y = np.array([1, 0])
+    # 17 copies = every non-identity (flip, dy, dx) with |dy|, |dx| <= 1, once each
+    attack = lo.Augmentation(n_augmentations=17).fit(AttackerKnowledge(num_classes=2))
+    scores = attack.score_records(_Toy(), img, y)
+    np.testing.assert_allclose(scores, [2 / 18, 16 / 18])
+    # tabular, no noise: every copy equals the record
+    attack = lo.Augmentation(n_augmentations=5, noise_scale=0.0, flip_fraction=0.0)
+    attack.fit(AttackerKnowledge(num_classes=2))
+    x = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    np.testing.assert_array_equal(attack.score_records(_Toy(), x, np.array([1, 1, 0])), [1, 0, 0])
+    # binary features always flipped: the first feature's label flips on every copy
+    attack = lo.Augmentation(n_augmentations=4, flip_fraction=1.0)
+    attack.fit(AttackerKnowledge(num_classes=2))
+    np.testing.assert_allclose(attack.score_records(_Toy(), x, np.array([1, 0, 1])), 0.2)
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [lo.BoundaryDistance(), lo.BoundaryTransfer(), lo.LabelTransfer()],
+    ids=lambda a: a.name,
+)
+def test_clear_errors_without_population_or_target(setup, attack):
+    with pytest.raises(DataError, match="population"):
+        attack.fit(_knowledge(setup, population_data=None))
+    with pytest.raises(DataError, match="target"):
+        attack.fit(_knowledge(setup, target=None))
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        lo.BoundaryDistance(calibration="shadow"),
+        lo.BoundaryTransfer(),
+        lo.Augmentation(classifier="logistic"),
+        lo.LabelTransfer(),
+    ],
+    ids=lambda a: a.name,
+)
+def test_clear_error_without_a_reference_recipe(setup, attack):
+    with pytest.raises(DataError, match="recipe"):
+        attack.fit(_knowledge(setup, train_model=None))
+
+
+def test_boundary_transfer_needs_a_torch_shadow(setup):
+    def sklearn_recipe(x, y, seed):
+        return train_model("logistic_regression", {}, x, y, num_classes=C, seed=seed)
+
+    with pytest.raises(DataError, match="needs a torch reference recipe"):
+        lo.BoundaryTransfer().fit(_knowledge(setup, train_model=sklearn_recipe))
+
+
+def test_bad_parameters_and_not_fitted(setup):
+    from miaudit.errors import NotFittedError
+
+    with pytest.raises(ConfigError, match="calibration"):
+        lo.BoundaryDistance(calibration="nope").fit(_knowledge(setup))
+    with pytest.raises(ConfigError, match="method"):
+        lo.BoundaryTransfer(method="cw").fit(_knowledge(setup))
+    with pytest.raises(ConfigError, match="n_augmentations"):
+        lo.Augmentation(n_augmentations=0).fit(_knowledge(setup))
+    target, _, x, y, _ = setup
+    with pytest.raises(NotFittedError):
+        lo.BoundaryDistance().score_records(LabelOnlyTarget(target), x, y)
+
+
+def test_registered_with_keyword_only_constructors():
+    from miaudit.attacks import ATTACKS
+
+    for name in ("boundary_distance", "boundary_transfer", "augmentation", "label_transfer"):
+        cls = ATTACKS.get(name)
+        attack = cls()
+        assert not any(k.endswith("_") for k in vars(attack))
+        with pytest.raises(TypeError):
+            cls(1)
+
+
+def test_score_samples_points_to_score_records(setup):
+    from miaudit.outputs import ModelOutputs
+
+    attack = lo.LabelTransfer().fit(_knowledge(setup))
+    out = ModelOutputs.from_logits(np.zeros((2, C)), np.zeros(2, int))
+    with pytest.raises(DataError, match="score_records"):
+        attack.score_samples(out)
