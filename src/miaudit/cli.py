@@ -83,14 +83,15 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 def _cmd_attacks(args: argparse.Namespace) -> int:
     from miaudit.attacks import ATTACKS
 
-    header = f"{'attack':<18} {'knowledge':<25} {'shadow':<7} {'same-dist':<10} {'arch':<5} paper"
+    w = max(len(n) for n in ATTACKS.names()) + 1
+    header = f"{'attack':<{w}} {'knowledge':<25} {'shadow':<7} {'same-dist':<10} {'arch':<5} paper"
     print(header)
     print("-" * len(header))
     yes = {True: "yes", False: "no"}
     for name in ATTACKS.names():
         tm = ATTACKS.get(name).threat_model
         print(
-            f"{name:<18} {tm.knowledge:<25} {yes[tm.needs_shadow_models]:<7} "
+            f"{name:<{w}} {tm.knowledge:<25} {yes[tm.needs_shadow_models]:<7} "
             f"{yes[tm.needs_same_distribution_data]:<10} {yes[tm.needs_architecture]:<5} "
             f"{tm.paper}"
         )
