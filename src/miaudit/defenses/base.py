@@ -1,0 +1,103 @@
+"""The defense contract: training-time defenses produce a trained model, inference-time
+defenses wrap a Target (DESIGN.md; the survey's section 5).
+
+A defense is a configuration object: its keyword-only constructor only stores parameters.
+Training-time defenses implement :meth:`Defense.train` (same inputs as
+:func:`miaudit.models.train_model`, so reference/shadow models can be trained with the same
+defense); inference-time defenses implement :meth:`Defense.wrap`. After training or
+wrapping, :meth:`Defense.report` gives what ``results.json`` records under
+``target.defense`` (name, parameters, and measured values such as DP's epsilon).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from miaudit.errors import ConfigError
+from miaudit.registry import Registry
+from miaudit.targets import Target
+
+DefenseKind = Literal["training", "inference"]
+
+
+@dataclass(frozen=True)
+class DefenseData:
+    """Data a defense may use besides the training set.
+
+    Attributes:
+        reference: the defender's own extra records ``(x, y)``, disjoint from the training
+            set and from the audited non-members (distillation's reference set, adversarial
+            regularisation's and MemGuard's reference non-members, model stacking's parts).
+            None when the audit gives the defender none.
+    """
+
+    reference: tuple[np.ndarray, np.ndarray] | None = None
+
+
+class Defense:
+    """Base class of every membership-inference defense."""
+
+    name: ClassVar[str]
+    kind: ClassVar[DefenseKind]
+    paper: ClassVar[str]
+    #: the parameter a trade-off sweep varies (e.g. "noise_multiplier", "budget")
+    strength_param: ClassVar[str | None] = None
+
+    def train(
+        self,
+        model: str,
+        params: dict[str, Any],
+        x: np.ndarray,
+        y: np.ndarray,
+        *,
+        num_classes: int,
+        seed: int,
+        data: DefenseData = DefenseData(),
+        progress: bool = False,
+    ) -> Target:
+        """Train a defended model (training-time defenses)."""
+        raise ConfigError(f"defense {self.name!r} is applied at inference time; use wrap()")
+
+    def wrap(
+        self,
+        target: Target,
+        *,
+        train: tuple[np.ndarray, np.ndarray],
+        seed: int,
+        data: DefenseData = DefenseData(),
+    ) -> Target:
+        """Wrap a trained target (inference-time defenses)."""
+        raise ConfigError(f"defense {self.name!r} is applied at training time; use train()")
+
+    def get_params(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if not k.endswith("_")}
+
+    def report(self) -> dict[str, Any]:
+        """Name, parameters and measured values (fitted attributes ending in ``_`` that are
+        plain numbers, e.g. ``epsilon_``), for results.json's ``target.defense``."""
+        out: dict[str, Any] = {"name": self.name, "kind": self.kind, "paper": self.paper}
+        out["params"] = self.get_params()
+        for k, v in vars(self).items():
+            if k.endswith("_") and isinstance(v, (int, float, str, bool)):
+                out[k.rstrip("_")] = v
+        return out
+
+
+DEFENSES: Registry[type[Defense]] = Registry("defense")
+
+
+def register_defense(cls: type[Defense]) -> type[Defense]:
+    """Class decorator: register a defense under its ``name``."""
+    return DEFENSES.register(cls.name)(cls)
+
+
+def make_defense(name: str, **params: Any) -> Defense:
+    """Instantiate a registered defense by name (ConfigError for bad parameters)."""
+    cls = DEFENSES.get(name)
+    try:
+        return cls(**params)
+    except TypeError as exc:
+        raise ConfigError(f"bad parameters for defense {name!r}: {exc}") from None
