@@ -327,7 +327,8 @@ def _run_attack(
             fit_view, score_view = _views(attack, target, len(records[1]))
             attack.fit(replace(knowledge, target=fit_view))
             scores = attack.score_records(score_view, *records)
-            queries_per_record = score_view.query_count / len(records[1])
+            if attack.access == "labels":  # the cost model of label-only attacks
+                queries_per_record = score_view.query_count / len(records[1])
         if not np.all(np.isfinite(scores)):
             raise DataError(f"attack {attack.name!r} produced non-finite scores")
         metrics = evaluate_scores(
