@@ -1,5 +1,12 @@
 """Membership-inference defenses, registered by name in :data:`DEFENSES`."""
 
+from miaudit.defenses import (  # noqa: F401  (registration)
+    dimensionality_reduction,
+    dp_sgd,
+    pruning,
+    regularization,
+)
+
 from miaudit.defenses.base import (
     DEFENSES,
     Defense,
