@@ -1,0 +1,78 @@
+"""Unit tests for mix-up + MMD regularisation (Li, Li & Ribeiro 2021)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from miaudit.defenses.base import DefenseData
+from miaudit.defenses.mmd_mixup import MMDMixup, class_mmd2, gaussian_mmd2
+from miaudit.errors import ConfigError
+
+PARAMS = {"hidden": (16,), "epochs": 3, "batch_size": 16}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _data(n=48, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, 6)).astype(np.float32), rng.integers(0, 3, n)
+
+
+def _train(defense, seed=0, ref=True):
+    x, y = _data()
+    data = DefenseData(reference=_data(seed=1)) if ref else DefenseData()
+    return defense.train("mlp", PARAMS, x, y, num_classes=3, seed=seed, data=data)
+
+
+def test_mmd_estimator():
+    g = torch.Generator().manual_seed(0)
+    p = torch.rand(20, 3, generator=g, dtype=torch.float64)
+    assert float(gaussian_mmd2(p, p.clone(), 0.5)) == pytest.approx(0.0, abs=1e-12)
+    far = float(gaussian_mmd2(p, p + 2.0, 0.5))
+    near = float(gaussian_mmd2(p, p + 0.1, 0.5))
+    assert far > near > 0
+    # slow, obviously correct reference for the biased estimator
+    q = p + 0.3
+    k = lambda a, b: np.exp(-np.sum((a - b) ** 2) / (2 * 0.5**2))  # noqa: E731
+    pn, qn = p.numpy(), q.numpy()
+    ref = (
+        np.mean([[k(a, b) for b in pn] for a in pn])
+        + np.mean([[k(a, b) for b in qn] for a in qn])
+        - 2 * np.mean([[k(a, b) for b in qn] for a in pn])
+    )
+    assert float(gaussian_mmd2(p, q, 0.5)) == pytest.approx(ref, rel=1e-9)
+    y = torch.zeros(20, dtype=torch.long)
+    assert float(class_mmd2(p, y, q, y + 1, None)) == 0.0  # no class in common
+
+
+def test_outputs_deterministic_and_report():
+    x, _ = _data()
+    d = MMDMixup(mixup_alpha=0.5, mmd_weight=2.0)
+    p = _train(d).predict_proba(x)
+    assert p.shape == (48, 3)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-9)
+    np.testing.assert_array_equal(
+        p, _train(MMDMixup(mixup_alpha=0.5, mmd_weight=2.0)).predict_proba(x)
+    )
+    rep = d.report()
+    assert rep["params"] == {"mixup_alpha": 0.5, "mmd_weight": 2.0, "bandwidth": None}
+    assert rep["mmd"] >= -1e-9 and 0 <= rep["train_accuracy"] <= 1
+    other = _train(MMDMixup(mixup_alpha=0.5, mmd_weight=0.0, bandwidth=0.3)).predict_proba(x)
+    assert not np.array_equal(p, other)
+
+
+def test_errors():
+    with pytest.raises(ConfigError, match="reference set"):
+        _train(MMDMixup(), ref=False)
+    with pytest.raises(ConfigError, match="mixup_alpha"):
+        _train(MMDMixup(mixup_alpha=0.0))
+    with pytest.raises(ConfigError, match="mmd_weight"):
+        _train(MMDMixup(mmd_weight=-1))
