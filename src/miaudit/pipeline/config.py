@@ -68,6 +68,8 @@ class SplitConfig:
 class TargetConfig:
     model: str
     params: dict[str, Any] = field(default_factory=dict)
+    #: ``{name: <defense>, reference_size: N, **params}`` or None (see miaudit.defenses)
+    defense: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,8 @@ class AuditConfig:
         """The configuration in the file's own shape (as stored in results.json)."""
         d = asdict(self)
         target = {"model": self.target.model, **self.target.params}
+        if self.target.defense is not None:
+            target["defense"] = dict(self.target.defense)
         d["target"] = target
         d["dataset"] = {k: v for k, v in d["dataset"].items() if v is not None}
         d["split"] = {k: v for k, v in d["split"].items() if v is not None}
@@ -177,9 +181,10 @@ def parse_config(raw: Any, *, source: str = "config") -> AuditConfig:
         raise ConfigError(f"{source}: target needs 'model' (one of {', '.join(MODELS.names())})")
     model = _opt_str(tg["model"], "target.model", source)
     _known(model, MODELS.names(), "model", source)
-    params = {k: v for k, v in tg.items() if k != "model"}
+    params = {k: v for k, v in tg.items() if k not in ("model", "defense")}
     _check_keys(params, set(model_params_schema(model)), source, f"target (model {model})")
-    target = TargetConfig(model=model, params=params)
+    defense = None if tg.get("defense") is None else _defense(tg["defense"], source)
+    target = TargetConfig(model=model, params=params, defense=defense)
 
     attacks = _attacks(raw["attacks"], source)
 
@@ -203,6 +208,21 @@ def parse_config(raw: Any, *, source: str = "config") -> AuditConfig:
         evaluation=evaluation,
         title=_opt_str(raw.get("title"), "title", source),
     )
+
+
+def _defense(value: Any, source: str) -> dict[str, Any]:
+    from miaudit.defenses import DEFENSES
+
+    d = _mapping(value, "target.defense", source)
+    name = d.get("name")
+    if not isinstance(name, str):
+        raise ConfigError(f"{source}: target.defense needs 'name' ({', '.join(DEFENSES.names())})")
+    _known(name, DEFENSES.names(), "defense", source)
+    allowed = _init_params(DEFENSES.get(name)) | {"name", "reference_size"}
+    _check_keys(d, allowed, source, f"target.defense ({name})")
+    if "reference_size" in d:
+        _int(d["reference_size"], "target.defense.reference_size", source, minimum=0)
+    return dict(d)
 
 
 def _reference(value: Any, source: str) -> ReferenceConfig:

@@ -26,6 +26,7 @@ class TargetSummary:
     train_accuracy: float
     test_accuracy: float
     dataset: str | None = None
+    defense: dict[str, Any] | None = None
 
     @property
     def generalization_gap(self) -> float:
@@ -42,6 +43,12 @@ class TargetSummary:
             "train_accuracy": self.train_accuracy,
             "test_accuracy": self.test_accuracy,
             "generalization_gap": self.generalization_gap,
+            "defense": self.defense,
+            **(
+                {"epsilon": self.defense["epsilon"]}
+                if self.defense and "epsilon" in self.defense
+                else {}
+            ),
         }
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from miaudit.data import load_dataset, make_split
+from miaudit.defenses import DefenseData, make_defense
 from miaudit.errors import ConfigError
 from miaudit.models import train_model
 from miaudit.pipeline.api import audit
@@ -46,21 +47,49 @@ def run_config(
         seed=config.seed,
     )
     x, y = dataset.x, dataset.y
+    population_idx = split.population
+    defense, defense_data = None, DefenseData()
+    if config.target.defense is not None:
+        spec = dict(config.target.defense)
+        name, reference_size = spec.pop("name"), int(spec.pop("reference_size", 0))
+        defense = make_defense(name, **spec)
+        if reference_size > len(population_idx):
+            raise ConfigError(
+                f"target.defense.reference_size {reference_size} exceeds the "
+                f"{len(population_idx)} records left outside the split"
+            )
+        if reference_size:  # the defender's own records, disjoint from the attacker's
+            ref = population_idx[:reference_size]
+            population_idx = population_idx[reference_size:]
+            defense_data = DefenseData(reference=(x[ref], y[ref]))
     start = time.perf_counter()
-    target = train_model(
-        config.target.model,
-        config.target.params,
-        x[split.members],
-        y[split.members],
-        num_classes=dataset.num_classes,
-        seed=config.seed,
-        progress=progress,
-    )
+    members = (x[split.members], y[split.members])
+    if defense is not None and defense.kind == "training":
+        target = defense.train(
+            config.target.model,
+            dict(config.target.params),
+            *members,
+            num_classes=dataset.num_classes,
+            seed=config.seed,
+            data=defense_data,
+            progress=progress,
+        )
+    else:
+        target = train_model(
+            config.target.model,
+            config.target.params,
+            *members,
+            num_classes=dataset.num_classes,
+            seed=config.seed,
+            progress=progress,
+        )
+        if defense is not None:
+            target = defense.wrap(target, train=members, seed=config.seed, data=defense_data)
     train_seconds = time.perf_counter() - start
     reference = reference_settings(config, data_dir=data_dir or config.dataset.data_dir)
     population = None
-    if len(split.population) > 0:
-        population = (x[split.population], y[split.population])
+    if len(population_idx) > 0:
+        population = (x[population_idx], y[population_idx])
     result = audit(
         target,
         members=(x[split.members], y[split.members]),
@@ -81,6 +110,8 @@ def run_config(
         or f"Membership-inference audit: {config.target.model} on {dataset.name}",
         progress=progress,
     )
+    if defense is not None:
+        result.target.defense = defense.report()
     result.timings = {"train_target": train_seconds, **result.timings}
     out_dir = output or config.output
     if out_dir is not None:

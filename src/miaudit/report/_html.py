@@ -220,6 +220,20 @@ def _target_section(result: AuditResult) -> str:
         ("Members (audited)", f'<span class="mono">{_e(t.n_members)}</span>'),
         ("Non-members (audited)", f'<span class="mono">{_e(t.n_nonmembers)}</span>'),
     ]
+    defense = getattr(t, "defense", None)
+    if defense:
+        measured = {
+            k: v for k, v in defense.items() if k not in ("name", "kind", "paper", "params")
+        }
+        rows.insert(
+            2,
+            (
+                "Defense",
+                f"<strong>{_e(defense.get('name'))}</strong> ({_e(defense.get('kind'))}-time; "
+                f"{_e(defense.get('paper', ''))}) {_params(defense.get('params', {}))} "
+                f"{_params(measured)}",
+            ),
+        )
     return (
         "<section>\n<h2>Target model</h2>\n"
         + _kv_table(rows)

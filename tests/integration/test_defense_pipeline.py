@@ -1,0 +1,58 @@
+"""Defenses through the config pipeline: the `target.defense` contract of results.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from miaudit.errors import ConfigError
+from miaudit.pipeline import parse_config, run_config
+
+BASE = {
+    "seed": 0,
+    "dataset": {"name": "digits"},
+    "split": {"members": 300, "nonmembers": 300},
+    "target": {"model": "mlp", "hidden": [64], "epochs": 10, "batch_size": 32, "lr": 0.003},
+    "evaluation": {"bootstrap": 10, "random_queries": 50},
+    "attacks": ["loss", "gap", "confidence"],
+}
+
+
+def with_defense(**defense) -> dict:
+    return {**BASE, "target": {**BASE["target"], "defense": defense}}
+
+
+def test_dp_sgd_epsilon_is_reported(tmp_path: Path) -> None:
+    cfg = with_defense(name="dp_sgd", noise_multiplier=1.1, max_grad_norm=1.0, delta=1e-5)
+    run_config(cfg, output=tmp_path, progress=False)
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert data["target"]["defense"]["name"] == "dp_sgd"
+    assert data["target"]["defense"]["params"]["noise_multiplier"] == 1.1
+    assert 0 < data["target"]["epsilon"] < 100
+    assert data["config"]["target"]["defense"]["name"] == "dp_sgd"
+    assert "dp_sgd" in (tmp_path / "report.html").read_text()
+
+
+def test_memguard_keeps_labels_and_uses_the_defenders_reference_records() -> None:
+    plain = run_config(BASE, progress=False)
+    guarded = run_config(
+        with_defense(name="memguard", budget=1.0, reference_size=200, max_iter=40),
+        progress=False,
+    )
+    # labels unchanged: the gap attack (correctness) and accuracies are exactly equal
+    assert guarded.target.train_accuracy == plain.target.train_accuracy
+    assert guarded.target.test_accuracy == plain.target.test_accuracy
+    np.testing.assert_array_equal(guarded.attack("gap").scores, plain.attack("gap").scores)
+    assert guarded.target.defense["name"] == "memguard"
+
+
+def test_defense_config_errors() -> None:
+    with pytest.raises(ConfigError, match="unknown defense 'memgard'"):
+        parse_config(with_defense(name="memgard"))
+    with pytest.raises(ConfigError, match="unknown key 'budgett'"):
+        parse_config(with_defense(name="memguard", budgett=1.0))
+    with pytest.raises(ConfigError, match="reference"):
+        run_config(with_defense(name="distillation"), progress=False)
