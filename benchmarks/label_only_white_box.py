@@ -166,7 +166,7 @@ class CountingModule(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.count += int(x.shape[0])
-        return self.module(x)
+        return self.module(x.float())  # ART hands over float64 arrays
 
 
 def art_comparison(art_path: str | None, n_per_side: int = 100) -> str:
