@@ -56,3 +56,18 @@ def test_defense_config_errors() -> None:
         parse_config(with_defense(name="memguard", budgett=1.0))
     with pytest.raises(ConfigError, match="reference"):
         run_config(with_defense(name="distillation"), progress=False)
+
+
+def test_defense_aware_reference_models_train_with_the_defense(tmp_path: Path) -> None:
+    cfg = with_defense(name="label_smoothing", smoothing=0.3)
+    cfg["attacks"] = [{"name": "lira", "online": False}]
+    cfg["reference"] = {"num_models": 2, "cache_dir": str(tmp_path / "cache")}
+    aware = run_config(cfg, progress=False)
+    naive = run_config(
+        {**cfg, "reference": {**cfg["reference"], "defense_aware": False}}, progress=False
+    )
+    assert aware.attack("lira").error is None and naive.attack("lira").error is None
+    assert not np.array_equal(aware.attack("lira").scores, naive.attack("lira").scores)
+    metas = [p.read_text() for p in (tmp_path / "cache").glob("??/*/meta.json")]
+    assert len(metas) == 4  # two defended and two undefended reference models
+    assert sum("label_smoothing" in m for m in metas) == 2

@@ -380,7 +380,10 @@ def reference_trainer(settings: ReferenceSettings, num_classes: int) -> Any:
         recipe = TrainRecipe(train_fn=settings.train_fn, num_classes=num_classes)
     else:
         recipe = TrainRecipe(
-            model=settings.model, params=dict(settings.params or {}), num_classes=num_classes
+            model=settings.model,
+            params=dict(settings.params or {}),
+            num_classes=num_classes,
+            defense=settings.defense,
         )
     return recipe.train
 

@@ -45,6 +45,7 @@ REFERENCE_KEYS = {
     "train_fn",
     "model",
     "augment",
+    "defense_aware",
 }
 EXECUTORS = ("serial", "process", "ray", "batched")
 REQUIRED_TOP = ("dataset", "split", "target", "attacks")
@@ -95,6 +96,7 @@ class ReferenceConfig:
     train_fn: str | None = None
     model: dict[str, Any] | None = None
     augment: bool | None = None
+    defense_aware: bool = True
 
 
 @dataclass(frozen=True)
@@ -250,6 +252,9 @@ def _reference(value: Any, source: str) -> ReferenceConfig:
     augment = ref.get("augment")
     if augment is not None and not isinstance(augment, bool):
         raise ConfigError(f"{source}: 'reference.augment' must be true or false")
+    defense_aware = ref.get("defense_aware", True)
+    if not isinstance(defense_aware, bool):
+        raise ConfigError(f"{source}: 'reference.defense_aware' must be true or false")
     return ReferenceConfig(
         num_models=_int(ref.get("num_models", 16), "reference.num_models", source, minimum=1),
         executor=executor,
@@ -259,6 +264,7 @@ def _reference(value: Any, source: str) -> ReferenceConfig:
         train_fn=train_fn,
         model=None if model is None else dict(model),
         augment=augment,
+        defense_aware=defense_aware,
     )
 
 

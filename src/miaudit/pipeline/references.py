@@ -42,6 +42,8 @@ class ReferenceSettings:
         train_fn: a user function ``train_fn(x, y, seed) -> model`` instead of a recipe.
         augment: query images with flips/shifts (None: automatically for image data).
         data_dir: where to load other data sets (ML-Leaks adversary 2).
+        defense: a training-time defense the reference models train with (the
+            defense-aware attacker); None for an attacker who ignores the defense.
     """
 
     num_models: int = 16
@@ -54,6 +56,7 @@ class ReferenceSettings:
     train_fn: Callable[[np.ndarray, np.ndarray, int], Any] | None = None
     augment: bool | None = None
     data_dir: str | None = None
+    defense: dict[str, Any] | None = None
 
 
 def resolve_request(request: ReferenceRequest, settings: ReferenceSettings) -> ReferenceRequest:
@@ -212,7 +215,10 @@ def _recipe(settings: ReferenceSettings, num_classes: int):
             "use the target's), reference model/params, or a train_fn(x, y, seed)"
         )
     return TrainRecipe(
-        model=settings.model, params=dict(settings.params or {}), num_classes=num_classes
+        model=settings.model,
+        params=dict(settings.params or {}),
+        num_classes=num_classes,
+        defense=settings.defense,
     )
 
 

@@ -130,6 +130,13 @@ def reference_settings(config: AuditConfig, *, data_dir: str | Path | None) -> R
     if ref.train_fn is not None:
         train_fn = import_train_fn(ref.train_fn)
         model, params = None, None
+    defense = None
+    spec = config.target.defense
+    if ref.defense_aware and spec is not None and train_fn is None and ref.model is None:
+        from miaudit.defenses import DEFENSES
+
+        if DEFENSES.get(spec["name"]).kind == "training":  # the crystal-box attacker
+            defense = {k: v for k, v in spec.items() if k != "reference_size"}
     return ReferenceSettings(
         num_models=ref.num_models,
         executor=ref.executor,
@@ -141,6 +148,7 @@ def reference_settings(config: AuditConfig, *, data_dir: str | Path | None) -> R
         train_fn=train_fn,
         augment=ref.augment,
         data_dir=None if data_dir is None else str(data_dir),
+        defense=defense,
     )
 
 

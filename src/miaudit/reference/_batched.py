@@ -40,7 +40,11 @@ def check_batchable(recipe: object) -> None:
     from miaudit.reference._recipe import TrainRecipe
 
     assert isinstance(recipe, TrainRecipe)
-    if recipe.model != "mlp" or float(recipe.full_params()["dropout"]) > 0:
+    if (
+        recipe.model != "mlp"
+        or float(recipe.full_params()["dropout"]) > 0
+        or recipe.defense is not None
+    ):
         raise ConfigError(
             "executor 'batched' trains built-in 'mlp' recipes without dropout; use "
             "'serial', 'process' or 'ray' for other recipes"

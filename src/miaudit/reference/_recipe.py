@@ -57,12 +57,15 @@ class TrainRecipe:
         num_classes: number of classes C; 0 means ``max(y_pool) + 1`` in
             :func:`~miaudit.reference.train_references`.
         train_fn: ``train_fn(x, y, seed) -> model`` instead of a built-in model.
+        defense: a training-time defense ``{"name": ..., **params}`` applied when training
+            each model (the defense-aware, "crystal box" attacker of the survey), or None.
     """
 
     model: str | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
     num_classes: int = 0
     train_fn: Callable[[np.ndarray, np.ndarray, int], Any] | None = None
+    defense: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if (self.model is None) == (self.train_fn is None):
@@ -88,12 +91,21 @@ class TrainRecipe:
             raise ConfigError("params belong to a built-in model; a train_fn takes none")
         elif not callable(self.train_fn):
             raise ConfigError(f"train_fn must be callable, got {type(self.train_fn).__name__}")
+        if self.defense is not None:
+            from miaudit.defenses import DEFENSES
+
+            if self.model is None:
+                raise ConfigError("a defense applies to a built-in model recipe, not a train_fn")
+            name = dict(self.defense).get("name")
+            if DEFENSES.get(str(name)).kind != "training":
+                raise ConfigError(f"reference models take training-time defenses, not {name!r}")
+            object.__setattr__(self, "defense", dict(self.defense))
 
     def with_classes(self, num_classes: int) -> TrainRecipe:
         """This recipe with ``num_classes`` filled in (when it was 0)."""
         if self.num_classes:
             return self
-        return TrainRecipe(self.model, self.params, num_classes, self.train_fn)
+        return TrainRecipe(self.model, self.params, num_classes, self.train_fn, self.defense)
 
     def full_params(self) -> dict[str, Any]:
         """The built-in model's parameters with defaults filled in."""
@@ -107,6 +119,12 @@ class TrainRecipe:
         if self.model is not None:
             if nc is None:
                 raise ConfigError("num_classes must be set to train a built-in model")
+            if self.defense is not None:
+                from miaudit.defenses import make_defense
+
+                spec = dict(self.defense)
+                defense = make_defense(spec.pop("name"), **spec)
+                return defense.train(self.model, dict(self.params), x, y, num_classes=nc, seed=seed)
             return train_model(self.model, dict(self.params), x, y, num_classes=nc, seed=seed)
         assert self.train_fn is not None
         return as_target(self.train_fn(x, y, seed), num_classes=nc)
@@ -123,12 +141,14 @@ class TrainRecipe:
             assert self.train_fn is not None
             body = {"train_fn": function_name(self.train_fn)}
         body["num_classes"] = self.num_classes
+        if self.defense is not None:
+            body["defense"] = _jsonable(self.defense)
         return json.dumps(body, sort_keys=True, separators=(",", ":"))
 
     # -- rebuilding a built-in torch architecture (to load cached weights) -----------------
     def can_rebuild(self) -> bool:
         """True when the architecture can be rebuilt without training (built-in torch)."""
-        return self.model in ("mlp", "cnn")
+        return self.model in ("mlp", "cnn") and self.defense is None
 
     def build_module(self, record_shape: tuple[int, ...]) -> nn.Module:
         """A fresh module of the recipe's architecture for records of ``record_shape``."""
