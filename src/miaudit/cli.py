@@ -46,6 +46,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(func=_cmd_audit)
 
+    p = sub.add_parser("tradeoff", help="sweep defenses: privacy, utility and cost")
+    p.add_argument("config", help="audit config with a 'tradeoff:' section")
+    p.add_argument("--output", required=True, help="output directory")
+    p.add_argument("--data-dir", help="data directory (default: $MIAUDIT_DATA)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.set_defaults(func=_cmd_tradeoff)
+
+    p = sub.add_parser("defenses", help="list the defenses")
+    p.set_defaults(func=_cmd_defenses)
+
     p = sub.add_parser("attacks", help="list the attacks and their threat models")
     p.set_defaults(func=_cmd_attacks)
 
@@ -77,6 +87,28 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     )
     print(result.summary())
     print(f"results: {output}/results.json  report: {output}/report.html")
+    return 0
+
+
+def _cmd_tradeoff(args: argparse.Namespace) -> int:
+    from miaudit.pipeline.tradeoff import run_tradeoff, table
+
+    points = run_tradeoff(
+        args.config, output=args.output, data_dir=args.data_dir, progress=not args.no_progress
+    )
+    print(table(points))
+    print(f"results: {args.output}/results.json  report: {args.output}/report.html")
+    return 0
+
+
+def _cmd_defenses(args: argparse.Namespace) -> int:
+    from miaudit.defenses import DEFENSES
+
+    w = max(len(n) for n in DEFENSES.names()) + 1
+    for name in DEFENSES.names():
+        cls = DEFENSES.get(name)
+        knob = cls.strength_param or "-"
+        print(f"{name:<{w}} {cls.kind:<10} {knob:<18} {cls.paper}")
     return 0
 
 

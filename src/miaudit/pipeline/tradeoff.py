@@ -1,0 +1,183 @@
+"""The privacy / utility / cost trade-off of defenses (the survey's challenge 4).
+
+``miaudit tradeoff CONFIG`` runs the config's audit once without a defense and once per
+strength value of every defense listed in its ``tradeoff:`` section, and reports, per
+point: test accuracy, train-test gap, training time, and the strongest attack's AUC and TPR
+at 0.1% / 1% FPR (the maximum over the config's attacks, each metric separately)::
+
+    tradeoff:
+      reference_size: 500                 # defender's records for defenses that need them
+      defenses:
+        - {name: l2, values: [1.0e-4, 1.0e-3, 1.0e-2]}
+        - {name: dp_sgd, values: [0.5, 1.0, 2.0], max_grad_norm: 1.0}
+        - {name: memguard, param: budget, values: [0.1, 0.5, 1.0]}
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from miaudit.errors import ConfigError
+from miaudit.pipeline.config import parse_config
+from miaudit.pipeline.result import AuditResult, _json_safe
+from miaudit.pipeline.run import run_config
+
+
+@dataclass
+class TradeoffPoint:
+    """One audit of the sweep: a defense at one strength (or no defense)."""
+
+    defense: str
+    param: str | None
+    value: Any
+    train_accuracy: float
+    test_accuracy: float
+    train_seconds: float
+    auc: float
+    tpr_at_0_001: float
+    tpr_at_0_01: float
+    strongest_attack: str
+    epsilon: float | None = None
+    failed_attacks: list[str] = field(default_factory=list)
+
+    @property
+    def gap(self) -> float:
+        return self.train_accuracy - self.test_accuracy
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "defense": self.defense,
+            "param": self.param,
+            "value": self.value,
+            "train_accuracy": self.train_accuracy,
+            "test_accuracy": self.test_accuracy,
+            "generalization_gap": self.gap,
+            "train_seconds": self.train_seconds,
+            "strongest_attack": self.strongest_attack,
+            "auc": self.auc,
+            "tpr_at_fpr": {"0.001": self.tpr_at_0_001, "0.01": self.tpr_at_0_01},
+            "epsilon": self.epsilon,
+            "failed_attacks": self.failed_attacks,
+        }
+
+
+def point_from(result: AuditResult, defense: str, param: str | None, value: Any) -> TradeoffPoint:
+    """Summarise one audit: the strongest attack for each metric."""
+    ok = [a for a in result.attacks if a.error is None]
+    if not ok:
+        raise ConfigError(f"every attack failed for {defense}={value}")
+    best = max(ok, key=lambda a: a.metrics["tpr_at_fpr"]["0.01"])
+    d = result.target.defense or {}
+    return TradeoffPoint(
+        defense=defense,
+        param=param,
+        value=value,
+        train_accuracy=result.target.train_accuracy,
+        test_accuracy=result.target.test_accuracy,
+        train_seconds=float(result.timings.get("train_target", 0.0)),
+        auc=max(a.metrics["auc"] for a in ok),
+        tpr_at_0_001=max(a.metrics["tpr_at_fpr"]["0.001"] for a in ok),
+        tpr_at_0_01=best.metrics["tpr_at_fpr"]["0.01"],
+        strongest_attack=best.name,
+        epsilon=d.get("epsilon"),
+        failed_attacks=[a.name for a in result.attacks if a.error is not None],
+    )
+
+
+def parse_tradeoff(raw: dict[str, Any], source: str) -> tuple[dict[str, Any], list[dict]]:
+    """Split a tradeoff config into the audit config and the validated sweep."""
+    from miaudit.defenses import DEFENSES
+
+    raw = copy.deepcopy(raw)
+    sweep = raw.pop("tradeoff", None)
+    if not isinstance(sweep, dict) or not isinstance(sweep.get("defenses"), list):
+        raise ConfigError(f"{source}: a tradeoff config needs 'tradeoff: {{defenses: [...]}}'")
+    unknown = set(sweep) - {"defenses", "reference_size"}
+    if unknown:
+        raise ConfigError(f"{source}: unknown key(s) in tradeoff: {', '.join(sorted(unknown))}")
+    reference_size = sweep.get("reference_size", 0)
+    items = []
+    for item in sweep["defenses"]:
+        if not isinstance(item, dict) or "name" not in item or "values" not in item:
+            raise ConfigError(f"{source}: each tradeoff defense needs 'name' and 'values'")
+        item = dict(item)
+        cls = DEFENSES.get(item["name"])
+        param = item.pop("param", None) or cls.strength_param
+        if param is None:
+            raise ConfigError(f"{source}: defense {item['name']!r} has no strength parameter")
+        values = item.pop("values")
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"{source}: tradeoff values for {item['name']!r} must be a list")
+        items.append({"param": param, "values": values, "reference_size": reference_size, **item})
+    parse_config(raw, source=source)  # the audit itself must be valid
+    return raw, items
+
+
+def run_tradeoff(
+    path: str | Path,
+    *,
+    output: str | Path,
+    data_dir: str | None = None,
+    progress: bool = True,
+) -> list[TradeoffPoint]:
+    """Run the sweep of ``path`` and write results.json and report.html into ``output``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    raw = yaml.safe_load(path.read_text())
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the configuration must be a mapping")
+    base, sweep = parse_tradeoff(raw, str(path))
+    base.pop("output", None)
+    points = [
+        point_from(run_config(base, data_dir=data_dir, progress=progress), "none", None, None)
+    ]
+    for item in sweep:
+        fixed = {k: v for k, v in item.items() if k not in ("param", "values")}
+        for value in item["values"]:
+            cfg = copy.deepcopy(base)
+            cfg["target"]["defense"] = {**fixed, item["param"]: value}
+            if not cfg["target"]["defense"].get("reference_size"):
+                cfg["target"]["defense"].pop("reference_size", None)
+            start = time.perf_counter()
+            result = run_config(cfg, data_dir=data_dir, progress=progress)
+            point = point_from(result, item["name"], item["param"], value)
+            point.train_seconds = point.train_seconds or time.perf_counter() - start
+            points.append(point)
+    write_tradeoff(points, raw, output)
+    return points
+
+
+def write_tradeoff(points: list[TradeoffPoint], config: dict, output: str | Path) -> Path:
+    from miaudit.report.tradeoff import render_tradeoff_html
+
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    data = _json_safe({"config": config, "points": [p.to_dict() for p in points]})
+    (out / "results.json").write_text(json.dumps(data, indent=2) + "\n")
+    (out / "report.html").write_text(render_tradeoff_html(points), encoding="utf-8")
+    return out
+
+
+def table(points: list[TradeoffPoint]) -> str:
+    """A plain-text table of the sweep."""
+    lines = [
+        f"{'defense':<28} {'value':>10} {'test acc':>9} {'gap':>7} {'train s':>8} "
+        f"{'AUC':>6} {'TPR@0.1%':>9} {'TPR@1%':>7} {'eps':>6}"
+    ]
+    for p in points:
+        eps = "-" if p.epsilon is None else f"{p.epsilon:.2f}"
+        value = "-" if p.value is None else str(p.value)
+        lines.append(
+            f"{p.defense:<28} {value:>10} {p.test_accuracy:9.3f} {p.gap:+7.3f} "
+            f"{p.train_seconds:8.1f} {p.auc:6.3f} {p.tpr_at_0_001:9.3f} {p.tpr_at_0_01:7.3f} "
+            f"{eps:>6}"
+        )
+    return "\n".join(lines)
