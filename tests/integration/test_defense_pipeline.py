@@ -39,7 +39,9 @@ def test_dp_sgd_epsilon_is_reported(tmp_path: Path) -> None:
 def test_memguard_keeps_labels_and_uses_the_defenders_reference_records() -> None:
     plain = run_config(BASE, progress=False)
     guarded = run_config(
-        with_defense(name="memguard", budget=1.0, reference_size=200, max_iter=40),
+        with_defense(
+            name="memguard", budget=1.0, reference_size=200, max_iter=20, defender_steps=50
+        ),
         progress=False,
     )
     # labels unchanged: the gap attack (correctness) and accuracies are exactly equal
