@@ -50,6 +50,7 @@ def memguard_config(budget: float) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--part", choices=("memguard",), default="memguard")
+    parser.add_argument("--budgets", default=",".join(str(b) for b in BUDGETS))
     args = parser.parse_args()
     print(f"Machine: {machine()}; fp32 matmul {matmul_gflops():.0f} GFLOP/s\n")
     if args.part == "memguard":
@@ -59,7 +60,7 @@ def main() -> int:
             "defended defender acc, noised fraction | s |"
         )
         print("|---|---|---|---|---|---|---|---|---|")
-        for budget in BUDGETS:
+        for budget in (float(b) for b in args.budgets.split(",")):
             start = time.perf_counter()
             res = run_config(copy.deepcopy(memguard_config(budget)), progress=False)
             m = {a.name: a.metrics for a in res.attacks if a.error is None}
