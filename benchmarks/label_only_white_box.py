@@ -152,7 +152,7 @@ def gmia_table(result: AuditResult) -> str:
         )
     return "\n".join(rows) + (
         "\n\n(The statistic is the offline one-sided test of the target's logit-scaled "
-        "confidence against the OUT reference models, GMIA's step 2, on 16 models.)"
+        "confidence against the OUT reference models (GMIA's step 2).)"
     )
 
 
