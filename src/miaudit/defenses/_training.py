@@ -29,6 +29,7 @@ from tqdm import tqdm
 from miaudit.errors import ConfigError, DataError
 from miaudit.models import CNN, MLP, MODELS, TrainConfig
 from miaudit.models._trainer import TRAIN_FIELDS, _make_optimizer, reset_parameters
+from miaudit.models._zoo import check_training_inputs
 from miaudit.outputs import check_labels
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -52,33 +53,7 @@ def check_inputs(
         UnknownNameError: unknown model. ConfigError: unknown/invalid parameter, num_classes
         or seed. DataError: malformed x or y.
     """
-    spec = MODELS.get(model)
-    if not isinstance(params, dict):
-        raise ConfigError(
-            f"params of model {model!r} must be a mapping, got {type(params).__name__}"
-        )
-    unknown = sorted(set(params) - set(spec.defaults))
-    if unknown:
-        raise ConfigError(
-            f"unknown parameter {unknown[0]!r} for model {model!r}; "
-            f"valid: {', '.join(sorted(spec.defaults))}"
-        )
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise ConfigError(f"num_classes must be an integer >= 2, got {num_classes!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
-    x = np.asarray(x)
-    if x.ndim < 2 or x.shape[0] == 0:
-        raise DataError(f"x must be a non-empty array of records (n, ...), got shape {x.shape}")
-    if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
-        raise DataError(f"x must be a numeric array, got dtype {x.dtype}")
-    if not np.all(np.isfinite(x)):
-        raise DataError("training records x contain NaN or inf")
-    y = np.asarray(y)
-    if y.shape != (x.shape[0],):
-        raise DataError(f"mismatched lengths: {x.shape[0]} records but labels of shape {y.shape}")
-    y = check_labels(y, num_classes, what="training labels")
-    return {**spec.defaults, **params}, x, y
+    return check_training_inputs(model, params, x, y, num_classes, seed)
 
 
 def require_torch_model(model: str, defense: str) -> None:

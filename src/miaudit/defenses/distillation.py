@@ -31,8 +31,9 @@ from torch import nn
 
 from miaudit.defenses.base import Defense, DefenseData, register_defense
 from miaudit.errors import ConfigError, DataError
-from miaudit.models import CNN, MLP, TrainConfig, model_params_schema, train_torch
+from miaudit.models import CNN, MLP, TrainConfig, train_torch
 from miaudit.models._trainer import reset_parameters
+from miaudit.models._zoo import check_training_inputs
 from miaudit.outputs import check_labels
 from miaudit.targets import Target, TorchTarget
 
@@ -107,36 +108,16 @@ def resolve_recipe(
             f"defense {defense!r} trains torch models only; model {model!r} is not supported "
             f"(valid: {', '.join(TORCH_RECIPES)})"
         )
-    if not isinstance(params, dict):
-        raise ConfigError(f"params of model {model!r} must be a mapping, got {type(params)}")
-    defaults = model_params_schema(model)
-    unknown = sorted(set(params) - set(defaults))
-    if unknown:
-        raise ConfigError(
-            f"unknown parameter {unknown[0]!r} for model {model!r}; "
-            f"valid: {', '.join(sorted(defaults))}"
-        )
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise ConfigError(f"num_classes must be an integer >= 2, got {num_classes!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
-    full = {**defaults, **params}
+    full, x, y = check_training_inputs(model, params, x, y, num_classes, seed)
     arch = {k: v for k, v in full.items() if k not in _TRAIN_FIELDS}
     config = TrainConfig(**{k: v for k, v in full.items() if k in _TRAIN_FIELDS}, seed=int(seed))
-    x = np.asarray(x)
-    if x.ndim < 2 or x.shape[0] == 0:
-        raise DataError(f"x must be a non-empty array of records (n, ...), got shape {x.shape}")
     if model == "cnn" and (x.ndim != 4 or x.shape[2] != x.shape[3]):
         raise ConfigError(
             f"model 'cnn' needs square images of shape (n, C, H, W), got shape {x.shape}"
         )
     shape = (math.prod(x.shape[1:]),) if model == "mlp" else tuple(x.shape[1:])
     recipe = Recipe(model, arch, config, shape, num_classes)
-    xs = recipe.prepare(x, what="training records x")
-    y = np.asarray(y)
-    if y.shape != (x.shape[0],):
-        raise DataError(f"mismatched lengths: {x.shape[0]} records but labels of shape {y.shape}")
-    return recipe, xs, check_labels(y, num_classes, what="training labels")
+    return recipe, recipe.prepare(x, what="training records x"), y
 
 
 def require_reference(

@@ -229,6 +229,19 @@ def train_model(
         UnknownNameError: unknown model. ConfigError: unknown or invalid parameter.
         DataError: malformed x or y.
     """
+    full, x, y = check_training_inputs(name, params, x, y, num_classes, seed)
+    return MODELS.get(name).train(full, x, y, num_classes, int(seed), progress)
+
+
+def check_training_inputs(
+    name: str, params: dict[str, Any], x: np.ndarray, y: np.ndarray, num_classes: int, seed: int
+) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+    """Validate a training call; return (params with defaults filled in, x, y).
+
+    Raises:
+        UnknownNameError: unknown model. ConfigError: unknown or invalid parameter,
+        num_classes or seed. DataError: malformed x or y.
+    """
     spec = MODELS.get(name)
     if not isinstance(params, dict):
         raise ConfigError(
@@ -255,5 +268,4 @@ def train_model(
     if y.shape != (x.shape[0],):
         raise DataError(f"mismatched lengths: {x.shape[0]} records but labels of shape {y.shape}")
     y = check_labels(y, num_classes, what="training labels")
-    full = {**spec.defaults, **params}
-    return spec.train(full, x, y, num_classes, int(seed), progress)
+    return {**spec.defaults, **params}, x, y
