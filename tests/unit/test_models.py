@@ -11,7 +11,9 @@ from miaudit.models import (
     CNN,
     MLP,
     MODELS,
+    SampleConvNet,
     TrainConfig,
+    build_torch_module,
     model_params_schema,
     train_model,
     train_torch,
@@ -135,6 +137,7 @@ def test_registry_names_and_schema():
         "logistic_regression",
         "mlp",
         "random_forest",
+        "sample_convnet",
     ]
     schema = model_params_schema("mlp")
     assert schema["hidden"] == (256,) and schema["epochs"] == 20 and "seed" not in schema
@@ -173,6 +176,41 @@ def test_train_model_cnn():
         train_model("cnn", {}, *_tabular(), num_classes=3, seed=0)
     with pytest.raises(ConfigError, match="channels-last"):
         train_model("cnn", {}, x.transpose(0, 2, 3, 1), y, num_classes=3, seed=0)
+
+
+def test_sample_convnet_matches_opacus_example():
+    """Opacus' MNIST SampleConvNet: 16-32 convs, 512-32-10 head, 26,010 parameters."""
+    net = SampleConvNet(1, 28, 10)
+    assert net.flat_dim == 32 * 4 * 4
+    assert sum(p.numel() for p in net.parameters()) == 26_010
+    shapes = [tuple(m.weight.shape) for m in net.modules() if hasattr(m, "weight")]
+    assert shapes == [(16, 1, 8, 8), (32, 16, 4, 4), (32, 512), (10, 32)]
+    assert net(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
+    assert SampleConvNet(3, 32, 5)(torch.zeros(2, 3, 32, 32)).shape == (2, 5)
+    with pytest.raises(ConfigError, match="too small"):
+        SampleConvNet(1, 8, 10)
+    with pytest.raises(ConfigError, match="two convolutions"):
+        SampleConvNet(1, 28, 10, channels=(4, 8, 16))
+    from opacus.validators import ModuleValidator
+
+    assert ModuleValidator.validate(net, strict=False) == []
+
+
+def test_train_model_sample_convnet_equals_manual_build_and_train():
+    rng = np.random.default_rng(1)
+    x = rng.random((24, 1, 28, 28), dtype=np.float32)
+    y = rng.integers(0, 3, 24)
+    params = {"epochs": 2, "batch_size": 8, "optimizer": "sgd", "lr": 0.1, "momentum": 0.0}
+    t = train_model("sample_convnet", params, x, y, num_classes=3, seed=4)
+    manual = build_torch_module("sample_convnet", params, x.shape[1:], 3, 4)
+    train_torch(manual, x, y, TrainConfig(**params, seed=4))
+    assert _state_bytes(t.module) == _state_bytes(manual)
+    with pytest.raises(ConfigError, match="'sample_convnet' needs square images"):
+        train_model("sample_convnet", {}, *_tabular(), num_classes=3, seed=0)
+    with pytest.raises(ConfigError, match="not a torch model"):
+        build_torch_module("random_forest", {}, (4,), 3, 0)
+    with pytest.raises(ConfigError, match="bad parameters for model 'mlp'"):
+        build_torch_module("mlp", {"width": 3}, (4,), 3, 0)
 
 
 @pytest.mark.parametrize(

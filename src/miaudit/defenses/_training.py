@@ -27,7 +27,7 @@ from torch import nn
 from tqdm import tqdm
 
 from miaudit.errors import ConfigError, DataError
-from miaudit.models import CNN, MLP, MODELS, TrainConfig
+from miaudit.models import MODELS, TrainConfig, build_torch_module, model_records, torch_models
 from miaudit.models._trainer import TRAIN_FIELDS, _make_optimizer, reset_parameters
 from miaudit.models._zoo import check_training_inputs
 from miaudit.outputs import check_labels
@@ -35,8 +35,6 @@ from miaudit.outputs import check_labels
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 #: ``on_epoch_end(epoch, mean_training_loss) -> stop`` (epoch counts from 1)
 EpochCallback = Callable[[int, float], bool]
-
-TORCH_MODELS = ("mlp", "cnn")
 
 
 def cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -57,12 +55,12 @@ def check_inputs(
 
 
 def require_torch_model(model: str, defense: str) -> None:
-    """ConfigError unless ``model`` is one of miaudit's torch models (mlp, cnn)."""
+    """ConfigError unless ``model`` is one of miaudit's torch models (mlp, cnn, ...)."""
     MODELS.get(model)  # unknown names: UnknownNameError listing the valid ones
-    if model not in TORCH_MODELS:
+    if model not in torch_models():
         raise ConfigError(
             f"defense {defense!r} trains a torch model; model {model!r} is not one "
-            f"(use {' or '.join(repr(m) for m in TORCH_MODELS)})"
+            f"(use {' or '.join(repr(m) for m in torch_models())})"
         )
 
 
@@ -99,22 +97,6 @@ class TorchSetup:
     config: TrainConfig
 
 
-def build_module(
-    model: str, arch: dict[str, Any], x: np.ndarray, num_classes: int, seed: int
-) -> nn.Module:
-    """The seeded MLP/CNN for records ``x`` (architecture parameters ``arch``)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        if model == "mlp":
-            return MLP(math.prod(x.shape[1:]), num_classes, **arch)
-        if x.ndim != 4 or x.shape[2] != x.shape[3]:
-            raise ConfigError(
-                f"model 'cnn' needs square images of shape (n, C, H, W) with H == W, but the "
-                f"data have shape {x.shape}; use 'mlp' for tabular data"
-            )
-        return CNN(x.shape[1], x.shape[2], num_classes, **arch)
-
-
 def prepare_torch(
     model: str,
     params: dict[str, Any],
@@ -138,13 +120,8 @@ def prepare_torch(
     arch = {k: v for k, v in full.items() if k not in TRAIN_FIELDS}
     train = {k: v for k, v in full.items() if k in TRAIN_FIELDS}
     config = TrainConfig(**train, seed=int(seed))
-    try:
-        module = build_module(model, arch, x, num_classes, int(seed))
-    except TypeError as e:
-        raise ConfigError(f"bad parameters for model {model!r}: {e}") from None
-    if model == "mlp":
-        x = x.reshape(x.shape[0], -1)
-    return TorchSetup(module=module, x=x, y=y, config=config)
+    module = build_torch_module(model, arch, x.shape[1:], num_classes, int(seed))
+    return TorchSetup(module=module, x=model_records(model, x), y=y, config=config)
 
 
 def as_tensor(module: nn.Module, x: np.ndarray) -> torch.Tensor:

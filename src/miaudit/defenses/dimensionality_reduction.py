@@ -14,7 +14,8 @@ queries it with raw records like any other target:
   features computed by that same float32 layer, so training and queries see identical inputs.
 * scikit-learn models: a fitted ``Pipeline([("pca", PCA), ("model", estimator)])`` in a
   SklearnTarget.
-* ``cnn``: ConfigError (the projected records are vectors, not images; use ``mlp``).
+* ``cnn``, ``sample_convnet``: ConfigError (the projected records are vectors, not images;
+  use ``mlp``).
 """
 
 from __future__ import annotations
@@ -128,10 +129,10 @@ class DimensionalityReduction(Defense):
     ) -> Target:
         """Fit PCA on ``x``, train ``model`` on the projection, return the composed Target."""
         spec = MODELS.get(model)
-        if model == "cnn":
+        if spec.build is not None and not spec.flatten:
             raise ConfigError(
                 "defense 'dimensionality_reduction' projects records to vectors, which model "
-                "'cnn' cannot read; use 'mlp' or a scikit-learn model"
+                f"{model!r} cannot read; use 'mlp' or a scikit-learn model"
             )
         _, x, y = check_inputs(model, params, x, y, num_classes, seed)
         flat = x.reshape(x.shape[0], -1).astype(np.float64)

@@ -11,7 +11,7 @@ distillation loss of Hinton et al. 2015 (DMP's eq. 2, with KL divergence)::
     L(student) = T^2 * KL( softmax(teacher(x') / T) || softmax(student(x') / T) ),  x' in reference
 
 This module also holds the small training utilities shared by miaudit's training-time defenses
-(recipe resolution for the "mlp"/"cnn" models, seeded initialisation, optimisers and batches),
+(recipe resolution for the torch models, seeded initialisation, optimisers and batches),
 mirroring the conventions of :func:`miaudit.models.train_torch`: weights re-initialised from the
 seed inside ``torch.random.fork_rng`` (the global RNG is untouched), batches from a
 ``torch.Generator(seed)`` permutation, float32 tensors converted once.
@@ -31,23 +31,22 @@ from torch import nn
 
 from miaudit.defenses.base import Defense, DefenseData, register_defense
 from miaudit.errors import ConfigError, DataError
-from miaudit.models import CNN, MLP, TrainConfig, train_torch
+from miaudit.models import TrainConfig, build_torch_module, model_records, torch_models, train_torch
 from miaudit.models._trainer import reset_parameters
 from miaudit.models._zoo import check_training_inputs
 from miaudit.outputs import check_labels
 from miaudit.targets import Target, TorchTarget
 
 _TRAIN_FIELDS = frozenset(f.name for f in fields(TrainConfig))
-TORCH_RECIPES = ("mlp", "cnn")
 
 
 # -- shared utilities of the training-time defenses ------------------------------------------
 @dataclass(frozen=True)
 class Recipe:
-    """A resolved "mlp"/"cnn" recipe: how to build a fresh module and how to train it.
+    """A resolved torch-model recipe: how to build a fresh module and how to train it.
 
     Attributes:
-        model: "mlp" or "cnn".
+        model: a torch model of the registry ("mlp", "cnn", "sample_convnet").
         arch: architecture keyword arguments (``hidden``, ``activation``, ...).
         config: training hyper-parameters and seed.
         record_shape: shape of one record as the module reads it (flattened for "mlp").
@@ -62,12 +61,7 @@ class Recipe:
 
     def build(self, seed: int) -> nn.Module:
         """A new module with weights initialised from ``seed`` (global RNG untouched)."""
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            if self.model == "mlp":
-                return MLP(self.record_shape[0], self.num_classes, **self.arch)
-            c, h, _ = self.record_shape
-            return CNN(c, h, self.num_classes, **self.arch)
+        return build_torch_module(self.model, self.arch, self.record_shape, self.num_classes, seed)
 
     def prepare(self, x: np.ndarray, *, what: str = "x") -> np.ndarray:
         """Records as the module reads them (float32; flattened for "mlp")."""
@@ -78,8 +72,7 @@ class Recipe:
             raise DataError(f"{what} must be a numeric array, got dtype {x.dtype}")
         if not np.all(np.isfinite(x)):
             raise DataError(f"{what} contains NaN or inf")
-        if self.model == "mlp":
-            x = x.reshape(x.shape[0], -1)
+        x = model_records(self.model, x)
         if tuple(x.shape[1:]) != self.record_shape:
             raise DataError(
                 f"{what} has records of shape {tuple(x.shape[1:])}, but the training records "
@@ -100,22 +93,20 @@ def resolve_recipe(
 ) -> tuple[Recipe, np.ndarray, np.ndarray]:
     """Validate a training-time defense's inputs; return the recipe and (x, y) as arrays.
 
-    Raises ConfigError for a model other than "mlp"/"cnn", unknown parameters, a bad seed or
-    number of classes; DataError for malformed records or labels.
+    Raises ConfigError for a model that is not a torch model, unknown parameters, records the
+    architecture cannot read, a bad seed or number of classes; DataError for malformed
+    records or labels.
     """
-    if model not in TORCH_RECIPES:
+    if model not in torch_models():
         raise ConfigError(
             f"defense {defense!r} trains torch models only; model {model!r} is not supported "
-            f"(valid: {', '.join(TORCH_RECIPES)})"
+            f"(valid: {', '.join(torch_models())})"
         )
     full, x, y = check_training_inputs(model, params, x, y, num_classes, seed)
     arch = {k: v for k, v in full.items() if k not in _TRAIN_FIELDS}
     config = TrainConfig(**{k: v for k, v in full.items() if k in _TRAIN_FIELDS}, seed=int(seed))
-    if model == "cnn" and (x.ndim != 4 or x.shape[2] != x.shape[3]):
-        raise ConfigError(
-            f"model 'cnn' needs square images of shape (n, C, H, W), got shape {x.shape}"
-        )
-    shape = (math.prod(x.shape[1:]),) if model == "mlp" else tuple(x.shape[1:])
+    build_torch_module(model, arch, x.shape[1:], num_classes, int(seed))  # checks the shape
+    shape = tuple(model_records(model, x[:1]).shape[1:])
     recipe = Recipe(model, arch, config, shape, num_classes)
     return recipe, recipe.prepare(x, what="training records x"), y
 

@@ -1,4 +1,4 @@
-"""Built-in torch architectures: a multi-layer perceptron and a small convnet."""
+"""Built-in torch architectures: a multi-layer perceptron and two small convnets."""
 
 from __future__ import annotations
 
@@ -153,5 +153,77 @@ class CNN(nn.Module):
         s = self.image_size
         return (
             f"CNN({self.in_channels}x{s}x{s}, conv {convs}, fc {self.hidden}, "
+            f"{self.num_classes} classes)"
+        )
+
+
+def _conv_out(size: int, kernel: int, stride: int, padding: int = 0) -> int:
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+class SampleConvNet(nn.Module):
+    """The convnet of Opacus' MNIST example (``SampleConvNet``), the DP-SGD reference model.
+
+    conv 8x8 stride 2 padding 3 -> ReLU -> maxpool 2 stride 1 -> conv 4x4 stride 2 -> ReLU ->
+    maxpool 2 stride 1 -> linear -> ReLU -> linear. For 1x28x28 images with the default widths
+    this is Opacus' 16-32 conv, 512-32-10 network (26,010 parameters). It has no batch norm,
+    so Opacus can clip its per-sample gradients directly.
+
+    Args:
+        in_channels: image channels C.
+        image_size: image height = width (at least 10).
+        num_classes: number of output logits.
+        channels: output channels of the two convolutions.
+        hidden: width of the fully connected layer.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        image_size: int,
+        num_classes: int,
+        channels: Sequence[int] = (16, 32),
+        hidden: int = 32,
+    ) -> None:
+        super().__init__()
+        self.in_channels = _positive_int(in_channels, "in_channels")
+        self.image_size = _positive_int(image_size, "image_size")
+        self.num_classes = _positive_int(num_classes, "num_classes")
+        self.channels = _widths(channels, "channels", allow_empty=False)
+        if len(self.channels) != 2:
+            raise ConfigError(f"sample_convnet has two convolutions, got channels={channels!r}")
+        self.hidden = _positive_int(hidden, "hidden")
+        side = _conv_out(self.image_size, 8, 2, 3) - 1  # conv1, then maxpool 2 stride 1
+        side = _conv_out(side, 4, 2) - 1  # conv2, then maxpool 2 stride 1
+        if side < 1:
+            raise ConfigError(
+                f"image_size {self.image_size} is too small for sample_convnet (needs >= 10)"
+            )
+        c1, c2 = self.channels
+        self.features = nn.Sequential(
+            nn.Conv2d(self.in_channels, c1, kernel_size=8, stride=2, padding=3),
+            nn.ReLU(),
+            nn.MaxPool2d(2, 1),
+            nn.Conv2d(c1, c2, kernel_size=4, stride=2),
+            nn.ReLU(),
+            nn.MaxPool2d(2, 1),
+        )
+        self.flat_dim = c2 * side * side
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(self.flat_dim, self.hidden),
+            nn.ReLU(),
+            nn.Linear(self.hidden, self.num_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
+
+    def describe(self) -> str:
+        """E.g. ``SampleConvNet(1x28x28, conv 16-32, fc 32, 10 classes)``."""
+        convs = "-".join(str(c) for c in self.channels)
+        s = self.image_size
+        return (
+            f"SampleConvNet({self.in_channels}x{s}x{s}, conv {convs}, fc {self.hidden}, "
             f"{self.num_classes} classes)"
         )

@@ -14,13 +14,15 @@ from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassif
 from sklearn.linear_model import LogisticRegression
 
 from miaudit.errors import ConfigError, DataError
-from miaudit.models._architectures import CNN, MLP
+from miaudit.models._architectures import CNN, MLP, SampleConvNet
 from miaudit.models._trainer import TRAIN_FIELDS, TrainConfig, train_torch
 from miaudit.outputs import check_labels
 from miaudit.registry import Registry
 from miaudit.targets import SklearnTarget, Target, TorchTarget
 
 TrainFn = Callable[[dict[str, Any], np.ndarray, np.ndarray, int, int, bool], Target]
+#: ``build(record_shape, num_classes, arch) -> module`` for torch models
+BuildFn = Callable[[tuple[int, ...], int, dict[str, Any]], torch.nn.Module]
 
 _TRAIN_DEFAULTS: dict[str, Any] = {k: v for k, v in TrainConfig().to_dict().items() if k != "seed"}
 
@@ -36,6 +38,10 @@ class ModelSpec:
         train: ``train(params, x, y, num_classes, seed, progress) -> Target`` where
             ``params`` is complete (defaults filled in).
         description: one line for docs and the CLI.
+        build: torch models only: ``build(record_shape, num_classes, arch)``, the untrained
+            module for records of ``record_shape`` (as stored, e.g. (C, H, W)) from the
+            architecture parameters ``arch``; ConfigError for records it cannot read.
+        flatten: torch models only: records are flattened to vectors before the module.
     """
 
     name: str
@@ -43,6 +49,8 @@ class ModelSpec:
     defaults: dict[str, Any]
     train: TrainFn
     description: str
+    build: BuildFn | None = None
+    flatten: bool = False
 
 
 MODELS: Registry[ModelSpec] = Registry("model")
@@ -54,49 +62,86 @@ def _split_train(params: dict[str, Any], seed: int) -> tuple[dict[str, Any], Tra
     return arch, TrainConfig(**train, seed=seed)
 
 
-def _build_seeded(seed: int, build: Callable[[], torch.nn.Module]) -> torch.nn.Module:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return build()
+def _build_mlp(shape: tuple[int, ...], num_classes: int, arch: dict[str, Any]) -> torch.nn.Module:
+    return MLP(math.prod(shape), num_classes, **arch)
 
 
-def _train_mlp(
-    params: dict[str, Any],
-    x: np.ndarray,
-    y: np.ndarray,
-    num_classes: int,
-    seed: int,
-    progress: bool,
-) -> Target:
-    arch, config = _split_train(params, seed)
-    input_dim = math.prod(x.shape[1:])
-    module = _build_seeded(seed, lambda: MLP(input_dim, num_classes, **arch))
-    train_torch(module, x.reshape(x.shape[0], -1), y, config, progress=progress, desc="mlp")
-    return TorchTarget(module, num_classes=num_classes)
-
-
-def _train_cnn(
-    params: dict[str, Any],
-    x: np.ndarray,
-    y: np.ndarray,
-    num_classes: int,
-    seed: int,
-    progress: bool,
-) -> Target:
-    arch, config = _split_train(params, seed)
-    if x.ndim != 4 or x.shape[2] != x.shape[3]:
+def _image_shape(name: str, shape: tuple[int, ...]) -> tuple[int, int]:
+    """(channels, side) of square (C, H, W) records; ConfigError otherwise."""
+    if len(shape) != 3 or shape[1] != shape[2]:
         hint = ""
-        if x.ndim == 4 and x.shape[3] in (1, 3, 4) and x.shape[1] == x.shape[2]:
+        if len(shape) == 3 and shape[2] in (1, 3, 4) and shape[0] == shape[1]:
             hint = "; the images look channels-last, transpose them with x.transpose(0, 3, 1, 2)"
         raise ConfigError(
-            f"model 'cnn' needs square images of shape (n, C, H, W) with H == W, but the "
-            f"data have shape {x.shape}{hint}; use 'mlp' or a scikit-learn model for "
+            f"model {name!r} needs square images of shape (n, C, H, W) with H == W, but the "
+            f"records have shape {shape}{hint}; use 'mlp' or a scikit-learn model for "
             "tabular data"
         )
-    in_channels, size = x.shape[1], x.shape[2]
-    module = _build_seeded(seed, lambda: CNN(in_channels, size, num_classes, **arch))
-    train_torch(module, x, y, config, progress=progress, desc="cnn")
-    return TorchTarget(module, num_classes=num_classes)
+    return shape[0], shape[1]
+
+
+def _build_cnn(shape: tuple[int, ...], num_classes: int, arch: dict[str, Any]) -> torch.nn.Module:
+    return CNN(*_image_shape("cnn", shape), num_classes, **arch)
+
+
+def _build_sample_convnet(
+    shape: tuple[int, ...], num_classes: int, arch: dict[str, Any]
+) -> torch.nn.Module:
+    return SampleConvNet(*_image_shape("sample_convnet", shape), num_classes, **arch)
+
+
+def build_torch_module(
+    name: str, params: dict[str, Any], record_shape: tuple[int, ...], num_classes: int, seed: int
+) -> torch.nn.Module:
+    """The untrained torch model ``name`` for records of ``record_shape``, seeded by ``seed``.
+
+    ``params`` may hold training parameters too (they are ignored here); the global RNG is
+    left untouched. The single place where miaudit builds its torch architectures (the
+    trainer, the defenses and the reference engine all call it).
+
+    Raises:
+        UnknownNameError: unknown model. ConfigError: not a torch model, bad architecture
+        parameters or records the architecture cannot read.
+    """
+    spec = MODELS.get(name)
+    if spec.build is None:
+        raise ConfigError(
+            f"model {name!r} is not a torch model (torch models: {', '.join(torch_models())})"
+        )
+    arch = {k: v for k, v in params.items() if k not in TRAIN_FIELDS}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        try:
+            return spec.build(tuple(int(d) for d in record_shape), num_classes, arch)
+        except TypeError as e:
+            raise ConfigError(f"bad parameters for model {name!r}: {e}") from None
+
+
+def torch_models() -> tuple[str, ...]:
+    """Names of the registered torch models."""
+    return tuple(n for n in MODELS.names() if MODELS.get(n).build is not None)
+
+
+def model_records(name: str, x: np.ndarray) -> np.ndarray:
+    """Records as torch model ``name`` reads them (flattened for models that flatten)."""
+    return x.reshape(x.shape[0], -1) if MODELS.get(name).flatten else x
+
+
+def _torch_trainer(name: str) -> TrainFn:
+    def train(
+        params: dict[str, Any],
+        x: np.ndarray,
+        y: np.ndarray,
+        num_classes: int,
+        seed: int,
+        progress: bool,
+    ) -> Target:
+        config = _split_train(params, seed)[1]
+        module = build_torch_module(name, params, x.shape[1:], num_classes, seed)
+        train_torch(module, model_records(name, x), y, config, progress=progress, desc=name)
+        return TorchTarget(module, num_classes=num_classes)
+
+    return train
 
 
 def _sklearn_trainer(factory: Callable[..., ClassifierMixin], name: str) -> TrainFn:
@@ -124,8 +169,10 @@ MODELS.add(
         name="mlp",
         family="torch",
         defaults={"hidden": (256,), "activation": "relu", "dropout": 0.0, **_TRAIN_DEFAULTS},
-        train=_train_mlp,
+        train=_torch_trainer("mlp"),
         description="torch multi-layer perceptron (records are flattened)",
+        build=_build_mlp,
+        flatten=True,
     ),
 )
 MODELS.add(
@@ -134,8 +181,20 @@ MODELS.add(
         name="cnn",
         family="torch",
         defaults={"channels": (32, 64), "hidden": 128, "dropout": 0.0, **_TRAIN_DEFAULTS},
-        train=_train_cnn,
+        train=_torch_trainer("cnn"),
         description="torch small convnet for (n, C, H, W) images (28x28, 32x32)",
+        build=_build_cnn,
+    ),
+)
+MODELS.add(
+    "sample_convnet",
+    ModelSpec(
+        name="sample_convnet",
+        family="torch",
+        defaults={"channels": (16, 32), "hidden": 32, **_TRAIN_DEFAULTS},
+        train=_torch_trainer("sample_convnet"),
+        description="torch convnet of Opacus' MNIST DP-SGD example (SampleConvNet), images",
+        build=_build_sample_convnet,
     ),
 )
 MODELS.add(
@@ -214,12 +273,12 @@ def train_model(
     """Train registered model ``name`` on ``(x, y)`` and return it as a Target.
 
     Args:
-        name: a name in ``MODELS`` (mlp, cnn, logistic_regression, random_forest,
-            gradient_boosting).
+        name: a name in ``MODELS`` (mlp, cnn, sample_convnet, logistic_regression,
+            random_forest, gradient_boosting).
         params: overrides of :func:`model_params_schema` (architecture and training
             parameters for torch models; estimator parameters for scikit-learn ones).
-        x: records (n, ...); flattened for every model except ``cnn``, which needs
-            (n, C, H, W) images.
+        x: records (n, ...); flattened for every model except the convnets (``cnn``,
+            ``sample_convnet``), which need (n, C, H, W) images.
         y: integer labels (n,) in ``[0, num_classes)``.
         num_classes: number of classes C of the task (outputs always have C columns).
         seed: seeds the weights, the shuffling and dropout (torch) or ``random_state``.

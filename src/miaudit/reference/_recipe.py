@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,8 +11,7 @@ import numpy as np
 from torch import nn
 
 from miaudit.errors import ConfigError
-from miaudit.models import CNN, MLP, MODELS, train_model
-from miaudit.models._trainer import TRAIN_FIELDS
+from miaudit.models import MODELS, build_torch_module, torch_models, train_model
 from miaudit.targets import Target, as_target
 
 
@@ -148,18 +146,13 @@ class TrainRecipe:
     # -- rebuilding a built-in torch architecture (to load cached weights) -----------------
     def can_rebuild(self) -> bool:
         """True when the architecture can be rebuilt without training (built-in torch)."""
-        return self.model in ("mlp", "cnn") and self.defense is None
+        return self.model in torch_models() and self.defense is None
 
     def build_module(self, record_shape: tuple[int, ...]) -> nn.Module:
         """A fresh module of the recipe's architecture for records of ``record_shape``."""
-        arch = {k: v for k, v in self.full_params().items() if k not in TRAIN_FIELDS}
-        if self.model == "mlp":
-            return MLP(math.prod(record_shape), self.num_classes, **arch)
-        if self.model == "cnn":
-            if len(record_shape) != 3:
-                raise ConfigError(f"cnn needs (C, H, W) records, got {record_shape}")
-            return CNN(record_shape[0], record_shape[1], self.num_classes, **arch)
-        raise ConfigError(f"cannot rebuild the architecture of {self.fingerprint()}")
+        if self.model is None or not self.can_rebuild():
+            raise ConfigError(f"cannot rebuild the architecture of {self.fingerprint()}")
+        return build_torch_module(self.model, self.full_params(), record_shape, self.num_classes, 0)
 
     def mlp_params(self, input_dim: int) -> int | None:
         """Number of parameters of the recipe's MLP (None for other recipes)."""
