@@ -205,6 +205,11 @@ def audit(
             **{f"references:{k}": v for k, v in ref_seconds.items()},
             **{f"attack:{a.name}": a.seconds for a in results},
         },
+        reference_defense_aware=(
+            settings.defense is not None
+            if has_recipe and any(a.threat_model.needs_shadow_models for _, a in attack_objs)
+            else None
+        ),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,18 @@ from typing import Any
 import numpy as np
 
 TPR_LEVELS = ("0.001", "0.01", "0.1")
+
+#: the attacker's access levels, weakest first
+ACCESS_LEVELS = ("labels", "outputs", "white-box")
+_ACCESS_OF_KNOWLEDGE = {
+    "black-box labels": "labels",
+    "black-box probabilities": "outputs",
+    "white-box": "white-box",
+}
+STRONGEST_CRITERION = (
+    "highest TPR at 1% FPR, ties broken by the higher AUC, then by the order the attacks ran; "
+    "the highest-AUC attack breaks ties by TPR at 1% FPR"
+)
 
 
 @dataclass
@@ -103,6 +116,9 @@ class AuditResult:
         timings: wall-clock seconds per step ("train_target", "attack:<name>", ...).
             ``created`` and ``timings`` are the only fields that differ between two runs of
             the same configuration and seed.
+        reference_defense_aware: whether the reference/shadow models the attacks used were
+            trained with the target's defense (the defense-aware attacker); False when they
+            were trained without one; None when no attack used them or it is unknown.
     """
 
     target: TargetSummary
@@ -115,6 +131,7 @@ class AuditResult:
     created: str = ""
     title: str = "Membership-inference audit"
     timings: dict[str, float] = field(default_factory=dict)
+    reference_defense_aware: bool | None = None
 
     def attack(self, name: str) -> AttackResult:
         for a in self.attacks:
@@ -132,9 +149,16 @@ class AuditResult:
                 "config": self.config,
                 "target": self.target.to_dict(),
                 "attacks": [a.to_dict() for a in self.attacks],
+                "summary": self.strongest_attacks(),
+                "reference_defense_aware": self.reference_defense_aware,
                 "timings": self.timings,
             }
         )
+
+    def strongest_attacks(self) -> dict[str, Any]:
+        """The strongest attacks of this audit (results.json's ``summary``); see
+        :func:`strongest_attacks`."""
+        return strongest_attacks(self.attacks)
 
     def to_json(self, path: str | Path) -> Path:
         path = Path(path)
@@ -198,6 +222,99 @@ class AuditResult:
                 f"{m['advantage']:6.3f} {m['epsilon_lower_bound']:6.2f}"
             )
         return "\n".join(lines)
+
+
+def attack_access(attack: AttackResult) -> str | None:
+    """The access level an attack needs: "labels" (predicted labels only), "outputs"
+    (probability vectors) or "white-box" (parameters), from its threat model's knowledge.
+
+    An attack that reads the outputs but uses only the predicted label (``gap``) counts as
+    "labels". Falls back to the registered attack's threat model; None when unknown.
+    """
+    tm = attack.threat_model if isinstance(attack.threat_model, Mapping) else {}
+    knowledge = tm.get("knowledge")
+    if knowledge is None:
+        from miaudit.attacks import ATTACKS
+
+        name = attack.attack or attack.name
+        if name in ATTACKS:
+            knowledge = ATTACKS.get(name).threat_model.knowledge
+    return _ACCESS_OF_KNOWLEDGE.get(knowledge) if isinstance(knowledge, str) else None
+
+
+def strongest_attacks(attacks: list[AttackResult]) -> dict[str, Any]:
+    """The strongest of the completed attacks, overall and per access level.
+
+    ``strongest_attack`` has the highest TPR at 1% FPR (ties: higher AUC, then run order);
+    ``highest_auc_attack`` the highest AUC (ties: higher TPR at 1% FPR, then run order);
+    ``strongest_attack_by_access`` maps each access level that some attack used ("labels",
+    "outputs", "white-box") to its strongest attack by the first rule. Each entry gives the
+    attack's name, registered attack, access, AUC and TPR at 1% FPR with their 95% CIs (None
+    where missing). Failed attacks and attacks without either metric are left out.
+    """
+    scored = []
+    for a in attacks:
+        m = a.metrics if isinstance(a.metrics, Mapping) else {}
+        tprs = m.get("tpr_at_fpr")
+        tpr = _metric_value(tprs.get("0.01") if isinstance(tprs, Mapping) else None)
+        auc = _metric_value(m.get("auc"))
+        if a.error is None and (tpr is not None or auc is not None):
+            scored.append((a, tpr, auc))
+
+    def by_tpr(s: tuple[AttackResult, float | None, float | None]) -> tuple[float, float]:
+        return (_or_lowest(s[1]), _or_lowest(s[2]))
+
+    def by_auc(s: tuple[AttackResult, float | None, float | None]) -> tuple[float, float]:
+        return (_or_lowest(s[2]), _or_lowest(s[1]))
+
+    by_access = {}
+    for level in ACCESS_LEVELS:
+        group = [s for s in scored if attack_access(s[0]) == level]
+        if group:
+            by_access[level] = _summary_entry(*max(group, key=by_tpr))
+    return {
+        "criterion": STRONGEST_CRITERION,
+        "strongest_attack": _summary_entry(*max(scored, key=by_tpr)) if scored else None,
+        "highest_auc_attack": _summary_entry(*max(scored, key=by_auc)) if scored else None,
+        "strongest_attack_by_access": by_access,
+    }
+
+
+def _summary_entry(a: AttackResult, tpr: float | None, auc: float | None) -> dict[str, Any]:
+    m = a.metrics if isinstance(a.metrics, Mapping) else {}
+    tpr_cis = m.get("tpr_at_fpr_ci")
+    return {
+        "name": a.name,
+        "attack": a.attack or a.name,
+        "access": attack_access(a),
+        "tpr_at_fpr": {"0.01": tpr},
+        "tpr_at_fpr_ci": {
+            "0.01": _interval(tpr_cis.get("0.01") if isinstance(tpr_cis, Mapping) else None)
+        },
+        "auc": auc,
+        "auc_ci": _interval(m.get("auc_ci")),
+    }
+
+
+def _metric_value(value: Any) -> float | None:
+    """A metric as a float, or None when missing, not numeric or NaN."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(x) else x
+
+
+def _or_lowest(value: float | None) -> float:
+    return -math.inf if value is None else value
+
+
+def _interval(value: Any) -> list[float | None] | None:
+    if isinstance(value, (list, tuple, np.ndarray)) and len(value) == 2:
+        return [_metric_value(value[0]), _metric_value(value[1])]
+    return None
 
 
 def _json_safe(obj: Any) -> Any:

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from miaudit.pipeline.result import AttackResult, AuditResult
+from miaudit.pipeline.result import AttackResult, AuditResult, strongest_attacks
 from miaudit.report._data import (
     AtRisk,
     Curve,
@@ -22,6 +22,21 @@ from miaudit.report._data import (
 from miaudit.report._plots import attack_colors, histogram_figure, roc_figure
 
 DASH = "–"
+#: inference-time defenses that change the released scores but keep every predicted label,
+#: with what they do to the scores
+LABEL_PRESERVING = {
+    "memguard": "adds crafted noise to the confidence scores",
+    "top_k": "releases only the top-k confidence scores",
+    "rounding": "rounds the confidence scores",
+    "labels_only": "releases only the predicted label",
+}
+ACCESS_NAMES = {
+    "labels": "labels only (black box)",
+    "outputs": "probabilities (black box)",
+    "white-box": "white box",
+}
+#: entries of ``target.defense`` shown in their own rows, not among the fitted values
+_DEFENSE_OWN_KEYS = ("name", "kind", "paper", "params", "epsilon", "delta")
 TPR_COLUMNS = (("0.001", "0.1%"), ("0.01", "1%"), ("0.1", "10%"))
 N_AT_RISK = 20
 
@@ -89,6 +104,7 @@ def render_html(result: AuditResult) -> str:
     body = [
         _header(result),
         _target_section(result),
+        _defense_section(result),
         _attacks_section(result, curves),
         _roc_section(result, curves, membership),
         _histogram_section(ok, membership),
@@ -222,16 +238,13 @@ def _target_section(result: AuditResult) -> str:
     ]
     defense = getattr(t, "defense", None)
     if defense:
-        measured = {
-            k: v for k, v in defense.items() if k not in ("name", "kind", "paper", "params")
-        }
         rows.insert(
             2,
             (
                 "Defense",
-                f"<strong>{_e(defense.get('name'))}</strong> ({_e(defense.get('kind'))}-time; "
-                f"{_e(defense.get('paper', ''))}) {_params(defense.get('params', {}))} "
-                f"{_params(measured)}",
+                f"<strong>{_e(_get(defense, 'name') or DASH)}</strong> "
+                f"({_e(_get(defense, 'kind') or DASH)}-time); "
+                '<a href="#defense">see the Defense section</a>',
             ),
         )
     return (
@@ -274,8 +287,8 @@ def _verdict(result: AuditResult, curves: list[Curve]) -> str:
             "drawn.</p></div>"
         )
     lines = []
-    best_tpr = max(with_tpr, key=lambda s: s[1] or 0.0) if with_tpr else None
-    best_auc = max(with_auc, key=lambda s: s[2] or 0.0) if with_auc else None
+    best_tpr = max(with_tpr, key=lambda s: (s[1], _or_lowest(s[2]))) if with_tpr else None
+    best_auc = max(with_auc, key=lambda s: (s[2], _or_lowest(s[1]))) if with_auc else None
     if best_tpr is not None:
         a, tpr1, _ = best_tpr
         lines.append(
@@ -305,6 +318,10 @@ def _verdict(result: AuditResult, curves: list[Curve]) -> str:
     return '<div class="verdict">' + "".join(f"<p>{x}</p>" for x in lines) + "</div>"
 
 
+def _or_lowest(value: float | None) -> float:
+    return -math.inf if value is None else value
+
+
 def _interpretation(best_auc: Any, best_tpr: Any) -> str:
     auc = best_auc[2] if best_auc is not None else None
     ci = _get(best_auc[0].metrics, "auc_ci") if best_auc is not None else None
@@ -328,6 +345,197 @@ def _interpretation(best_auc: Any, best_tpr: Any) -> str:
     return (
         "In plain words: the model leaks membership information: an attacker can identify "
         "some of the training records with few false accusations."
+    )
+
+
+def _defense_section(result: AuditResult) -> str:
+    """The target's defense, the utility it kept, and the strongest attacks against it."""
+    defense = getattr(result.target, "defense", None)
+    if not isinstance(defense, Mapping) or not defense:
+        return ""
+    name = _get(defense, "name")
+    cls = _defense_class(name)
+    kind = _get(defense, "kind") or getattr(cls, "kind", None)
+    paper = _get(defense, "paper") or getattr(cls, "paper", None)
+    params = _get(defense, "params")
+    params = params if isinstance(params, Mapping) else {}
+    kind_text = {
+        "training": "training-time: the target model was trained with it",
+        "inference": "inference-time: it wraps the trained model's released outputs",
+    }.get(str(kind), str(kind) if kind else DASH)
+    rows = [
+        ("Defense", f"<strong>{_e(name or DASH)}</strong> ({_e(kind_text)})"),
+        ("Paper", _e(paper or DASH)),
+        ("Parameters", _params(params)),
+    ]
+    strength = getattr(cls, "strength_param", None)
+    if strength:
+        rows.append(
+            (
+                "Strength parameter",
+                f'<span class="mono">{_e(strength)}</span> = '
+                f'<span class="mono">{_e(_compact(params.get(strength, DASH)))}</span>',
+            )
+        )
+    epsilon = _get(defense, "epsilon")
+    if epsilon is not None or name == "dp_sgd":
+        delta = _get(defense, "delta")
+        delta = params.get("delta") if delta is None else delta
+        rows.append(
+            (
+                "Privacy budget",
+                f'ε = <span class="mono">{_fmt(epsilon, 3)}</span> at δ = '
+                f'<span class="mono">{_e(DASH if delta is None else _compact(delta))}</span>'
+                " (differential privacy of the training algorithm, from its accountant)",
+            )
+        )
+    fitted = {k: v for k, v in defense.items() if k not in _DEFENSE_OWN_KEYS}
+    if fitted:
+        rows.append(("Fitted values", _params(fitted)))
+    t = result.target
+    train, test = _num(t.train_accuracy), _num(t.test_accuracy)
+    gap_text = f"{train - test:+.3f}" if train is not None and test is not None else DASH
+    rows += [
+        ("Train accuracy", f'<span class="mono">{_fmt(t.train_accuracy)}</span>'),
+        ("Test accuracy", f'<span class="mono">{_fmt(t.test_accuracy)}</span>'),
+        ("Train-test gap", f'<span class="mono">{gap_text}</span> (train − test)'),
+        ("Defense-aware reference models", _defense_aware_text(result, kind)),
+    ]
+    summary = strongest_attacks(result.attacks)
+    return (
+        '<section id="defense">\n<h2>Defense</h2>\n'
+        + _kv_table(rows)
+        + "\n<h3>Strongest attacks against the defended model</h3>\n"
+        + _strongest_table(summary)
+        + "\n"
+        + _label_only_note(name, kind, summary)
+        + '\n<p class="small">Strongest attack: '
+        + _e(summary["criterion"])
+        + ". An attack's access is what its threat model needs: labels only, probability "
+        "vectors, or the model's parameters (white box). Brackets are 95% confidence "
+        "intervals.</p>\n</section>"
+    )
+
+
+def _defense_class(name: Any) -> Any:
+    """The registered Defense class of ``name``, or None (unknown or not importable)."""
+    if not isinstance(name, str):
+        return None
+    try:
+        from miaudit.defenses import DEFENSES
+    except ImportError:
+        return None
+    return DEFENSES.get(name) if name in DEFENSES else None
+
+
+def _defense_aware_text(result: AuditResult, kind: Any) -> str:
+    aware = getattr(result, "reference_defense_aware", None)
+    config = result.config if isinstance(result.config, Mapping) else {}
+    configured = _get(_get(config, "reference"), "defense_aware")
+    asked = (
+        f' (configured: <span class="mono">reference.defense_aware: '
+        f"{_e(_compact(configured))}</span>)"
+        if configured is not None
+        else ""
+    )
+    if aware is True:
+        how = (
+            "wrapped by the same defense, with the same parameters, before their outputs were read"
+            if kind == "inference"
+            else "trained with the same defense and parameters"
+        )
+        return f"<strong>yes</strong>: the attacker's reference/shadow models were {how}" + asked
+    if aware is False:
+        why = (
+            "; the defense could not be applied to them (e.g. a training-time defense with a "
+            "custom reference recipe)"
+            if configured is True
+            else ""
+        )
+        return (
+            "<strong>no</strong>: the attacker's reference/shadow models were trained without "
+            "the defense" + why + asked
+        )
+    if any(
+        _get(a.threat_model, "needs_shadow_models") is True
+        for a in result.attacks
+        if a.error is None
+    ):
+        return "not recorded" + asked
+    return "not applicable: no attack used reference or shadow models" + asked
+
+
+def _attack_value(entry: Mapping[str, Any], key: str) -> tuple[Any, Any]:
+    if key == "auc":
+        return entry.get("auc"), entry.get("auc_ci")
+    return _get(entry.get("tpr_at_fpr"), "0.01"), _get(entry.get("tpr_at_fpr_ci"), "0.01")
+
+
+def _strongest_table(summary: Mapping[str, Any]) -> str:
+    rows = [
+        ("Strongest (TPR @ 1% FPR)", summary.get("strongest_attack")),
+        ("Highest AUC", summary.get("highest_auc_attack")),
+    ]
+    by_access = summary.get("strongest_attack_by_access") or {}
+    rows += [
+        (f"Strongest, {ACCESS_NAMES.get(level, level)}", entry)
+        for level, entry in by_access.items()
+    ]
+    if rows[0][1] is None:
+        return "<p>No attack completed with metrics, so none can be named strongest.</p>"
+    body = []
+    for label, entry in rows:
+        if entry is None:
+            continue
+        tpr, tpr_ci = _attack_value(entry, "tpr")
+        auc, auc_ci = _attack_value(entry, "auc")
+        attack = entry.get("attack")
+        registered = (
+            f' <span class="small">({_e(attack)})</span>'
+            if attack and attack != entry.get("name")
+            else ""
+        )
+        body.append(
+            f"<tr><th>{_e(label)}</th><td><strong>{_e(entry.get('name'))}</strong>"
+            f"{registered}</td>"
+            f"<td>{_e(ACCESS_NAMES.get(entry.get('access'), entry.get('access') or DASH))}</td>"
+            f'<td class="num">{_fmt(tpr)}{_ci(tpr_ci)}</td>'
+            f'<td class="num">{_fmt(auc)}{_ci(auc_ci)}</td></tr>'
+        )
+    head = (
+        "<thead><tr><th></th><th>Attack</th><th>Access</th>"
+        '<th class="num">TPR @ 1% FPR</th><th class="num">AUC</th></tr></thead>'
+    )
+    return (
+        f'<div class="table-wrap"><table class="strongest">{head}'
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+    )
+
+
+def _label_only_note(name: Any, kind: Any, summary: Mapping[str, Any]) -> str:
+    """Inference-time defenses that keep the labels cannot stop label-only attacks."""
+    if kind != "inference" or name not in LABEL_PRESERVING:
+        return ""
+    what = LABEL_PRESERVING[name]
+    entry = (summary.get("strongest_attack_by_access") or {}).get("labels")
+    if entry is None:
+        return (
+            f'<div class="verdict"><p>{_e(name)} {what} and keeps every predicted label, so '
+            "label-only attacks are not affected by it by design; none was run here, so this "
+            'audit may overstate the protection (try <span class="mono">gap</span> or '
+            '<span class="mono">boundary_distance</span>).</p></div>'
+        )
+    auc, ci = _attack_value(entry, "auc")
+    ci_text = (
+        f", 95% CI [{_fmt(ci[0])}, {_fmt(ci[1])}]"
+        if isinstance(ci, (list, tuple)) and len(ci) == 2
+        else ""
+    )
+    return (
+        f'<div class="verdict label-only"><p>{_e(name)} {what} and keeps every predicted '
+        "label, so label-only attacks are not affected by it by design: the label-only "
+        f"attack <strong>{_e(entry.get('name'))}</strong> reaches AUC "
+        f'<span class="mono">{_fmt(auc)}</span>{ci_text}.</p></div>'
     )
 
 
