@@ -1,5 +1,5 @@
 """Tests of the regularisation defenses (l2, dropout, early_stopping, label_smoothing) and of
-their shared training loop (miaudit.defenses._training)."""
+their shared setup (miaudit.defenses._training.prepare_torch + miaudit.models.train_torch)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from miaudit.defenses._training import fit, prepare_torch
+from miaudit.defenses._training import prepare_torch
 from miaudit.defenses.base import Defense
 from miaudit.defenses.regularization import (
     Dropout,
@@ -18,8 +18,7 @@ from miaudit.defenses.regularization import (
     smoothed_cross_entropy,
 )
 from miaudit.errors import ConfigError
-from miaudit.models import train_model
-from miaudit.models._trainer import TrainConfig
+from miaudit.models import TrainConfig, train_model, train_torch
 from miaudit.targets import Target, TorchTarget
 
 PARAMS = {"hidden": [64], "epochs": 60, "lr": 1e-2, "batch_size": 32}
@@ -86,7 +85,7 @@ def test_cnn_is_supported() -> None:
 
 
 def test_zero_strength_is_the_undefended_model() -> None:
-    """The shared loop mirrors train_torch: l2 with weight_decay 0 == train_model, bytewise."""
+    """The defenses train with train_torch: l2 with weight_decay 0 == train_model, bytewise."""
     xtr, ytr, xte, _ = noisy_linear(1, n=60)
     params = {**PARAMS, "epochs": 5}
     base = train_model("mlp", params, xtr, ytr, num_classes=2, seed=7)
@@ -95,7 +94,7 @@ def test_zero_strength_is_the_undefended_model() -> None:
         assert t.predict_proba(xte).tobytes() == base.predict_proba(xte).tobytes()
 
 
-def test_fit_leaves_global_rng_untouched() -> None:
+def test_defense_training_leaves_global_rng_untouched() -> None:
     xtr, ytr, _, _ = noisy_linear(0, n=30)
     setup = prepare_torch(
         "mlp", {"epochs": 1, "hidden": [4]}, xtr, ytr, num_classes=2, seed=0, defense="t"
@@ -103,7 +102,17 @@ def test_fit_leaves_global_rng_untouched() -> None:
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
-    fit(setup.module, setup.x, setup.y, TrainConfig(epochs=1, seed=0))
+    train_torch(setup.module, setup.x, setup.y, TrainConfig(epochs=1, seed=0))
+    train_torch(
+        setup.module,
+        setup.x,
+        setup.y,
+        TrainConfig(epochs=3, seed=1),
+        reinit=False,
+        on_epoch_end=lambda epoch, _loss: epoch == 2,
+    )
+    for d in ALL:
+        d.train("mlp", {**PARAMS, "epochs": 3}, xtr, ytr, num_classes=2, seed=0)
     assert torch.equal(torch.rand(3), expected)
 
 

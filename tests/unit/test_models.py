@@ -92,6 +92,52 @@ def test_train_torch_deterministic_and_leaves_global_rng():
     assert not a.training
 
 
+def test_train_torch_loss_fn_reinit_and_on_epoch_end():
+    x, y = _tabular()
+    cfg = TrainConfig(epochs=4, batch_size=16, seed=3)
+    base = train_torch(MLP(10, 3, hidden=(16,), dropout=0.2), x, y, cfg)
+    # an explicit cross-entropy is the default loss, byte for byte
+    ce = train_torch(
+        MLP(10, 3, hidden=(16,), dropout=0.2),
+        x,
+        y,
+        cfg,
+        loss_fn=lambda logits, t: torch.nn.functional.cross_entropy(logits, t),
+    )
+    assert _state_bytes(ce) == _state_bytes(base)
+    smooth = train_torch(
+        MLP(10, 3, hidden=(16,), dropout=0.2),
+        x,
+        y,
+        cfg,
+        loss_fn=lambda logits, t: torch.nn.functional.cross_entropy(logits, t, label_smoothing=0.3),
+    )
+    assert _state_bytes(smooth) != _state_bytes(base)
+    # stopping after epoch 2 of 4 is training for 2 epochs; the callback sees epochs 1, 2
+    seen: list[tuple[int, float]] = []
+
+    def stop_at_two(epoch: int, loss: float) -> bool:
+        seen.append((epoch, loss))
+        return epoch == 2
+
+    stopped = train_torch(
+        MLP(10, 3, hidden=(16,), dropout=0.2), x, y, cfg, on_epoch_end=stop_at_two
+    )
+    two = train_torch(
+        MLP(10, 3, hidden=(16,), dropout=0.2), x, y, TrainConfig(epochs=2, batch_size=16, seed=3)
+    )
+    assert [e for e, _ in seen] == [1, 2] and all(np.isfinite(v) for _, v in seen)
+    assert _state_bytes(stopped) == _state_bytes(two)
+    assert not stopped.training
+    # reinit=False continues from the current weights (here: 2 + 2 epochs != 2 fresh epochs)
+    more = train_torch(two, x, y, TrainConfig(epochs=2, batch_size=16, seed=3), reinit=False)
+    fresh = train_torch(
+        MLP(10, 3, hidden=(16,), dropout=0.2), x, y, TrainConfig(epochs=2, batch_size=16, seed=3)
+    )
+    assert _state_bytes(more) != _state_bytes(fresh)
+    assert TorchTarget(more).loss(x, y).mean() < TorchTarget(fresh).loss(x, y).mean()
+
+
 def test_mlp_overfits_random_labels():
     x, y = _tabular(n=100, d=20, c=5)
     cfg = TrainConfig(epochs=150, batch_size=32, optimizer="adam", lr=1e-2, seed=0)

@@ -1,65 +1,72 @@
-"""Shared torch training path of the training-time defenses (l2, dropout, early stopping,
-label smoothing, pruning, DP-SGD, dimensionality reduction).
+"""Shared training utilities of miaudit's training-time defenses.
 
-:func:`prepare_torch` validates ``(model, params, x, y, num_classes, seed)`` exactly as
-:func:`miaudit.models.train_model` does and builds the seeded MLP/CNN, and :func:`fit` is a
-training loop that mirrors :func:`miaudit.models.train_torch` step for step (same seeded
-re-initialisation inside ``torch.random.fork_rng``, same ``torch.Generator(seed)`` batch
-permutation, same fused optimizer), so with the plain cross-entropy loss it gives the same
-weights byte for byte. What it adds, for the defenses:
-
-* ``loss_fn``: a different training loss (label smoothing);
-* ``reinit=False``: continue training the current weights (pruning's fine-tuning);
-* ``on_epoch_end``: a callback after each epoch that may stop training (early stopping).
+Every training-time defense that trains one of miaudit's torch models (mlp, cnn,
+sample_convnet) starts with :func:`prepare_torch`: it validates ``(model, params, x, y,
+num_classes, seed)`` exactly as :func:`miaudit.models.train_model` does, splits architecture
+from training parameters and builds the seeded module, so a defense whose knob is zero trains
+the same model as no defense. Defenses that only change the loss, the epochs or the starting
+weights (l2, dropout, early stopping, label smoothing, pruning) then train with
+:func:`miaudit.models.train_torch` itself (its ``loss_fn``, ``reinit`` and ``on_epoch_end``
+arguments); those with their own loop (distillation, adversarial regularisation, mmd_mixup)
+use the trainer's pieces re-exported here (:func:`seeded`, :func:`init_module`,
+:func:`make_optimizer`, :func:`batches`, :func:`check_finite`), so they follow the same
+conventions: weights re-initialised from the seed inside ``torch.random.fork_rng`` (the
+global RNG is untouched), batches from a ``torch.Generator(seed)`` permutation, the fused
+optimizer of the recipe, float32 records converted once.
 """
 
 from __future__ import annotations
 
 import math
-import sys
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
+from miaudit.defenses.base import DefenseData
 from miaudit.errors import ConfigError, DataError
 from miaudit.models import MODELS, TrainConfig, build_torch_module, model_records, torch_models
-from miaudit.models._trainer import TRAIN_FIELDS, _make_optimizer, reset_parameters
-from miaudit.models._zoo import check_training_inputs
+from miaudit.models._trainer import (
+    LossFn,
+    batches,
+    check_finite,
+    make_optimizer,
+    reset_parameters,
+    seeded,
+)
+from miaudit.models._zoo import _split_train, check_training_inputs
 from miaudit.outputs import check_labels
 
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-#: ``on_epoch_end(epoch, mean_training_loss) -> stop`` (epoch counts from 1)
-EpochCallback = Callable[[int, float], bool]
+__all__ = [
+    "LossFn",
+    "TorchSetup",
+    "accuracy",
+    "as_tensor",
+    "batches",
+    "check_finite",
+    "check_number",
+    "init_module",
+    "make_optimizer",
+    "mean_loss",
+    "override_param",
+    "positive_int",
+    "positive_number",
+    "prepare_torch",
+    "require_reference",
+    "require_torch_model",
+    "seeded",
+]
 
 
-def cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy, the loss of :func:`miaudit.models.train_torch`."""
-    return nn.functional.cross_entropy(logits, y)
-
-
-def check_inputs(
-    model: str, params: dict[str, Any], x: np.ndarray, y: np.ndarray, num_classes: int, seed: int
-) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
-    """Validate like :func:`miaudit.models.train_model`; return (complete params, x, y).
-
-    Raises:
-        UnknownNameError: unknown model. ConfigError: unknown/invalid parameter, num_classes
-        or seed. DataError: malformed x or y.
-    """
-    return check_training_inputs(model, params, x, y, num_classes, seed)
-
-
+# -- inputs -----------------------------------------------------------------------------------
 def require_torch_model(model: str, defense: str) -> None:
     """ConfigError unless ``model`` is one of miaudit's torch models (mlp, cnn, ...)."""
     MODELS.get(model)  # unknown names: UnknownNameError listing the valid ones
     if model not in torch_models():
         raise ConfigError(
-            f"defense {defense!r} trains a torch model; model {model!r} is not one "
+            f"defense {defense!r} trains torch models only; model {model!r} is not one "
             f"(use {' or '.join(repr(m) for m in torch_models())})"
         )
 
@@ -82,19 +89,53 @@ def override_param(
 
 @dataclass
 class TorchSetup:
-    """A seeded, untrained module and its training inputs (from :func:`prepare_torch`).
+    """A validated torch recipe, its training data and the seeded, untrained module.
+
+    From :func:`prepare_torch`. ``build(seed)`` makes more modules of the recipe (a student,
+    stacked models) and ``prepare(x)`` brings other records (a reference set) to the form the
+    module reads.
 
     Attributes:
-        module: the MLP or CNN (freshly built from ``seed``).
-        x: the records in the shape the module reads (flattened for the MLP).
-        y: int64 labels.
-        config: training hyper-parameters with ``seed``.
+        model: a torch model of the registry ("mlp", "cnn", "sample_convnet").
+        arch: architecture keyword arguments (``hidden``, ``activation``, ...).
+        config: training hyper-parameters with the seed.
+        record_shape: shape of one record as the module reads it (flattened for "mlp").
+        num_classes: C.
+        module: the module built from ``config.seed`` (what ``train_model`` would train).
+        x: the training records as the module reads them (float32; flattened for "mlp").
+        y: int64 training labels.
     """
 
+    model: str
+    arch: dict[str, Any]
+    config: TrainConfig
+    record_shape: tuple[int, ...]
+    num_classes: int
     module: nn.Module
     x: np.ndarray
     y: np.ndarray
-    config: TrainConfig
+
+    def build(self, seed: int) -> nn.Module:
+        """A new module of the recipe with weights initialised from ``seed`` (global RNG
+        untouched)."""
+        return build_torch_module(self.model, self.arch, self.record_shape, self.num_classes, seed)
+
+    def prepare(self, x: np.ndarray, *, what: str = "x") -> np.ndarray:
+        """Other records as the module reads them (validated; float32; flattened for "mlp")."""
+        x = np.asarray(x)
+        if x.ndim < 2 or x.shape[0] == 0:
+            raise DataError(f"{what} must be a non-empty array of records (n, ...), got {x.shape}")
+        if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
+            raise DataError(f"{what} must be a numeric array, got dtype {x.dtype}")
+        if not np.all(np.isfinite(x)):
+            raise DataError(f"{what} contains NaN or inf")
+        x = model_records(self.model, x)
+        if tuple(x.shape[1:]) != self.record_shape:
+            raise DataError(
+                f"{what} has records of shape {tuple(x.shape[1:])}, but the training records "
+                f"have shape {self.record_shape}"
+            )
+        return np.ascontiguousarray(x, dtype=np.float32)
 
 
 def prepare_torch(
@@ -107,122 +148,52 @@ def prepare_torch(
     seed: int,
     defense: str,
 ) -> TorchSetup:
-    """Validate the inputs, split architecture from training parameters, build the module.
+    """Validate a training-time defense's inputs, resolve the recipe, build the module.
 
-    The same split and seeded construction as :func:`miaudit.models.train_model` (so a
-    defense whose knob is zero trains the same model as no defense).
+    The same validation, parameter split and seeded construction as
+    :func:`miaudit.models.train_model`.
 
     Raises:
-        ConfigError: ``model`` is not a torch model, or bad parameters. DataError: bad data.
+        UnknownNameError: unknown model. ConfigError: ``model`` is not a torch model, unknown
+        or invalid parameters, records the architecture cannot read, bad seed or
+        num_classes. DataError: malformed records or labels.
     """
     require_torch_model(model, defense)
-    full, x, y = check_inputs(model, params, x, y, num_classes, seed)
-    arch = {k: v for k, v in full.items() if k not in TRAIN_FIELDS}
-    train = {k: v for k, v in full.items() if k in TRAIN_FIELDS}
-    config = TrainConfig(**train, seed=int(seed))
-    module = build_torch_module(model, arch, x.shape[1:], num_classes, int(seed))
-    return TorchSetup(module=module, x=model_records(model, x), y=y, config=config)
+    full, x, y = check_training_inputs(model, params, x, y, num_classes, seed)
+    arch, config = _split_train(full, int(seed))
+    records = model_records(model, x)
+    shape = tuple(records.shape[1:])
+    module = build_torch_module(model, arch, shape, num_classes, config.seed)
+    return TorchSetup(
+        model=model,
+        arch=arch,
+        config=config,
+        record_shape=shape,
+        num_classes=num_classes,
+        module=module,
+        x=np.ascontiguousarray(records, dtype=np.float32),
+        y=y,
+    )
 
 
-def as_tensor(module: nn.Module, x: np.ndarray) -> torch.Tensor:
-    """Records as a tensor of the module's floating dtype and device."""
-    p = next(p for p in module.parameters() if p.is_floating_point())
-    np_dtype = np.float64 if p.dtype == torch.float64 else np.float32
-    return torch.from_numpy(np.ascontiguousarray(x, dtype=np_dtype)).to(p.device)
-
-
-def mean_loss(
-    module: nn.Module, x: np.ndarray, y: np.ndarray, loss_fn: LossFn = cross_entropy
-) -> float:
-    """Mean loss of ``module`` on ``(x, y)`` in eval mode, without gradients (mode restored)."""
-    was_training = module.training
-    module.eval()
-    try:
-        with torch.no_grad():
-            xt = as_tensor(module, x)
-            yt = torch.from_numpy(np.asarray(y, dtype=np.int64)).to(xt.device)
-            return float(loss_fn(module(xt), yt))
-    finally:
-        module.train(was_training)
-
-
-def fit(
-    module: nn.Module,
-    x: np.ndarray,
-    y: np.ndarray,
-    config: TrainConfig,
-    *,
-    loss_fn: LossFn = cross_entropy,
-    reinit: bool = True,
-    on_epoch_end: EpochCallback | None = None,
-    progress: bool = False,
-    desc: str = "train",
-) -> int:
-    """Train ``module`` with mini-batch ``loss_fn``; leave it in eval mode; return epochs run.
-
-    Mirrors :func:`miaudit.models.train_torch` (deterministic on CPU for ``config.seed``;
-    the global RNG state is left untouched). With ``reinit=False`` the current weights are
-    kept (the seed still drives the shuffling and dropout). ``on_epoch_end(epoch, loss)`` is
-    called after each epoch with the mean training loss; returning True stops training.
-
-    Raises:
-        DataError: empty data or labels outside the module's classes. ConfigError: training
-        diverged (non-finite loss).
-    """
-    config.validate()
-    n = x.shape[0]
-    if n == 0:
-        raise DataError("cannot train on an empty dataset")
-    xt = as_tensor(module, x)
-    device = xt.device
-    rng_devices: list[int] = []
-    if device.type == "cuda":
-        rng_devices = [torch.cuda.current_device() if device.index is None else device.index]
-    epochs_run = 0
-    with torch.random.fork_rng(devices=rng_devices):
-        torch.manual_seed(config.seed)
-        if reinit:
-            reset_parameters(module)
-        module.eval()
-        with torch.no_grad():
-            width = int(module(xt[:2]).shape[1])
-        yt = torch.from_numpy(check_labels(y, width, what="training labels")).to(device)
-        optimizer = _make_optimizer(module, config)
-        gen = torch.Generator(device="cpu").manual_seed(config.seed)
-        bs = config.batch_size
-        module.train()
-        bar = tqdm(
-            range(config.epochs), desc=desc, leave=False, file=sys.stderr, disable=not progress
+def require_reference(
+    defense: str, data: DefenseData, setup: TorchSetup
+) -> tuple[np.ndarray, np.ndarray]:
+    """The defender's reference records and labels, prepared for ``setup`` (ConfigError when
+    absent)."""
+    if not isinstance(data, DefenseData) or data.reference is None:
+        raise ConfigError(
+            f"defense {defense!r} needs a reference set of records disjoint from the training "
+            "set: pass data=DefenseData(reference=(x_ref, y_ref))"
         )
-        for epoch in bar:
-            perm = torch.randperm(n, generator=gen).to(device)
-            total = torch.zeros((), dtype=torch.float64, device=device)
-            for start in range(0, n, bs):
-                idx = perm[start : start + bs]
-                loss = loss_fn(module(xt[idx]), yt[idx])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                total += loss.detach() * idx.numel()
-            epochs_run = epoch + 1
-            mean = float(total) / n
-            if not math.isfinite(mean):
-                raise ConfigError(
-                    f"training diverged: the loss is {mean} in epoch {epochs_run}; "
-                    f"lower the learning rate (lr={config.lr})"
-                )
-            if progress:
-                bar.set_postfix(loss=f"{mean:.4f}")
-            if on_epoch_end is not None and on_epoch_end(epochs_run, mean):
-                break
-        bar.close()
-    module.eval()
-    return epochs_run
-
-
-def with_epochs(config: TrainConfig, epochs: int, *, seed: int | None = None) -> TrainConfig:
-    """``config`` with another epoch count (and optionally another seed)."""
-    return replace(config, epochs=epochs, seed=config.seed if seed is None else seed)
+    x_ref, y_ref = data.reference
+    xr = setup.prepare(x_ref, what="reference records")
+    y_ref = np.asarray(y_ref)
+    if y_ref.shape != (xr.shape[0],):
+        raise DataError(
+            f"mismatched lengths: {xr.shape[0]} reference records but labels of shape {y_ref.shape}"
+        )
+    return xr, check_labels(y_ref, setup.num_classes, what="reference labels")
 
 
 def check_number(
@@ -250,3 +221,55 @@ def check_number(
     if high is not None and (v >= high if high_open else v > high):
         raise ConfigError(f"{name} must be {'<' if high_open else '<='} {high:g}, got {value!r}")
     return v
+
+
+def positive_number(value: object, name: str, *, allow_zero: bool = False) -> float:
+    """``check_number`` for a finite number > 0 (>= 0 with ``allow_zero``)."""
+    return check_number(value, name, low=0.0, low_open=not allow_zero)
+
+
+def positive_int(value: object, name: str) -> int:
+    """``check_number`` for an integer >= 1."""
+    return int(check_number(value, name, low=1, integer=True))
+
+
+# -- training ---------------------------------------------------------------------------------
+def init_module(module: nn.Module, seed: int) -> nn.Module:
+    """Re-initialise ``module``'s weights from ``seed`` as :func:`train_torch` does (global RNG
+    untouched)."""
+    with seeded(seed):
+        reset_parameters(module)
+    return module
+
+
+def as_tensor(module: nn.Module, x: np.ndarray) -> torch.Tensor:
+    """Records as a tensor of the module's floating dtype and device."""
+    p = next(p for p in module.parameters() if p.is_floating_point())
+    np_dtype = np.float64 if p.dtype == torch.float64 else np.float32
+    return torch.from_numpy(np.ascontiguousarray(x, dtype=np_dtype)).to(p.device)
+
+
+def mean_loss(
+    module: nn.Module,
+    x: np.ndarray,
+    y: np.ndarray,
+    loss_fn: LossFn = nn.functional.cross_entropy,
+) -> float:
+    """Mean loss of ``module`` on ``(x, y)`` in eval mode, without gradients (mode restored)."""
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            xt = as_tensor(module, x)
+            yt = torch.from_numpy(np.asarray(y, dtype=np.int64)).to(xt.device)
+            return float(loss_fn(module(xt), yt))
+    finally:
+        module.train(was_training)
+
+
+def accuracy(module: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
+    """Top-1 accuracy of ``module`` on prepared records (leaves it in eval mode)."""
+    module.eval()
+    with torch.no_grad():
+        pred = module(as_tensor(module, x)).argmax(dim=1).cpu().numpy()
+    return float(np.mean(pred == y))

@@ -26,8 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from miaudit.defenses.base import Defense, DefenseData, register_defense
-from miaudit.defenses.distillation import (
+from miaudit.defenses._training import (
     accuracy,
     batches,
     check_finite,
@@ -35,10 +34,11 @@ from miaudit.defenses.distillation import (
     make_optimizer,
     positive_int,
     positive_number,
+    prepare_torch,
     require_reference,
-    resolve_recipe,
     seeded,
 )
+from miaudit.defenses.base import Defense, DefenseData, register_defense
 from miaudit.targets import Target, TorchTarget
 
 
@@ -132,14 +132,14 @@ class AdversarialRegularization(Defense):
         k = positive_int(self.k_steps, "k_steps")
         width = positive_int(self.attack_width, "attack_width")
         attack_lr = positive_number(self.attack_lr, "attack_lr")
-        recipe, xs, ys = resolve_recipe(
-            self.name, model, params, x, y, num_classes=num_classes, seed=seed
+        setup = prepare_torch(
+            model, params, x, y, num_classes=num_classes, seed=seed, defense=self.name
         )
-        xr, yr = require_reference(self.name, data, recipe, num_classes)
-        config = recipe.config
-        f = init_module(recipe.build(config.seed), config.seed)
+        xr, yr = require_reference(self.name, data, setup)
+        config, xs, ys = setup.config, setup.x, setup.y
+        f = init_module(setup.module, config.seed)
         h = init_module(InferenceModel(num_classes, width), config.seed + 1)
-        opt_f = make_optimizer(list(f.parameters()), config)
+        opt_f = make_optimizer(f, config)
         opt_h = torch.optim.Adam(h.parameters(), lr=attack_lr)
         gen = torch.Generator().manual_seed(config.seed)
         x_in, y_in = torch.from_numpy(xs), torch.from_numpy(ys)

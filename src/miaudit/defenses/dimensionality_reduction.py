@@ -29,10 +29,10 @@ from sklearn.decomposition import PCA
 from sklearn.pipeline import Pipeline
 from torch import nn
 
-from miaudit.defenses._training import check_inputs
 from miaudit.defenses.base import Defense, DefenseData, register_defense
 from miaudit.errors import ConfigError
 from miaudit.models import MODELS, train_model
+from miaudit.models._zoo import check_training_inputs as check_inputs
 from miaudit.targets import SklearnTarget, Target, TorchTarget
 from miaudit.targets._torch import module_description
 

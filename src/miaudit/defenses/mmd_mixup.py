@@ -26,18 +26,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from miaudit.defenses.base import Defense, DefenseData, register_defense
-from miaudit.defenses.distillation import (
+from miaudit.defenses._training import (
     accuracy,
     batches,
     check_finite,
     init_module,
     make_optimizer,
     positive_number,
+    prepare_torch,
     require_reference,
-    resolve_recipe,
     seeded,
 )
+from miaudit.defenses.base import Defense, DefenseData, register_defense
 from miaudit.errors import ConfigError
 from miaudit.targets import Target, TorchTarget
 
@@ -119,15 +119,15 @@ class MMDMixup(Defense):
         a = positive_number(self.mixup_alpha, "mixup_alpha")
         weight = positive_number(self.mmd_weight, "mmd_weight", allow_zero=True)
         bw = None if self.bandwidth is None else positive_number(self.bandwidth, "bandwidth")
-        recipe, xs, ys = resolve_recipe(
-            self.name, model, params, x, y, num_classes=num_classes, seed=seed
+        setup = prepare_torch(
+            model, params, x, y, num_classes=num_classes, seed=seed, defense=self.name
         )
-        xr, yr = require_reference(self.name, data, recipe, num_classes)
+        xr, yr = require_reference(self.name, data, setup)
         if xr.shape[0] < 2:
             raise ConfigError("mmd_mixup needs at least 2 reference (validation) records")
-        config = recipe.config
-        f = init_module(recipe.build(config.seed), config.seed)
-        opt = make_optimizer(list(f.parameters()), config)
+        config, xs, ys = setup.config, setup.x, setup.y
+        f = init_module(setup.module, config.seed)
+        opt = make_optimizer(f, config)
         gen = torch.Generator().manual_seed(config.seed)
         rng = np.random.default_rng(config.seed)
         x_in, y_in = torch.from_numpy(xs), torch.from_numpy(ys)

@@ -17,16 +17,17 @@ seeded permutation.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from miaudit.defenses._training import accuracy, positive_number, prepare_torch, seeded
 from miaudit.defenses.base import Defense, DefenseData, register_defense
-from miaudit.defenses.distillation import accuracy, positive_number, resolve_recipe
 from miaudit.errors import ConfigError
-from miaudit.models import MLP, TrainConfig, train_torch
+from miaudit.models import MLP, train_torch
 from miaudit.targets import Target, TorchTarget
 
 
@@ -106,33 +107,26 @@ class ModelStacking(Defense):
         progress: bool = False,
     ) -> Target:
         """Train A on part 1, B on part 2, C on A's and B's posteriors of part 3."""
-        recipe, xs, ys = resolve_recipe(
-            self.name, model, params, x, y, num_classes=num_classes, seed=seed
+        setup = prepare_torch(
+            model, params, x, y, num_classes=num_classes, seed=seed, defense=self.name
         )
-        config = recipe.config
+        config, xs, ys = setup.config, setup.x, setup.y
         p1, p2, p3 = self._parts(xs.shape[0], config.seed)
         models = []
         for k, part in enumerate((p1, p2)):
             s = config.seed + k
-            module = recipe.build(s)
-            cfg = TrainConfig(**{**config.to_dict(), "seed": s})
+            module = setup.build(s)
+            cfg = replace(config, seed=s)
             train_torch(module, xs[part], ys[part], cfg, progress=progress, desc=f"stack-{k}")
             models.append(module)
         with torch.no_grad():
             x3 = torch.from_numpy(xs[p3])
             feats = torch.cat([torch.softmax(m(x3), dim=1) for m in models], dim=1).numpy()
         s = config.seed + 2
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(s)
+        with seeded(s):
             c = MLP(2 * num_classes, num_classes, hidden=self.final_hidden)
-        train_torch(
-            c,
-            feats,
-            ys[p3],
-            TrainConfig(**{**config.to_dict(), "seed": s}),
-            progress=progress,
-            desc="stack-final",
-        )
+        cfg = replace(config, seed=s)
+        train_torch(c, feats, ys[p3], cfg, progress=progress, desc="stack-final")
         stacked = StackedModel(models[0], models[1], c, num_classes).eval()
         self.part_sizes_ = f"{len(p1)}/{len(p2)}/{len(p3)}"
         self.train_accuracy_ = accuracy(stacked, xs, ys)

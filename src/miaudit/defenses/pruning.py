@@ -21,6 +21,7 @@ Procedure (standard magnitude pruning, Han et al. 2015, NIPS, sec. 3):
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -28,8 +29,9 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from miaudit.defenses._training import check_number, fit, prepare_torch, with_epochs
+from miaudit.defenses._training import check_number, prepare_torch
 from miaudit.defenses.base import Defense, DefenseData, register_defense
+from miaudit.models import train_torch
 from miaudit.targets import Target, TorchTarget
 
 PRUNABLE = (nn.Linear, nn.Conv2d)
@@ -114,15 +116,15 @@ class Pruning(Defense):
             model, params, x, y, num_classes=num_classes, seed=seed, defense=self.name
         )
         module = setup.module
-        fit(module, setup.x, setup.y, setup.config, progress=progress, desc="pruning")
+        train_torch(module, setup.x, setup.y, setup.config, progress=progress, desc="pruning")
         magnitude_prune(module, sparsity)
         with torch.no_grad():
             self.pruned_weights_ = sum(
                 int((m.weight_mask == 0).sum()) for m, _ in prunable_weights(module)
             )
         if finetune > 0:
-            config = with_epochs(setup.config, finetune, seed=(setup.config.seed + 1) % 2**63)
-            fit(
+            config = replace(setup.config, epochs=finetune, seed=(setup.config.seed + 1) % 2**63)
+            train_torch(
                 module,
                 setup.x,
                 setup.y,

@@ -8,30 +8,25 @@ and label smoothing (Szegedy et al. 2016, CVPR, sec. 7; as a membership defense 
 Kaya & Dumitras 2021, ICML, "When does data augmentation help with membership inference
 attacks?" and in the survey's Table 4).
 
-All four train miaudit's torch models (``mlp``, ``cnn``) through one deterministic loop
-(:func:`miaudit.defenses._training.fit`, a mirror of :func:`miaudit.models.train_torch`), so a
+All four train miaudit's torch models (``mlp``, ``cnn``) with the undefended model's own loop,
+:func:`miaudit.models.train_torch` (its ``loss_fn`` and ``on_epoch_end`` arguments), so a
 defense whose knob is zero trains exactly the undefended model. scikit-learn models raise
 ConfigError (their own regularisers, e.g. logistic regression's ``C``, are model parameters).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from miaudit.defenses._training import (
-    check_number,
-    fit,
-    mean_loss,
-    override_param,
-    prepare_torch,
-    with_epochs,
-)
+from miaudit.defenses._training import check_number, mean_loss, override_param, prepare_torch
 from miaudit.defenses.base import Defense, DefenseData, register_defense
 from miaudit.errors import ConfigError
+from miaudit.models import train_torch
 from miaudit.targets import Target, TorchTarget
 
 
@@ -77,7 +72,7 @@ class L2Regularization(Defense):
         setup = prepare_torch(
             model, params, x, y, num_classes=num_classes, seed=seed, defense=self.name
         )
-        fit(setup.module, setup.x, setup.y, setup.config, progress=progress, desc="l2")
+        train_torch(setup.module, setup.x, setup.y, setup.config, progress=progress, desc="l2")
         with torch.no_grad():
             self.weight_norm_ = float(
                 torch.sqrt(sum((p.double() ** 2).sum() for p in setup.module.parameters()))
@@ -123,7 +118,7 @@ class Dropout(Defense):
         setup = prepare_torch(
             model, params, x, y, num_classes=num_classes, seed=seed, defense=self.name
         )
-        fit(setup.module, setup.x, setup.y, setup.config, progress=progress, desc="dropout")
+        train_torch(setup.module, setup.x, setup.y, setup.config, progress=progress, desc="dropout")
         self.dropout_layers_ = sum(isinstance(m, nn.Dropout) for m in setup.module.modules())
         return TorchTarget(setup.module, num_classes=num_classes)
 
@@ -222,9 +217,10 @@ class EarlyStopping(Defense):
         val, tr = perm[:n_val], perm[n_val:]
         x_val, y_val = setup.x[val], setup.y[val]
         module = setup.module
-        state = {"best": float("inf"), "best_epoch": 0, "since": 0, "weights": None}
+        state = {"best": float("inf"), "best_epoch": 0, "epoch": 0, "since": 0, "weights": None}
 
         def on_epoch_end(epoch: int, _train_loss: float) -> bool:
+            state["epoch"] = epoch
             loss = mean_loss(module, x_val, y_val)
             if loss < state["best"] - self.min_delta or state["best_epoch"] == 0:
                 state.update(best=loss, best_epoch=epoch, since=0)
@@ -234,7 +230,7 @@ class EarlyStopping(Defense):
                 state["since"] += 1
             return state["since"] >= self.patience
 
-        self.stopped_epoch_ = fit(
+        train_torch(
             module,
             setup.x[tr],
             setup.y[tr],
@@ -243,11 +239,14 @@ class EarlyStopping(Defense):
             progress=progress,
             desc="early_stopping",
         )
+        self.stopped_epoch_ = int(state["epoch"])
         self.epochs_trained_ = int(state["best_epoch"])
         self.best_validation_loss_ = float(state["best"])
         if self.refit:
-            config = with_epochs(setup.config, self.epochs_trained_)
-            fit(module, setup.x, setup.y, config, progress=progress, desc="early_stopping refit")
+            config = replace(setup.config, epochs=self.epochs_trained_)
+            train_torch(
+                module, setup.x, setup.y, config, progress=progress, desc="early_stopping refit"
+            )
         else:
             module.load_state_dict(state["weights"])
         return TorchTarget(module.eval(), num_classes=num_classes)
@@ -302,7 +301,7 @@ class LabelSmoothing(Defense):
         setup = prepare_torch(
             model, params, x, y, num_classes=num_classes, seed=seed, defense=self.name
         )
-        fit(
+        train_torch(
             setup.module,
             setup.x,
             setup.y,
