@@ -49,3 +49,56 @@ def test_tradeoff_config_errors() -> None:
     bad = {**CONFIG, "tradeoff": {"defenses": [{"name": "model_stacking", "values": [1]}]}}
     with pytest.raises(ConfigError, match="no strength parameter"):
         parse_tradeoff(bad, "t")
+
+
+def test_tradeoff_recipe_override_and_failed_point(tmp_path: Path) -> None:
+    """A defense's own target recipe gets its own undefended baseline; a failing point is
+    recorded with its error and the sweep goes on (and results.json is written)."""
+    from miaudit.pipeline.tradeoff import run_tradeoff, table
+
+    cfg = {
+        **CONFIG,
+        "tradeoff": {
+            "defenses": [
+                {"name": "l2", "values": [0.01], "target": {"hidden": [8], "epochs": 4}},
+                # distillation needs the defender's reference records: reference_size is 0
+                {"name": "distillation", "values": [2.0]},
+                {"name": "top_k", "values": [1]},
+            ]
+        },
+    }
+    path = tmp_path / "t.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    points = run_tradeoff(path, output=tmp_path / "out", progress=False)
+    got = [(p.defense, p.value, p.recipe) for p in points]
+    small = {"hidden": [8], "epochs": 4}
+    assert got == [
+        ("none", None, None),
+        ("none", None, small),
+        ("l2", 0.01, small),
+        ("distillation", 2.0, None),
+        ("top_k", 1, None),
+    ]
+    assert points[1].test_accuracy != points[0].test_accuracy  # a different model
+    assert points[3].error is not None and "reference" in points[3].error
+    assert all(p.error is None for i, p in enumerate(points) if i != 3)
+    data = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert data["points"][3]["error"] == points[3].error
+    assert data["points"][3]["auc"] is None  # NaN is written as null
+    text = table(points)
+    assert "none [r1]" in text and "l2 [r1]" in text and "FAILED" in text
+    assert "[r1] target recipe: epochs=4, hidden=[8]" in text
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "failed:" in html and "hidden=[8]" in html
+
+
+def test_tradeoff_recipe_errors() -> None:
+    bad = {**CONFIG, "tradeoff": {"defenses": [{"name": "l2", "values": [1], "target": 3}]}}
+    with pytest.raises(ConfigError, match="must be a mapping"):
+        parse_tradeoff(bad, "t")
+    bad["tradeoff"]["defenses"][0]["target"] = {"defense": {"name": "l2"}}
+    with pytest.raises(ConfigError, match="must not set a defense"):
+        parse_tradeoff(bad, "t")
+    bad["tradeoff"]["defenses"][0]["target"] = {"widht": 3}
+    with pytest.raises(ConfigError, match="widht"):
+        parse_tradeoff(bad, "t")

@@ -11,6 +11,17 @@ at 0.1% / 1% FPR (the maximum over the config's attacks, each metric separately)
         - {name: l2, values: [1.0e-4, 1.0e-3, 1.0e-2]}
         - {name: dp_sgd, values: [0.5, 1.0, 2.0], max_grad_norm: 1.0}
         - {name: memguard, param: budget, values: [0.1, 0.5, 1.0]}
+        - {name: dp_sgd, param: target_epsilon, values: [1.0, 3.0],
+           target: {hidden: [], optimizer: adam, lr: 0.03, batch_size: 250, epochs: 30}}
+
+An entry's ``target:`` overrides the target recipe's parameters for that defense's points
+(DP-SGD, for one, needs a small model and large lots); the sweep then also audits that
+recipe without the defense, so each defense is compared with its own undefended recipe.
+
+A point that fails (a defense that diverges, a missing data set) is recorded with its error
+and the sweep goes on; ``results.json`` and the report are rewritten after every point, so
+an interrupted sweep keeps what it finished (and reference models are reused from
+``reference.cache_dir`` when it is set).
 """
 
 from __future__ import annotations
@@ -46,6 +57,8 @@ class TradeoffPoint:
     strongest_attack: str
     epsilon: float | None = None
     failed_attacks: list[str] = field(default_factory=list)
+    recipe: dict[str, Any] | None = None
+    error: str | None = None
 
     @property
     def gap(self) -> float:
@@ -65,7 +78,42 @@ class TradeoffPoint:
             "tpr_at_fpr": {"0.001": self.tpr_at_0_001, "0.01": self.tpr_at_0_01},
             "epsilon": self.epsilon,
             "failed_attacks": self.failed_attacks,
+            "recipe": self.recipe,
+            "error": self.error,
         }
+
+    @property
+    def label(self) -> str:
+        """The defense, with the recipe override when there is one."""
+        if not self.recipe:
+            return self.defense
+        return f"{self.defense} [{recipe_text(self.recipe)}]"
+
+
+def recipe_text(recipe: dict[str, Any]) -> str:
+    """``k=v, ...`` of a recipe override, in key order."""
+    return ", ".join(f"{k}={v}" for k, v in sorted(recipe.items()))
+
+
+def failed_point(
+    defense: str, param: str | None, value: Any, recipe: dict | None, error: str
+) -> TradeoffPoint:
+    """A point whose audit failed: metrics are NaN and ``error`` says why."""
+    nan = float("nan")
+    return TradeoffPoint(
+        defense=defense,
+        param=param,
+        value=value,
+        train_accuracy=nan,
+        test_accuracy=nan,
+        train_seconds=nan,
+        auc=nan,
+        tpr_at_0_001=nan,
+        tpr_at_0_01=nan,
+        strongest_attack="–",
+        recipe=recipe,
+        error=error,
+    )
 
 
 def point_from(result: AuditResult, defense: str, param: str | None, value: Any) -> TradeoffPoint:
@@ -115,9 +163,37 @@ def parse_tradeoff(raw: dict[str, Any], source: str) -> tuple[dict[str, Any], li
         values = item.pop("values")
         if not isinstance(values, list) or not values:
             raise ConfigError(f"{source}: tradeoff values for {item['name']!r} must be a list")
-        items.append({"param": param, "values": values, "reference_size": reference_size, **item})
+        recipe = item.pop("target", None)
+        if recipe is not None:
+            if not isinstance(recipe, dict) or not recipe:
+                raise ConfigError(
+                    f"{source}: tradeoff 'target' of {item['name']!r} must be a mapping of "
+                    "target parameters"
+                )
+            if "defense" in recipe:
+                raise ConfigError(
+                    f"{source}: tradeoff 'target' of {item['name']!r} must not set a defense"
+                )
+            parse_config(recipe_config(raw, recipe), source=f"{source} ({item['name']} target)")
+        items.append(
+            {
+                "param": param,
+                "values": values,
+                "reference_size": reference_size,
+                "recipe": recipe,
+                **item,
+            }
+        )
     parse_config(raw, source=source)  # the audit itself must be valid
     return raw, items
+
+
+def recipe_config(base: dict[str, Any], recipe: dict[str, Any] | None) -> dict[str, Any]:
+    """A copy of the audit config with the target parameters overridden by ``recipe``."""
+    cfg = copy.deepcopy(base)
+    if recipe:
+        cfg["target"] = {**cfg["target"], **copy.deepcopy(recipe)}
+    return cfg
 
 
 def run_tradeoff(
@@ -136,22 +212,35 @@ def run_tradeoff(
         raise ConfigError(f"{path}: the configuration must be a mapping")
     base, sweep = parse_tradeoff(raw, str(path))
     base.pop("output", None)
-    points = [
-        point_from(run_config(base, data_dir=data_dir, progress=progress), "none", None, None)
-    ]
+    points: list[TradeoffPoint] = []
+
+    def audit_point(cfg: dict, defense: str, param: str | None, value: Any, recipe) -> None:
+        start = time.perf_counter()
+        try:
+            result = run_config(cfg, data_dir=data_dir, progress=progress)
+            point = point_from(result, defense, param, value)
+        except Exception as e:  # one failed point must not lose the sweep
+            point = failed_point(defense, param, value, recipe, f"{type(e).__name__}: {e}")
+        else:
+            point.recipe = recipe
+            point.train_seconds = point.train_seconds or time.perf_counter() - start
+        points.append(point)
+        write_tradeoff(points, raw, output)
+
+    baselines: list[dict | None] = []
+    for recipe in [None, *(item["recipe"] for item in sweep)]:
+        if recipe not in baselines:
+            baselines.append(recipe)
+    for recipe in baselines:
+        audit_point(recipe_config(base, recipe), "none", None, None, recipe)
     for item in sweep:
-        fixed = {k: v for k, v in item.items() if k not in ("param", "values")}
+        fixed = {k: v for k, v in item.items() if k not in ("param", "values", "recipe")}
         for value in item["values"]:
-            cfg = copy.deepcopy(base)
+            cfg = recipe_config(base, item["recipe"])
             cfg["target"]["defense"] = {**fixed, item["param"]: value}
             if not cfg["target"]["defense"].get("reference_size"):
                 cfg["target"]["defense"].pop("reference_size", None)
-            start = time.perf_counter()
-            result = run_config(cfg, data_dir=data_dir, progress=progress)
-            point = point_from(result, item["name"], item["param"], value)
-            point.train_seconds = point.train_seconds or time.perf_counter() - start
-            points.append(point)
-    write_tradeoff(points, raw, output)
+            audit_point(cfg, item["name"], item["param"], value, item["recipe"])
     return points
 
 
@@ -167,17 +256,28 @@ def write_tradeoff(points: list[TradeoffPoint], config: dict, output: str | Path
 
 
 def table(points: list[TradeoffPoint]) -> str:
-    """A plain-text table of the sweep."""
+    """A plain-text table of the sweep (recipe overrides numbered [r1], [r2], ... below it)."""
     lines = [
         f"{'defense':<28} {'value':>10} {'test acc':>9} {'gap':>7} {'train s':>8} "
         f"{'AUC':>6} {'TPR@0.1%':>9} {'TPR@1%':>7} {'eps':>6}"
     ]
+    recipes: list[str] = []
     for p in points:
         eps = "-" if p.epsilon is None else f"{p.epsilon:.2f}"
         value = "-" if p.value is None else str(p.value)
+        name = p.defense
+        if p.recipe:
+            text = recipe_text(p.recipe)
+            if text not in recipes:
+                recipes.append(text)
+            name = f"{p.defense} [r{recipes.index(text) + 1}]"
+        if p.error is not None:
+            lines.append(f"{name:<28} {value:>10} FAILED: {p.error}")
+            continue
         lines.append(
-            f"{p.defense:<28} {value:>10} {p.test_accuracy:9.3f} {p.gap:+7.3f} "
+            f"{name:<28} {value:>10} {p.test_accuracy:9.3f} {p.gap:+7.3f} "
             f"{p.train_seconds:8.1f} {p.auc:6.3f} {p.tpr_at_0_001:9.3f} {p.tpr_at_0_01:7.3f} "
             f"{eps:>6}"
         )
+    lines += [f"[r{i}] target recipe: {text}" for i, text in enumerate(recipes, 1)]
     return "\n".join(lines)

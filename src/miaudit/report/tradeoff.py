@@ -18,24 +18,26 @@ if TYPE_CHECKING:
 def tradeoff_figure(points: list[TradeoffPoint]) -> str:
     fig = Figure(figsize=(10, 4.2), dpi=100)
     axes = fig.subplots(1, 2)
-    names = list(dict.fromkeys(p.defense for p in points))
+    points = [p for p in points if p.error is None]
+    names = list(dict.fromkeys(p.label for p in points))
     colors = dict(zip(names, attack_colors(len(names)), strict=True))
     for ax, key, label in (
         (axes[0], "tpr_at_0_01", "strongest attack: TPR at 1% FPR"),
         (axes[1], "auc", "strongest attack: AUC"),
     ):
         for name in names:
-            pts = [p for p in points if p.defense == name]
+            pts = [p for p in points if p.label == name]
             xs = [getattr(p, key) for p in pts]
             ys = [p.test_accuracy for p in pts]
-            style = "*" if name == "none" else "o-"
+            baseline = name.startswith("none")
+            style = "*" if baseline else "o-"
             ax.plot(
                 xs,
                 ys,
                 style,
                 color=colors[name],
                 label=plain_text(name),
-                ms=8 if name == "none" else 4,
+                ms=8 if baseline else 4,
             )
         ax.set_xlabel(label)
         ax.set_ylabel("test accuracy")
@@ -48,10 +50,16 @@ def tradeoff_figure(points: list[TradeoffPoint]) -> str:
 def render_tradeoff_html(points: list[TradeoffPoint]) -> str:
     rows = []
     for p in points:
+        if p.error is not None:
+            rows.append(
+                f"<tr><td>{escape(p.label)}</td><td>{escape(f'{p.param} = {p.value}')}</td>"
+                f'<td colspan="8">failed: {escape(p.error)}</td></tr>'
+            )
+            continue
         eps = "–" if p.epsilon is None else f"{p.epsilon:.2f}"
         value = "–" if p.value is None else escape(f"{p.param} = {p.value}")
         rows.append(
-            f"<tr><td>{escape(p.defense)}</td><td>{value}</td>"
+            f"<tr><td>{escape(p.label)}</td><td>{value}</td>"
             f'<td class="num">{p.test_accuracy:.3f}</td><td class="num">{p.gap:+.3f}</td>'
             f'<td class="num">{p.train_seconds:.1f}</td><td class="num">{p.auc:.3f}</td>'
             f'<td class="num">{p.tpr_at_0_001:.3f}</td><td class="num">{p.tpr_at_0_01:.3f}</td>'
@@ -72,7 +80,9 @@ def render_tradeoff_html(points: list[TradeoffPoint]) -> str:
         "<p>Each row is one audit: the same data, split, target recipe and attacks, with the "
         "defense at one strength (the first row has none). The attack columns are the "
         "maximum over the audit's attacks; a good defense moves left (weaker attacks) "
-        "without moving down (lower accuracy).</p>\n"
+        "without moving down (lower accuracy). A defense listed with a target recipe in "
+        "brackets was trained with that recipe, and is compared with the undefended model "
+        "of the same recipe (the row 'none [same recipe]').</p>\n"
         f'<figure><img alt="privacy-utility plot" src="{tradeoff_figure(points)}">'
         "<figcaption>Test accuracy against the strongest attack's TPR at 1% FPR (left) and "
         "AUC (right), one curve per defense; the star is the undefended model."
