@@ -379,8 +379,14 @@ def reference_trainer(settings: ReferenceSettings, num_classes: int) -> Any:
     """``train(x, y, seed) -> Target`` from the reference recipe, or None without one."""
     if settings.model is None and settings.train_fn is None:
         return None
+    from miaudit.defenses import DEFENSES
     from miaudit.reference import TrainRecipe
 
+    defense = settings.defense
+    if defense is not None and DEFENSES.get(str(defense["name"])).kind != "training":
+        # these shadows are read for labels (unchanged by inference-time defenses) or
+        # parameters (which a wrapped model hides): they are trained undefended
+        defense = None
     if settings.train_fn is not None:
         recipe = TrainRecipe(train_fn=settings.train_fn, num_classes=num_classes)
     else:
@@ -388,7 +394,7 @@ def reference_trainer(settings: ReferenceSettings, num_classes: int) -> Any:
             model=settings.model,
             params=dict(settings.params or {}),
             num_classes=num_classes,
-            defense=settings.defense,
+            defense=defense,
         )
     return recipe.train
 

@@ -42,8 +42,12 @@ class ReferenceSettings:
         train_fn: a user function ``train_fn(x, y, seed) -> model`` instead of a recipe.
         augment: query images with flips/shifts (None: automatically for image data).
         data_dir: where to load other data sets (ML-Leaks adversary 2).
-        defense: a training-time defense the reference models train with (the
-            defense-aware attacker); None for an attacker who ignores the defense.
+        defense: the target's defense ``{"name": ..., **params}`` applied to the reference
+            models (the defense-aware attacker): a training-time defense trains them, an
+            inference-time one wraps them before their outputs are computed (its optional
+            ``reference_size`` sizes the simulated defender's data, see
+            :meth:`~miaudit.reference.TrainRecipe.defender_indices`); None for an attacker
+            who ignores the defense.
     """
 
     num_models: int = 16
@@ -207,8 +211,10 @@ def _shadow_pool(
 def _recipe(settings: ReferenceSettings, num_classes: int):
     from miaudit.reference import TrainRecipe
 
-    if settings.train_fn is not None:
-        return TrainRecipe(train_fn=settings.train_fn, num_classes=num_classes)
+    if settings.train_fn is not None:  # an inference-time defense wraps any model
+        return TrainRecipe(
+            train_fn=settings.train_fn, num_classes=num_classes, defense=settings.defense
+        )
     if settings.model is None:
         raise ConfigError(
             "reference models need a recipe: the target's model and parameters (config runs "

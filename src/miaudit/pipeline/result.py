@@ -117,8 +117,9 @@ class AuditResult:
             ``created`` and ``timings`` are the only fields that differ between two runs of
             the same configuration and seed.
         reference_defense_aware: whether the reference/shadow models the attacks used were
-            trained with the target's defense (the defense-aware attacker); False when they
-            were trained without one; None when no attack used them or it is unknown.
+            trained with (training-time) or wrapped by (inference-time) the target's defense,
+            the defense-aware attacker; False when they were undefended; None when no attack
+            used them or it is unknown.
     """
 
     target: TargetSummary

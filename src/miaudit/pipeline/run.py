@@ -121,7 +121,14 @@ def run_config(
 
 def reference_settings(config: AuditConfig, *, data_dir: str | Path | None) -> ReferenceSettings:
     """The reference-model settings of a config: its ``reference:`` section, with the
-    target's recipe as the default recipe."""
+    target's recipe as the default recipe.
+
+    With ``reference.defense_aware`` (default true) the reference models get the target's
+    defense: a training-time defense trains them (when they use the target's recipe); an
+    inference-time defense (MemGuard, top-k, rounding) wraps each of them, with the same
+    parameters and ``reference_size``, before its outputs are computed (see
+    :meth:`miaudit.reference.TrainRecipe.defender_indices` for the simulated defender's data).
+    """
     ref = config.reference
     model, params, train_fn = config.target.model, dict(config.target.params), None
     if ref.model is not None:
@@ -132,11 +139,14 @@ def reference_settings(config: AuditConfig, *, data_dir: str | Path | None) -> R
         model, params = None, None
     defense = None
     spec = config.target.defense
-    if ref.defense_aware and spec is not None and train_fn is None and ref.model is None:
+    if ref.defense_aware and spec is not None:  # the crystal-box attacker
         from miaudit.defenses import DEFENSES
 
-        if DEFENSES.get(spec["name"]).kind == "training":  # the crystal-box attacker
-            defense = {k: v for k, v in spec.items() if k != "reference_size"}
+        if DEFENSES.get(spec["name"]).kind == "training":
+            if train_fn is None and ref.model is None:  # trains the target's own recipe
+                defense = {k: v for k, v in spec.items() if k != "reference_size"}
+        else:  # wraps any reference model; reference_size sizes the simulated defender's data
+            defense = dict(spec)
     return ReferenceSettings(
         num_models=ref.num_models,
         executor=ref.executor,

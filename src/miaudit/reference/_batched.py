@@ -36,15 +36,17 @@ _ACT = {"relu": F.relu, "tanh": torch.tanh, "gelu": F.gelu, "sigmoid": torch.sig
 
 
 def check_batchable(recipe: object) -> None:
-    """Raise ConfigError unless ``recipe`` is a built-in MLP recipe without dropout."""
+    """Raise ConfigError unless ``recipe`` is a built-in MLP recipe without dropout or defense."""
     from miaudit.reference._recipe import TrainRecipe
 
     assert isinstance(recipe, TrainRecipe)
-    if (
-        recipe.model != "mlp"
-        or float(recipe.full_params()["dropout"]) > 0
-        or recipe.defense is not None
-    ):
+    if recipe.defense is not None:
+        raise ConfigError(
+            f"executor 'batched' trains undefended models only, but the recipe has defense "
+            f"{recipe.defense.get('name')!r} (the defense-aware attacker); use 'serial', "
+            "'process' or 'ray', or reference.defense_aware: false"
+        )
+    if recipe.model != "mlp" or float(recipe.full_params()["dropout"]) > 0:
         raise ConfigError(
             "executor 'batched' trains built-in 'mlp' recipes without dropout; use "
             "'serial', 'process' or 'ray' for other recipes"

@@ -10,10 +10,12 @@ Layout of one entry, ``cache_dir/<key[:2]>/<key>/``:
 * ``outputs_<queryhash>.npz``: outputs on one query set (probs, y, logits, augmented views).
 
 The key is a sha256 over the training records' content (x and y bytes of this model's
-training set), the recipe fingerprint, the seed and the miaudit/torch/numpy/scikit-learn
-versions; the query hash covers the query records, labels and augmented views. Entries are
-written into ``cache_dir/.tmp/`` and moved into place with ``os.replace``, so a killed run
-never leaves a half-written entry (at worst an orphan under ``.tmp/``, safe to delete).
+training set), the recipe fingerprint (with the defense's name and parameters, if any), the
+seed and the miaudit/torch/numpy/scikit-learn versions, plus, for an inference-time defense,
+the defender's reference records (they shape the defended outputs); the query hash covers
+the query records, labels and augmented views. Entries are written into ``cache_dir/.tmp/``
+and moved into place with ``os.replace``, so a killed run never leaves a half-written entry
+(at worst an orphan under ``.tmp/``, safe to delete).
 """
 
 from __future__ import annotations
@@ -54,14 +56,30 @@ def _update_array(h: Any, a: np.ndarray) -> None:
     h.update(memoryview(a).cast("B"))
 
 
-def model_key(x_train: np.ndarray, y_train: np.ndarray, fingerprint: str, seed: int) -> str:
-    """The entry key of one model: its training data, recipe, seed and library versions."""
+def model_key(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    fingerprint: str,
+    seed: int,
+    *,
+    defender: tuple[np.ndarray, np.ndarray] | None = None,
+) -> str:
+    """The entry key of one model: its training data, recipe, seed and library versions.
+
+    ``defender``: the defender's reference records of an inference-time defense (MemGuard's
+    non-members), which shape the defended outputs; hashed after everything else, so keys
+    of models without one are unchanged.
+    """
     h = hashlib.sha256(f"miaudit-reference-model-v{CACHE_FORMAT}".encode())
     _update_array(h, x_train)
     _update_array(h, np.asarray(y_train, dtype=np.int64))
     h.update(fingerprint.encode())
     h.update(str(int(seed)).encode())
     h.update(json.dumps(versions(), sort_keys=True).encode())
+    if defender is not None:
+        h.update(b"defender")
+        _update_array(h, defender[0])
+        _update_array(h, np.asarray(defender[1], dtype=np.int64))
     return h.hexdigest()
 
 

@@ -148,6 +148,8 @@ class _Job:
     seed: int
     key: str | None
     train_indices: np.ndarray
+    #: pool indices of the defender's reference records (inference-time defenses only)
+    defender_indices: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -184,7 +186,7 @@ def _mean_loss(target: Target, x: np.ndarray, y: np.ndarray) -> float:
 
 
 def _meta(shared: _Shared, job: _Job, loss: float) -> dict[str, Any]:
-    return {
+    meta = {
         "train_loss": loss,
         "recipe": shared.recipe.fingerprint(),
         "executor": "batched" if shared.batched else "per-model",
@@ -192,6 +194,20 @@ def _meta(shared: _Shared, job: _Job, loss: float) -> dict[str, Any]:
         "n_train": int(job.train_indices.size),
         "versions": _cache.versions(),
     }
+    if job.defender_indices is not None:
+        meta["n_defender"] = int(job.defender_indices.size)
+    return meta
+
+
+def _train(job: _Job, shared: _Shared) -> Target:
+    """Train job's model; with an inference-time defense, the defended (wrapped) model."""
+    idx = job.train_indices
+    defender = None
+    if job.defender_indices is not None:
+        d = job.defender_indices
+        defender = (_writable(shared.x_pool[d]), shared.y_pool[d])
+    x = _writable(shared.x_pool[idx])
+    return shared.recipe.train(x, shared.y_pool[idx], job.seed, defender=defender)
 
 
 def _run_job(job: _Job, shared: _Shared) -> _Result:
@@ -215,9 +231,8 @@ def _run_job(job: _Job, shared: _Shared) -> _Result:
             module = recipe.build_module(tuple(shared.x_pool.shape[1:]))
             module.load_state_dict(weights)
             target: Target = TorchTarget(module.eval(), num_classes=recipe.num_classes)
-        else:  # no weights to load (sklearn, train_fn): retrain, deterministic by seed
-            idx = job.train_indices
-            target = recipe.train(_writable(shared.x_pool[idx]), shared.y_pool[idx], job.seed)
+        else:  # no weights to load (sklearn, train_fn, defended): retrain, deterministic
+            target = _train(job, shared)
         for name in missing:
             q = shared.queries[name]
             outputs[name] = _evaluate(target, q)
@@ -228,7 +243,7 @@ def _run_job(job: _Job, shared: _Shared) -> _Result:
 
     x_train = shared.x_pool[job.train_indices]
     y_train = shared.y_pool[job.train_indices]
-    target = recipe.train(x_train, y_train, job.seed)
+    target = _train(job, shared)
     return _finish(job, shared, target, x_train, y_train)
 
 
@@ -482,10 +497,16 @@ def train_references(
     jobs: list[_Job] = []
     for j in range(k):
         idx = plan.train_indices[j]
+        defender_idx = recipe.defender_indices(plan.out_indices[j], plan.seeds[j])
         key = None
         if cache is not None:
-            key = _cache.model_key(x_pool[idx], y_pool[idx], fingerprint, plan.seeds[j])
-        jobs.append(_Job(j, plan.seeds[j], key, idx))
+            defender = None
+            if defender_idx is not None:
+                defender = (x_pool[defender_idx], y_pool[defender_idx])
+            key = _cache.model_key(
+                x_pool[idx], y_pool[idx], fingerprint, plan.seeds[j], defender=defender
+            )
+        jobs.append(_Job(j, plan.seeds[j], key, idx, defender_idx))
     shared = _Shared(
         x_pool,
         y_pool,

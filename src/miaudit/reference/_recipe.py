@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -13,6 +13,9 @@ from torch import nn
 from miaudit.errors import ConfigError
 from miaudit.models import MODELS, build_torch_module, torch_models, train_model
 from miaudit.targets import Target, as_target
+
+#: the stream of the defender-record draw, apart from everything else seeded by a model's seed
+_DEFENDER_STREAM = 0x4D454D47  # "MEMG"
 
 
 def _jsonable(value: Any) -> Any:
@@ -55,8 +58,12 @@ class TrainRecipe:
         num_classes: number of classes C; 0 means ``max(y_pool) + 1`` in
             :func:`~miaudit.reference.train_references`.
         train_fn: ``train_fn(x, y, seed) -> model`` instead of a built-in model.
-        defense: a training-time defense ``{"name": ..., **params}`` applied when training
-            each model (the defense-aware, "crystal box" attacker of the survey), or None.
+        defense: the target's defense ``{"name": ..., **params}`` (the defense-aware,
+            "crystal box" attacker of the survey), or None. A training-time defense trains
+            each model (built-in models only). An inference-time defense (MemGuard, top-k,
+            rounding) wraps each trained model before its outputs are computed and cached,
+            with the same parameters; it may carry ``reference_size``, the number of
+            defender records (see :meth:`defender_indices`). Any recipe takes one.
     """
 
     model: str | None = None
@@ -92,12 +99,25 @@ class TrainRecipe:
         if self.defense is not None:
             from miaudit.defenses import DEFENSES
 
-            if self.model is None:
-                raise ConfigError("a defense applies to a built-in model recipe, not a train_fn")
-            name = dict(self.defense).get("name")
-            if DEFENSES.get(str(name)).kind != "training":
-                raise ConfigError(f"reference models take training-time defenses, not {name!r}")
-            object.__setattr__(self, "defense", dict(self.defense))
+            if not isinstance(self.defense, Mapping):
+                raise ConfigError(
+                    f"defense must be a mapping {{'name': ..., **params}}, got {self.defense!r}"
+                )
+            spec = dict(self.defense)
+            name = str(spec.get("name"))
+            if DEFENSES.get(name).kind == "training":
+                if self.model is None:
+                    raise ConfigError(
+                        "a training-time defense applies to a built-in model recipe, not a train_fn"
+                    )
+            else:
+                size = spec.get("reference_size", 0)
+                if isinstance(size, bool) or not isinstance(size, int | np.integer) or size < 0:
+                    raise ConfigError(
+                        f"defense reference_size must be a non-negative integer, got {size!r}"
+                    )
+                self._inference_defense()  # bad parameters fail here, not in a worker
+            object.__setattr__(self, "defense", spec)
 
     def with_classes(self, num_classes: int) -> TrainRecipe:
         """This recipe with ``num_classes`` filled in (when it was 0)."""
@@ -111,8 +131,72 @@ class TrainRecipe:
             return {}
         return {**MODELS.get(self.model).defaults, **self.params}
 
-    def train(self, x: np.ndarray, y: np.ndarray, seed: int) -> Target:
-        """Train one model on ``(x, y)`` with ``seed`` and return it as a Target."""
+    @property
+    def defense_kind(self) -> str | None:
+        """ "training", "inference" or None (no defense)."""
+        if self.defense is None:
+            return None
+        from miaudit.defenses import DEFENSES
+
+        return DEFENSES.get(str(self.defense["name"])).kind
+
+    def _inference_defense(self) -> Any:
+        from miaudit.defenses import make_defense
+
+        assert self.defense is not None
+        spec = {k: v for k, v in self.defense.items() if k not in ("name", "reference_size")}
+        return make_defense(str(self.defense["name"]), **spec)
+
+    def defender_indices(self, out_indices: np.ndarray, seed: int) -> np.ndarray | None:
+        """The records (pool indices) a reference model's inference-time defense is fitted
+        with, as the defender's reference non-members (None without such a defense).
+
+        The attacker simulates the defender: the defender fitted its defense (MemGuard's
+        membership classifier) on the target's training set against ``reference_size``
+        records of its own that the target was not trained on. For reference model j the
+        training set is its own and the non-members are its designated out set of the plan
+        (``plan.out_indices[j]``: the audited records it did not train on for a random
+        plan, Shokri's disjoint out set of ``train_size`` records for a shadow plan), all of
+        them, or a random subset of ``reference_size`` of them when the target's defense
+        gives a smaller ``reference_size`` (drawn from ``seed``, the model's own seed).
+        """
+        if self.defense_kind != "inference":
+            return None
+        assert self.defense is not None
+        out = np.asarray(out_indices, dtype=np.int64)
+        size = int(self.defense.get("reference_size", 0))
+        if 0 < size < out.size:
+            rng = np.random.default_rng(np.random.SeedSequence([int(seed), _DEFENDER_STREAM]))
+            out = np.sort(rng.choice(out, size=size, replace=False))
+        return out
+
+    def train(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        seed: int,
+        *,
+        defender: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> Target:
+        """Train one model on ``(x, y)`` with ``seed`` and return it as a Target.
+
+        With an inference-time defense the returned Target is the trained model wrapped by
+        the defense (``defense.wrap(model, train=(x, y), seed=seed,
+        data=DefenseData(reference=defender))``), so everything queried from it is defended;
+        ``defender`` are the defender's reference non-members (MemGuard needs them).
+        """
+        if self.defense is not None and self.defense_kind == "inference":
+            from miaudit.defenses import DefenseData
+
+            plain = replace(self, defense=None).train(x, y, seed)
+            data = DefenseData(reference=defender)
+            wrapped = self._inference_defense().wrap(plain, train=(x, y), seed=seed, data=data)
+            if "probabilities" not in wrapped.capabilities:
+                raise ConfigError(
+                    f"defense {self.defense['name']!r} leaves the reference models no "
+                    "probabilities to query; reference/shadow models need them"
+                )
+            return wrapped
         nc = self.num_classes or None
         if self.model is not None:
             if nc is None:
@@ -131,7 +215,9 @@ class TrainRecipe:
         """Stable text identifying the recipe (the cache key's recipe part).
 
         Built-in models: name, complete sorted parameters and classes. ``train_fn``: its
-        module and qualified name (change the name when you change the function).
+        module and qualified name (change the name when you change the function). A defense
+        adds its name and parameters (so defended and undefended models never share a cache
+        entry); a recipe without one has the same fingerprint as before defenses existed.
         """
         if self.model is not None:
             body: dict[str, Any] = {"model": self.model, "params": _jsonable(self.full_params())}

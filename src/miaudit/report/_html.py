@@ -446,12 +446,7 @@ def _defense_aware_text(result: AuditResult, kind: Any) -> str:
         )
         return f"<strong>yes</strong>: the attacker's reference/shadow models were {how}" + asked
     if aware is False:
-        why = (
-            "; the defense could not be applied to them (e.g. a training-time defense with a "
-            "custom reference recipe)"
-            if configured is True
-            else ""
-        )
+        why = "; the defense could not be applied to them" if configured is True else ""
         return (
             "<strong>no</strong>: the attacker's reference/shadow models were trained without "
             "the defense" + why + asked
