@@ -101,6 +101,7 @@ class AdversarialRegularization(Defense):
         "Adversarial Regularization (CCS)"
     )
     strength_param = "alpha"
+    needs_reference = True
 
     def __init__(
         self,

@@ -45,6 +45,9 @@ class Defense:
     paper: ClassVar[str]
     #: the parameter a trade-off sweep varies (e.g. "noise_multiplier", "budget")
     strength_param: ClassVar[str | None] = None
+    #: True when the defense needs the defender's reference records
+    #: (``DefenseData.reference``: records disjoint from the training set)
+    needs_reference: ClassVar[bool] = False
 
     def train(
         self,

@@ -60,6 +60,7 @@ class Distillation(Defense):
         "Knowledge Transfer (AAAI); Zheng et al. 2021 (Neurocomputing)"
     )
     strength_param = "temperature"
+    needs_reference = True
 
     def __init__(self, *, temperature: float = 4.0) -> None:
         self.temperature = temperature

@@ -269,6 +269,7 @@ class MemGuard(Defense):
         "Membership Inference Attacks via Adversarial Examples (CCS)"
     )
     strength_param = "budget"
+    needs_reference = True
 
     def __init__(
         self,

@@ -95,6 +95,7 @@ class MMDMixup(Defense):
         "Models (CODASPY)"
     )
     strength_param = "mmd_weight"
+    needs_reference = True
 
     def __init__(
         self, *, mixup_alpha: float = 1.0, mmd_weight: float = 1.0, bandwidth: float | None = None

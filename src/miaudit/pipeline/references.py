@@ -120,6 +120,9 @@ def build_reference_outputs(
             recipe,
             queries=queries,
             augment=augmenter(x_aud, settings),
+            # the simulated defender's records come from outside the audited records, as
+            # the target's defender's do (the model's out set would make them seen)
+            defender_pool=population,
             **common,
         )
         n_pop = 0 if population is None else len(population[1])

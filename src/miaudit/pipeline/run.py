@@ -124,7 +124,8 @@ def reference_settings(config: AuditConfig, *, data_dir: str | Path | None) -> R
     target's recipe as the default recipe.
 
     With ``reference.defense_aware`` (default true) the reference models get the target's
-    defense: a training-time defense trains them (when they use the target's recipe); an
+    defense: a training-time defense trains them (when they use the target's recipe; those
+    that need defender records get them as described below); an
     inference-time defense (MemGuard, top-k, rounding) wraps each of them, with the same
     parameters and ``reference_size``, before its outputs are computed (see
     :meth:`miaudit.reference.TrainRecipe.defender_indices` for the simulated defender's data).
@@ -142,9 +143,13 @@ def reference_settings(config: AuditConfig, *, data_dir: str | Path | None) -> R
     if ref.defense_aware and spec is not None:  # the crystal-box attacker
         from miaudit.defenses import DEFENSES
 
-        if DEFENSES.get(spec["name"]).kind == "training":
+        cls = DEFENSES.get(spec["name"])
+        if cls.kind == "training":
             if train_fn is None and ref.model is None:  # trains the target's own recipe
-                defense = {k: v for k, v in spec.items() if k != "reference_size"}
+                # reference_size sizes the simulated defender's data of the defenses that
+                # need some (distillation, adversarial regularisation, MMD + mix-up)
+                keep = cls.needs_reference
+                defense = {k: v for k, v in spec.items() if keep or k != "reference_size"}
         else:  # wraps any reference model; reference_size sizes the simulated defender's data
             defense = dict(spec)
     return ReferenceSettings(

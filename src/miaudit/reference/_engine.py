@@ -140,6 +140,15 @@ class _Shared:
     queries: dict[str, _Query]
     cache_dir: str | None
     batched: bool = False
+    #: the records defender indices point into (None: the training pool)
+    x_defender: np.ndarray | None = None
+    y_defender: np.ndarray | None = None
+
+    def defender(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The defender's records at ``indices`` (of the defender pool, else the pool)."""
+        if self.x_defender is None or self.y_defender is None:
+            return self.x_pool[indices], self.y_pool[indices]
+        return self.x_defender[indices], self.y_defender[indices]
 
 
 @dataclass(frozen=True)
@@ -148,7 +157,8 @@ class _Job:
     seed: int
     key: str | None
     train_indices: np.ndarray
-    #: pool indices of the defender's reference records (inference-time defenses only)
+    #: indices of the defender's reference records (defenses fitted with defender data),
+    #: into the defender pool when there is one, else into the training pool
     defender_indices: np.ndarray | None = None
 
 
@@ -204,8 +214,8 @@ def _train(job: _Job, shared: _Shared) -> Target:
     idx = job.train_indices
     defender = None
     if job.defender_indices is not None:
-        d = job.defender_indices
-        defender = (_writable(shared.x_pool[d]), shared.y_pool[d])
+        x_def, y_def = shared.defender(job.defender_indices)
+        defender = (_writable(x_def), y_def)
     x = _writable(shared.x_pool[idx])
     return shared.recipe.train(x, shared.y_pool[idx], job.seed, defender=defender)
 
@@ -427,6 +437,7 @@ def train_references(
     cache_dir: str | Path | None = None,
     progress: bool = True,
     threads_per_model: int = 1,
+    defender_pool: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> ReferenceRun:
     """Train every model of ``plan`` on its pool records and query it on each query set.
 
@@ -454,6 +465,9 @@ def train_references(
         progress: tqdm bar "reference models" on stderr.
         threads_per_model: torch threads each model trains with, in every executor (results
             are bitwise reproducible only for the same value; see the module docstring).
+        defender_pool: records ``(x, y)`` outside the plan's pool that a recipe's defense
+            draws its simulated defender's reference records from (see
+            :meth:`TrainRecipe.defender_indices`); None draws them from each model's out set.
 
     Raises:
         ConfigError: unknown executor or bad sizes. DataError: malformed arrays.
@@ -492,17 +506,38 @@ def train_references(
         check_batchable(recipe)
         fingerprint += "|batched"  # equal to per-model training up to rounding only
 
+    x_def = y_def = None
+    n_defender_pool = None
+    if defender_pool is not None and recipe.needs_defender_data:
+        x_def = as_records(defender_pool[0], what="defender_pool x")
+        y_def = np.asarray(defender_pool[1]).astype(np.int64)
+        if x_def.shape[1:] != record_shape or y_def.shape != (x_def.shape[0],):
+            raise DataError(
+                f"defender_pool must hold records of shape {record_shape} with one label "
+                f"each, got x {x_def.shape} and y {y_def.shape}"
+            )
+        if x_def.shape[0] == 0:
+            raise DataError("defender_pool is empty")
+        n_defender_pool = int(x_def.shape[0])
+
+    def shared_defender(indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if x_def is None or y_def is None:
+            return x_pool[indices], y_pool[indices]
+        return x_def[indices], y_def[indices]
+
     k = plan.num_models
     results: list[_Result | None] = [None] * k
     jobs: list[_Job] = []
     for j in range(k):
         idx = plan.train_indices[j]
-        defender_idx = recipe.defender_indices(plan.out_indices[j], plan.seeds[j])
+        defender_idx = recipe.defender_indices(
+            plan.out_indices[j], plan.seeds[j], defender_pool_size=n_defender_pool
+        )
         key = None
         if cache is not None:
             defender = None
             if defender_idx is not None:
-                defender = (x_pool[defender_idx], y_pool[defender_idx])
+                defender = shared_defender(defender_idx)
             key = _cache.model_key(
                 x_pool[idx], y_pool[idx], fingerprint, plan.seeds[j], defender=defender
             )
@@ -514,6 +549,8 @@ def train_references(
         prepared,
         None if cache is None else str(cache),
         executor == "batched",
+        x_def,
+        y_def,
     )
 
     bar = tqdm(

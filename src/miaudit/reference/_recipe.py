@@ -147,23 +147,43 @@ class TrainRecipe:
         spec = {k: v for k, v in self.defense.items() if k not in ("name", "reference_size")}
         return make_defense(str(self.defense["name"]), **spec)
 
-    def defender_indices(self, out_indices: np.ndarray, seed: int) -> np.ndarray | None:
-        """The records (pool indices) a reference model's inference-time defense is fitted
-        with, as the defender's reference non-members (None without such a defense).
+    @property
+    def needs_defender_data(self) -> bool:
+        """True when the recipe's defense is fitted with defender records: every
+        inference-time defense, and training-time ones that need a reference set
+        (distillation, adversarial regularisation, MMD + mix-up)."""
+        if self.defense is None:
+            return False
+        from miaudit.defenses import DEFENSES
 
-        The attacker simulates the defender: the defender fitted its defense (MemGuard's
-        membership classifier) on the target's training set against ``reference_size``
-        records of its own that the target was not trained on. For reference model j the
-        training set is its own and the non-members are its designated out set of the plan
-        (``plan.out_indices[j]``: the audited records it did not train on for a random
-        plan, Shokri's disjoint out set of ``train_size`` records for a shadow plan), all of
-        them, or a random subset of ``reference_size`` of them when the target's defense
-        gives a smaller ``reference_size`` (drawn from ``seed``, the model's own seed).
+        cls = DEFENSES.get(str(self.defense["name"]))
+        return cls.kind == "inference" or bool(cls.needs_reference)
+
+    def defender_indices(
+        self, out_indices: np.ndarray, seed: int, *, defender_pool_size: int | None = None
+    ) -> np.ndarray | None:
+        """The records a reference model's defense is fitted with, as the defender's
+        reference records (None when the defense needs none).
+
+        The attacker simulates the defender, who fitted its defense (MemGuard's membership
+        classifier; the distillation student's transfer set; the adversarial or MMD
+        regulariser's non-members) with ``reference_size`` records of its own that the
+        target was not trained on. For reference model j these come from a separate
+        defender pool when the engine has one (``defender_pool_size`` records, e.g. the
+        attacker's population outside the audited records: indices into that pool), else
+        from its designated out set of the plan (``plan.out_indices[j]``: the audited
+        records it did not train on for a random plan, Shokri's disjoint out set for a
+        shadow plan; indices into the training pool). All of them, or a random subset of
+        ``reference_size`` when the target's defense gives a smaller one (drawn from
+        ``seed``, the model's own seed).
         """
-        if self.defense_kind != "inference":
+        if not self.needs_defender_data:
             return None
         assert self.defense is not None
-        out = np.asarray(out_indices, dtype=np.int64)
+        if defender_pool_size is not None:
+            out = np.arange(int(defender_pool_size), dtype=np.int64)
+        else:
+            out = np.asarray(out_indices, dtype=np.int64)
         size = int(self.defense.get("reference_size", 0))
         if 0 < size < out.size:
             rng = np.random.default_rng(np.random.SeedSequence([int(seed), _DEFENDER_STREAM]))
@@ -202,11 +222,14 @@ class TrainRecipe:
             if nc is None:
                 raise ConfigError("num_classes must be set to train a built-in model")
             if self.defense is not None:
-                from miaudit.defenses import make_defense
+                from miaudit.defenses import DefenseData, make_defense
 
-                spec = dict(self.defense)
+                spec = {k: v for k, v in self.defense.items() if k != "reference_size"}
                 defense = make_defense(spec.pop("name"), **spec)
-                return defense.train(self.model, dict(self.params), x, y, num_classes=nc, seed=seed)
+                data = DefenseData() if defender is None else DefenseData(reference=defender)
+                return defense.train(
+                    self.model, dict(self.params), x, y, num_classes=nc, seed=seed, data=data
+                )
             return train_model(self.model, dict(self.params), x, y, num_classes=nc, seed=seed)
         assert self.train_fn is not None
         return as_target(self.train_fn(x, y, seed), num_classes=nc)
