@@ -63,7 +63,7 @@ def test_outputs_deterministic_and_report():
         p, _train(MMDMixup(mixup_alpha=0.5, mmd_weight=2.0)).predict_proba(x)
     )
     rep = d.report()
-    assert rep["params"] == {"mixup_alpha": 0.5, "mmd_weight": 2.0, "bandwidth": None}
+    assert rep["params"] == {"mixup_alpha": 0.5, "mmd_weight": 2.0, "bandwidth": 0.1}
     assert rep["mmd"] >= -1e-9 and 0 <= rep["train_accuracy"] <= 1
     other = _train(MMDMixup(mixup_alpha=0.5, mmd_weight=0.0, bandwidth=0.3)).predict_proba(x)
     assert not np.array_equal(p, other)
@@ -76,3 +76,21 @@ def test_errors():
         _train(MMDMixup(mixup_alpha=0.0))
     with pytest.raises(ConfigError, match="mmd_weight"):
         _train(MMDMixup(mmd_weight=-1))
+
+
+def test_median_heuristic_is_scale_free_but_fixed_bandwidth_is_not():
+    """Why the default bandwidth is fixed: shrinking both output samples towards one point
+    leaves the median-heuristic MMD unchanged (so the penalty never lets go and pushes the
+    outputs to collapse) while the fixed-bandwidth MMD vanishes."""
+    import torch
+
+    from miaudit.defenses.mmd_mixup import gaussian_mmd2
+
+    gen = torch.Generator().manual_seed(0)
+    a, b = torch.rand(20, 3, generator=gen), torch.rand(20, 3, generator=gen) + 0.3
+    centre = torch.full((1, 3), 1 / 3)
+    for_scale = {s: (centre + s * a, centre + s * b) for s in (1.0, 0.01)}
+    median = [float(gaussian_mmd2(p, q, None)) for p, q in for_scale.values()]
+    fixed = [float(gaussian_mmd2(p, q, 0.1)) for p, q in for_scale.values()]
+    assert median[0] > 0.1 and abs(median[1] - median[0]) < 1e-4
+    assert fixed[0] > 0.1 and fixed[1] < 0.05 * fixed[0]
