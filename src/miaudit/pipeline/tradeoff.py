@@ -59,6 +59,9 @@ class TradeoffPoint:
     failed_attacks: list[str] = field(default_factory=list)
     recipe: dict[str, Any] | None = None
     error: str | None = None
+    #: 95% bootstrap intervals of the strongest attack's TPR at 1% FPR and of the best AUC
+    tpr_at_0_01_ci: tuple[float, float] | None = None
+    auc_ci: tuple[float, float] | None = None
 
     @property
     def gap(self) -> float:
@@ -76,6 +79,8 @@ class TradeoffPoint:
             "strongest_attack": self.strongest_attack,
             "auc": self.auc,
             "tpr_at_fpr": {"0.001": self.tpr_at_0_001, "0.01": self.tpr_at_0_01},
+            "tpr_at_fpr_ci": {"0.01": self.tpr_at_0_01_ci},
+            "auc_ci": self.auc_ci,
             "epsilon": self.epsilon,
             "failed_attacks": self.failed_attacks,
             "recipe": self.recipe,
@@ -122,6 +127,7 @@ def point_from(result: AuditResult, defense: str, param: str | None, value: Any)
     if not ok:
         raise ConfigError(f"every attack failed for {defense}={value}")
     best = max(ok, key=lambda a: a.metrics["tpr_at_fpr"]["0.01"])
+    best_auc = max(ok, key=lambda a: a.metrics["auc"])
     d = result.target.defense or {}
     return TradeoffPoint(
         defense=defense,
@@ -130,13 +136,21 @@ def point_from(result: AuditResult, defense: str, param: str | None, value: Any)
         train_accuracy=result.target.train_accuracy,
         test_accuracy=result.target.test_accuracy,
         train_seconds=float(result.timings.get("train_target", 0.0)),
-        auc=max(a.metrics["auc"] for a in ok),
+        auc=best_auc.metrics["auc"],
+        auc_ci=_ci(best_auc.metrics.get("auc_ci")),
+        tpr_at_0_01_ci=_ci((best.metrics.get("tpr_at_fpr_ci") or {}).get("0.01")),
         tpr_at_0_001=max(a.metrics["tpr_at_fpr"]["0.001"] for a in ok),
         tpr_at_0_01=best.metrics["tpr_at_fpr"]["0.01"],
         strongest_attack=best.name,
         epsilon=d.get("epsilon"),
         failed_attacks=[a.name for a in result.attacks if a.error is not None],
     )
+
+
+def _ci(value: Any) -> tuple[float, float] | None:
+    if value is None or len(value) != 2:
+        return None
+    return float(value[0]), float(value[1])
 
 
 def parse_tradeoff(raw: dict[str, Any], source: str) -> tuple[dict[str, Any], list[dict]]:
@@ -255,11 +269,16 @@ def write_tradeoff(points: list[TradeoffPoint], config: dict, output: str | Path
     return out
 
 
+def _ci_text(ci: tuple[float, float] | None) -> str:
+    return "-" if ci is None else f"[{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
 def table(points: list[TradeoffPoint]) -> str:
     """A plain-text table of the sweep (recipe overrides numbered [r1], [r2], ... below it)."""
     lines = [
         f"{'defense':<28} {'value':>10} {'test acc':>9} {'gap':>7} {'train s':>8} "
-        f"{'AUC':>6} {'TPR@0.1%':>9} {'TPR@1%':>7} {'eps':>6}"
+        f"{'AUC':>6} {'AUC 95% CI':>14} {'TPR@0.1%':>9} {'TPR@1%':>7} {'TPR@1% 95% CI':>14} "
+        f"{'eps':>6}"
     ]
     recipes: list[str] = []
     for p in points:
@@ -276,7 +295,8 @@ def table(points: list[TradeoffPoint]) -> str:
             continue
         lines.append(
             f"{name:<28} {value:>10} {p.test_accuracy:9.3f} {p.gap:+7.3f} "
-            f"{p.train_seconds:8.1f} {p.auc:6.3f} {p.tpr_at_0_001:9.3f} {p.tpr_at_0_01:7.3f} "
+            f"{p.train_seconds:8.1f} {p.auc:6.3f} {_ci_text(p.auc_ci):>14} {p.tpr_at_0_001:9.3f} "
+            f"{p.tpr_at_0_01:7.3f} {_ci_text(p.tpr_at_0_01_ci):>14} "
             f"{eps:>6}"
         )
     lines += [f"[r{i}] target recipe: {text}" for i, text in enumerate(recipes, 1)]

@@ -47,6 +47,12 @@ def tradeoff_figure(points: list[TradeoffPoint]) -> str:
     return _png_uri(fig)
 
 
+def _ci(ci: tuple[float, float] | None) -> str:
+    if ci is None:
+        return ""
+    return f'<br><span class="small">[{ci[0]:.3f}, {ci[1]:.3f}]</span>'
+
+
 def render_tradeoff_html(points: list[TradeoffPoint]) -> str:
     rows = []
     for p in points:
@@ -61,8 +67,10 @@ def render_tradeoff_html(points: list[TradeoffPoint]) -> str:
         rows.append(
             f"<tr><td>{escape(p.label)}</td><td>{value}</td>"
             f'<td class="num">{p.test_accuracy:.3f}</td><td class="num">{p.gap:+.3f}</td>'
-            f'<td class="num">{p.train_seconds:.1f}</td><td class="num">{p.auc:.3f}</td>'
-            f'<td class="num">{p.tpr_at_0_001:.3f}</td><td class="num">{p.tpr_at_0_01:.3f}</td>'
+            f'<td class="num">{p.train_seconds:.1f}</td>'
+            f'<td class="num">{p.auc:.3f}{_ci(p.auc_ci)}</td>'
+            f'<td class="num">{p.tpr_at_0_001:.3f}</td>'
+            f'<td class="num">{p.tpr_at_0_01:.3f}{_ci(p.tpr_at_0_01_ci)}</td>'
             f'<td>{escape(p.strongest_attack)}</td><td class="num">{eps}</td></tr>'
         )
     table = (
@@ -80,9 +88,10 @@ def render_tradeoff_html(points: list[TradeoffPoint]) -> str:
         "<p>Each row is one audit: the same data, split, target recipe and attacks, with the "
         "defense at one strength (the first row has none). The attack columns are the "
         "maximum over the audit's attacks; a good defense moves left (weaker attacks) "
-        "without moving down (lower accuracy). A defense listed with a target recipe in "
-        "brackets was trained with that recipe, and is compared with the undefended model "
-        "of the same recipe (the row 'none [same recipe]').</p>\n"
+        "without moving down (lower accuracy). Brackets: 95% bootstrap intervals of the "
+        "strongest attack's TPR at 1% FPR and of the highest AUC. A defense listed with a "
+        "target recipe in square brackets was trained with that recipe, and is compared with "
+        "the undefended model of the same recipe (the row 'none [same recipe]').</p>\n"
         f'<figure><img alt="privacy-utility plot" src="{tradeoff_figure(points)}">'
         "<figcaption>Test accuracy against the strongest attack's TPR at 1% FPR (left) and "
         "AUC (right), one curve per defense; the star is the undefended model."
