@@ -2,6 +2,12 @@
 
 Run:  MIAUDIT_DATA=../shared/datasets .venv/bin/python benchmarks/defenses.py --part memguard
       MIAUDIT_DATA=../shared/datasets .venv/bin/python benchmarks/defenses.py --part opacus_mnist
+      MIAUDIT_DATA=../shared/datasets .venv/bin/python benchmarks/defenses.py --part tradeoff
+      MIAUDIT_DATA=../shared/datasets .venv/bin/python benchmarks/defenses.py --part dp_recipes
+
+The trade-off part runs ``miaudit tradeoff configs/location_tradeoff.yaml`` (every defense at
+two or three strengths against loss/confidence/modified-entropy thresholds, RMIA and LiRA
+with defense-aware reference models) and prints its table.
 
 MemGuard (Jia et al. 2019) reference setup: Location, MLP 446-1024-512-256-128-30, 1,000
 training records, 200 epochs. The defender's reference set (its own non-members, which
@@ -48,6 +54,28 @@ OPACUS_POINTS = {
     "sigma1.3": ("DP", 1.3, 1.5, 0.25, 15, 1.16, 94.63),
 }
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+
+#: DP-SGD recipes for Location at target epsilon 3 (label, target parameters, clipping norm)
+DP_RECIPES = [
+    (
+        "MLP 1024-512-256-128, SGD lr 0.5",
+        {"hidden": [1024, 512, 256, 128], "optimizer": "sgd", "lr": 0.5, "momentum": 0.9},
+        1.0,
+    ),
+    ("MLP 1024-512-256-128, Adam lr 1e-3", {"hidden": [1024, 512, 256, 128], "lr": 1e-3}, 1.0),
+    ("MLP 256, SGD lr 1.0", {"hidden": [256], "optimizer": "sgd", "lr": 1.0, "momentum": 0.9}, 1.0),
+    ("MLP 256, Adam lr 3e-3", {"hidden": [256], "lr": 3e-3}, 1.0),
+    ("MLP 256, Adam lr 1e-2", {"hidden": [256], "lr": 1e-2}, 1.0),
+    ("MLP 256, Adam lr 1e-2, C 0.1", {"hidden": [256], "lr": 1e-2}, 0.1),
+    ("MLP 256, Adam lr 1e-2, 60 epochs", {"hidden": [256], "lr": 1e-2, "epochs": 60}, 1.0),
+    (
+        "MLP 128, Adam lr 1e-2, lots of 500, 60 epochs",
+        {"hidden": [128], "lr": 1e-2, "batch_size": 500, "epochs": 60},
+        1.0,
+    ),
+    ("linear, SGD lr 2", {"hidden": [], "optimizer": "sgd", "lr": 2.0, "momentum": 0.9}, 1.0),
+    ("linear, Adam lr 3e-2", {"hidden": [], "lr": 3e-2}, 1.0),
+]
 
 ROOT = Path(__file__).resolve().parents[1]
 BUDGETS = (0.0, 0.1, 0.3, 0.5, 0.7, 1.0)
@@ -149,9 +177,50 @@ def opacus_mnist(points: list[str]) -> None:
         )
 
 
+def dp_recipes(epsilon: float) -> None:
+    """DP-SGD recipes for the Location target at ``epsilon``: which trains a usable model."""
+    print(
+        "| recipe (lots of 250, 30 epochs unless said) | sigma | train acc | test acc | "
+        "strongest threshold attack | its AUC | best TPR@1% | s |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    base = yaml.safe_load((ROOT / "configs" / "location.yaml").read_text())
+    for label, params, clip in DP_RECIPES:
+        cfg = copy.deepcopy(base)
+        target = {"model": "mlp", "optimizer": "adam", "batch_size": 250, "epochs": 30}
+        target.update(params)
+        target["defense"] = {
+            "name": "dp_sgd",
+            "target_epsilon": epsilon,
+            "max_grad_norm": clip,
+            "delta": 1e-5,
+        }
+        cfg["target"] = target
+        cfg["attacks"] = ["loss", "modified_entropy", "confidence"]
+        cfg["evaluation"] = {"bootstrap": 50}
+        cfg["output"] = str(ROOT / "runs" / "dp_recipes_last")
+        start = time.perf_counter()
+        res = run_config(cfg, progress=False)
+        m = {a.name: a.metrics for a in res.attacks}
+        best = max(m, key=lambda k: m[k]["auc"])
+        tpr = max(v["tpr_at_fpr"]["0.01"] for v in m.values())
+        d = res.target.defense or {}
+        print(
+            f"| {label} | {d['noise_multiplier']:.2f} | {res.target.train_accuracy:.3f} | "
+            f"{res.target.test_accuracy:.3f} | {best} | {m[best]['auc']:.3f} | {tpr:.3f} | "
+            f"{time.perf_counter() - start:.0f} |",
+            flush=True,
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--part", choices=("memguard", "opacus_mnist"), default="memguard")
+    parser.add_argument(
+        "--part",
+        choices=("memguard", "opacus_mnist", "tradeoff", "dp_recipes"),
+        default="memguard",
+    )
+    parser.add_argument("--epsilon", type=float, default=3.0, help="dp_recipes' epsilon")
     parser.add_argument("--budgets", default=",".join(str(b) for b in BUDGETS))
     parser.add_argument("--points", default=",".join(OPACUS_POINTS))
     parser.add_argument(
@@ -166,6 +235,19 @@ def main() -> int:
     print(f"Machine: {machine()}; fp32 matmul {matmul_gflops():.0f} GFLOP/s\n")
     if args.part == "opacus_mnist":
         opacus_mnist(args.points.split(","))
+    if args.part == "dp_recipes":
+        dp_recipes(args.epsilon)
+    if args.part == "tradeoff":
+        from miaudit.pipeline.tradeoff import run_tradeoff, table
+
+        start = time.perf_counter()
+        points = run_tradeoff(
+            ROOT / "configs" / "location_tradeoff.yaml",
+            output=ROOT / "runs" / "location_tradeoff",
+            progress=False,
+        )
+        print(table(points))
+        print(f"\n{time.perf_counter() - start:.0f} s")
     if args.part == "memguard":
         print(
             "| budget | defense-aware shadows | test acc | NN attack (ML-Leaks 1) best balanced "
