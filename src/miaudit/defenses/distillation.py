@@ -25,7 +25,6 @@ from miaudit.defenses._training import (
     check_finite,
     init_module,
     make_optimizer,
-    positive_int,  # noqa: F401  (memguard imports it from here; use _training)
     positive_number,
     prepare_torch,
     require_reference,

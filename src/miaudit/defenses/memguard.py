@@ -44,8 +44,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from miaudit.defenses._training import positive_int, positive_number, seeded
 from miaudit.defenses.base import Defense, DefenseData, register_defense
-from miaudit.defenses.distillation import positive_int, positive_number, seeded
 from miaudit.errors import ConfigError, DataError
 from miaudit.targets import Target
 from miaudit.targets._base import as_records
