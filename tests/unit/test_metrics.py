@@ -22,6 +22,7 @@ from miaudit.metrics import (
     balanced_accuracy,
     bootstrap_ci,
     epsilon_lower_bound,
+    epsilon_lower_bound_heldout,
     evaluate_scores,
     precision_recall_at,
     roc_curve,
@@ -339,6 +340,7 @@ KEYS = {
     "balanced_accuracy",
     "advantage",
     "epsilon_lower_bound",
+    "epsilon_lower_bound_heldout",
     "threshold",
     "precision",
     "recall",
@@ -361,6 +363,7 @@ def test_evaluate_scores_agrees_with_the_functions() -> None:
     assert (m.balanced_accuracy, m.threshold) == balanced_accuracy(y, s)
     assert m.advantage == advantage(y, s)
     assert m.epsilon_lower_bound == epsilon_lower_bound(y, s)
+    assert m.epsilon_lower_bound_heldout == epsilon_lower_bound_heldout(y, s, seed=3)
     assert (m.precision, m.recall) == precision_recall_at(y, s, m.threshold)
     assert (m.n_members, m.n_nonmembers) == (int(y.sum()), int((~y).sum()))
 
@@ -390,6 +393,7 @@ ALL_FUNCTIONS = [
     advantage,
     functools.partial(precision_recall_at, threshold=0.5),
     epsilon_lower_bound,
+    epsilon_lower_bound_heldout,
     functools.partial(bootstrap_ci, statistic=auc, n_resamples=5),
     functools.partial(evaluate_scores, n_resamples=5),
 ]

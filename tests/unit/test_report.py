@@ -141,6 +141,22 @@ def test_missing_metrics_show_dash(data: tuple[np.ndarray, np.ndarray, np.ndarra
     assert "bare" in html
 
 
+def test_both_epsilon_bounds_are_labelled(data: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+    membership, s1, _ = data
+    metrics = _metrics() | {"epsilon_lower_bound_heldout": 0.87}
+    result = _result([_attack("a", s1, metrics=metrics), _attack("b", None)], membership)
+    html = render_html(result)
+    assert "max over thresholds" in html and "optimistic" in html and "held-out" in html
+    assert "1.23" in html and "0.87" in html
+    assert 'colspan="8"><strong>Failed:' in html  # the failed row still spans the results
+    text = result.summary()
+    assert "eps>=*" in text and "optimistic" in text and "held-out" in text
+    assert "1.23" in text and "0.87" in text
+    # results written before the held-out bound existed show a dash
+    old = _result([_attack("a", s1)], membership)
+    assert "1.23      -" in old.summary()
+
+
 def test_at_risk_table_lists_member_truth(data: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
     membership, s1, s2 = data
     s1, s2 = s1.copy(), s2.copy()

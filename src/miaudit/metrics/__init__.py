@@ -5,7 +5,7 @@ likely to be members. A record is called a member iff ``score >= threshold``.
 """
 
 from miaudit.metrics._bootstrap import bootstrap_ci
-from miaudit.metrics._epsilon import epsilon_lower_bound
+from miaudit.metrics._epsilon import epsilon_lower_bound, epsilon_lower_bound_heldout
 from miaudit.metrics._evaluate import AttackMetrics, evaluate_scores
 from miaudit.metrics._roc import (
     advantage,
@@ -23,6 +23,7 @@ __all__ = [
     "balanced_accuracy",
     "bootstrap_ci",
     "epsilon_lower_bound",
+    "epsilon_lower_bound_heldout",
     "evaluate_scores",
     "precision_recall_at",
     "roc_curve",

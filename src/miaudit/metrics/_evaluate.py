@@ -21,7 +21,7 @@ from miaudit.metrics._bootstrap import (
     score_codes,
     tpr_at_fpr_rows,
 )
-from miaudit.metrics._epsilon import _epsilon
+from miaudit.metrics._epsilon import _epsilon, _epsilon_heldout
 from miaudit.metrics._roc import _best_balanced, _precision_recall, _roc, _tpr_at_fpr, check_level
 from miaudit.metrics._validation import check_scores
 
@@ -37,6 +37,9 @@ class AttackMetrics:
 
     ``tpr_at_fpr`` and ``tpr_at_fpr_ci`` are keyed by the FPR level as a string ("0.001").
     ``precision`` and ``recall`` are at ``threshold`` (member iff score >= threshold).
+    ``epsilon_lower_bound`` is maximised over thresholds on the same records (optimistic);
+    ``epsilon_lower_bound_heldout`` is the valid held-out one (threshold chosen on half the
+    records, bound on the other half).
     """
 
     auc: float
@@ -46,6 +49,7 @@ class AttackMetrics:
     balanced_accuracy: float
     advantage: float
     epsilon_lower_bound: float
+    epsilon_lower_bound_heldout: float
     threshold: float
     precision: float
     recall: float
@@ -62,6 +66,7 @@ class AttackMetrics:
             "balanced_accuracy": float(self.balanced_accuracy),
             "advantage": float(self.advantage),
             "epsilon_lower_bound": float(self.epsilon_lower_bound),
+            "epsilon_lower_bound_heldout": float(self.epsilon_lower_bound_heldout),
             "threshold": float(self.threshold),
             "precision": float(self.precision),
             "recall": float(self.recall),
@@ -84,7 +89,10 @@ def evaluate_scores(
     AUC and TPR-at-FPR get 95% stratified percentile bootstrap intervals from one shared set
     of ``n_resamples`` resamples (the same ones :func:`bootstrap_ci` draws with ``seed``).
     Precision and recall are at ``threshold``, or, when it is None, at the threshold of the
-    best balanced accuracy. The epsilon bound uses delta = 0 and 95% Clopper-Pearson intervals.
+    best balanced accuracy. The epsilon bounds use delta = 0 and 95% Clopper-Pearson intervals:
+    ``epsilon_lower_bound`` is :func:`epsilon_lower_bound` (max over thresholds, optimistic),
+    ``epsilon_lower_bound_heldout`` is :func:`epsilon_lower_bound_heldout` with ``seed`` (0.0
+    when there are fewer than 2 members or 2 non-members to split).
     """
     y, s = check_scores(y_true, y_score)
     checked_levels = [check_level(level) for level in levels]
@@ -108,6 +116,8 @@ def evaluate_scores(
     }
 
     n_members = int(y.sum())
+    n_small = min(n_members, y.size - n_members) < 2  # too few to split in halves
+    eps_heldout = 0.0 if n_small else _epsilon_heldout(y, s, 0.0, 0.05, seed)
     return AttackMetrics(
         auc=float(roc_auc_score(y, s)),
         auc_ci=cis.pop("auc"),
@@ -116,6 +126,7 @@ def evaluate_scores(
         balanced_accuracy=ba,
         advantage=float(np.max(tpr - fpr)),
         epsilon_lower_bound=_epsilon(y, s, 0.0, 0.05),
+        epsilon_lower_bound_heldout=eps_heldout,
         threshold=t,
         precision=precision,
         recall=recall,

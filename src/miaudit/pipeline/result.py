@@ -208,7 +208,7 @@ class AuditResult:
             f"{t.test_accuracy:.3f}  gap {t.generalization_gap:+.3f}  "
             f"({t.n_members} members, {t.n_nonmembers} non-members)",
             f"{'attack':<{width}} {'AUC':>7} {'95% CI':>15} {'TPR@0.1%':>9} {'TPR@1%':>8} "
-            f"{'TPR@10%':>8} {'adv':>6} {'eps>=':>6}",
+            f"{'TPR@10%':>8} {'adv':>6} {'eps>=*':>6} {'eps>=':>6}",
         ]
         for a in self.attacks:
             if a.error is not None:
@@ -220,9 +220,20 @@ class AuditResult:
             lines.append(
                 f"{a.name:<{width}} {m['auc']:7.3f} {f'[{lo:.3f}, {hi:.3f}]':>15} "
                 f"{tpr['0.001']:9.3f} {tpr['0.01']:8.3f} {tpr['0.1']:8.3f} "
-                f"{m['advantage']:6.3f} {m['epsilon_lower_bound']:6.2f}"
+                f"{m['advantage']:6.3f} {m['epsilon_lower_bound']:6.2f} "
+                f"{_fixed(m.get('epsilon_lower_bound_heldout'), 6, 2)}"
+            )
+        if any(a.error is None for a in self.attacks):
+            lines.append(
+                "eps>=*: max over thresholds, optimistic; eps>=: held-out (threshold chosen "
+                "on half the records), a valid 95% lower bound"
             )
         return "\n".join(lines)
+
+
+def _fixed(value: Any, width: int, digits: int) -> str:
+    """``value`` right-aligned with ``digits`` decimals, or "-" when missing (older results)."""
+    return f"{value:{width}.{digits}f}" if isinstance(value, int | float) else f"{'-':>{width}}"
 
 
 def attack_access(attack: AttackResult) -> str | None:
