@@ -338,6 +338,23 @@ def test_purchase100_from_archive(tmp_path, rng):
     np.testing.assert_array_equal(ds.x, features)
 
 
+@pytest.mark.parametrize("name", ["location", "purchase100"])
+def test_archived_table_reads_its_cache(tmp_path, rng, name):
+    archive = {"location": "dataset_location.tgz", "purchase100": "dataset_purchase.tgz"}[name]
+    member = {"location": "bangkok", "purchase100": "dataset_purchase"}[name]
+    features = rng.integers(0, 2, (3, 4))
+    write_tgz(tmp_path / name / archive, {member: label_first_csv(np.array([1, 2, 3]), features)})
+    first = load_dataset(name, data_dir=tmp_path, download=False)
+    (tmp_path / name / archive).unlink()  # from now on only the cache can answer
+    again = load_dataset(name, data_dir=tmp_path, download=False)
+    np.testing.assert_array_equal(again.x, first.x)
+    np.testing.assert_array_equal(again.y, [0, 1, 2])
+    assert again.x.dtype == first.x.dtype and again.y.dtype == first.y.dtype
+    np.savez(tmp_path / name / f"{name}.npz", x=features)  # a cache without its arrays
+    with pytest.raises(DataError, match="missing array.*'features'"):
+        load_dataset(name, data_dir=tmp_path, download=False)
+
+
 def test_texas100_from_archive(tmp_path, rng):
     labels = np.array([3, 1, 100])
     features = rng.integers(0, 2, (3, 6169))

@@ -8,6 +8,7 @@ Converted copies of slow-to-parse formats are cached next to the raw files as ``
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -206,12 +207,44 @@ def load_digits(data_dir: Path, download: bool) -> Dataset:
     )
 
 
-# --- location ---------------------------------------------------------------------------------
+# --- location / purchase100 / texas100: archives converted and cached as npz ----------------
 
-LOCATION_ARCHIVE = dl.RemoteFile(
-    # No checksum is published for this archive; none could be established offline.
-    url="https://github.com/privacytrustlab/datasets/raw/master/dataset_location.tgz",
-)
+_Table = tuple[np.ndarray, np.ndarray]  # (features, labels 0..C-1)
+
+
+def _cached_table(
+    folder: Path,
+    archive_file: str,
+    remote: dl.RemoteFile,
+    download: bool,
+    read: Callable[[Path], _Table],
+) -> _Table:
+    """(features, labels) from ``folder/<folder name>.npz`` (arrays ``features``, ``labels``);
+    else ``read`` of the archive ``folder/archive_file`` (fetched from ``remote`` when missing
+    and ``download``, checked against its checksum where one is known), cached as that npz."""
+    cache = folder / f"{folder.name}.npz"
+    if cache.is_file():
+        arrays = _read_npz(cache, ("features", "labels"))
+        return arrays["features"], arrays["labels"]
+    features, labels = read(dl.obtain(remote, folder / archive_file, download=download))
+    _write_cache(cache, features=features, labels=labels)
+    return features, labels
+
+
+def _read_label_first(archive: Path, member: str, classes: int) -> _Table:
+    """The tar ``archive``'s CSV ``member``: one record a row, label 1..classes first."""
+    source = f"{archive}:{member}"
+    with formats.open_tar_member(archive, member) as stream:
+        table = formats.read_int_csv(stream, source=source)
+    return formats.split_label_first(table, classes, source=source)
+
+
+# privacytrustlab's copies of the Shokri et al. 2017 data sets. No checksum is published for
+# these archives; none could be established offline.
+PRIVACYTRUSTLAB_URL = "https://github.com/privacytrustlab/datasets/raw/master/"
+LOCATION_ARCHIVE = dl.RemoteFile(url=f"{PRIVACYTRUSTLAB_URL}dataset_location.tgz")
+PURCHASE_ARCHIVE = dl.RemoteFile(url=f"{PRIVACYTRUSTLAB_URL}dataset_purchase.tgz")
+TEXAS_ARCHIVE = dl.RemoteFile(url=f"{PRIVACYTRUSTLAB_URL}dataset_texas.tgz")
 
 
 @_register(
@@ -229,30 +262,11 @@ def load_location(data_dir: Path, download: bool) -> Dataset:
     the ``bangkok`` CSV (label 1..30, then 446 binary features) of privacytrustlab's
     ``dataset_location.tgz`` and caches it as that npz.
     """
-    folder = data_dir / "location"
-    cache = folder / "location.npz"
-    if cache.is_file():
-        arrays = _read_npz(cache, ("features", "labels"))
-        features, labels = arrays["features"], arrays["labels"]
-    else:
-        archive = dl.obtain(LOCATION_ARCHIVE, folder / "dataset_location.tgz", download=download)
-        with formats.open_tar_member(archive, "bangkok") as stream:
-            table = formats.read_int_csv(stream, source=f"{archive}:bangkok")
-        features, labels = formats.split_label_first(table, 30, source=f"{archive}:bangkok")
-        _write_cache(cache, features=features, labels=labels)
+    read = functools.partial(_read_label_first, member="bangkok", classes=30)
+    features, labels = _cached_table(
+        data_dir / "location", "dataset_location.tgz", LOCATION_ARCHIVE, download, read
+    )
     return _tabular("location", features, labels, 30, "Location (Bangkok check-ins), Shokri 2017")
-
-
-# --- purchase100 / texas100 -------------------------------------------------------------------
-
-PURCHASE_ARCHIVE = dl.RemoteFile(
-    # No checksum is published for this archive; none could be established offline.
-    url="https://github.com/privacytrustlab/datasets/raw/master/dataset_purchase.tgz",
-)
-TEXAS_ARCHIVE = dl.RemoteFile(
-    # No checksum is published for this archive; none could be established offline.
-    url="https://github.com/privacytrustlab/datasets/raw/master/dataset_texas.tgz",
-)
 
 
 @_register(
@@ -268,19 +282,25 @@ def load_purchase100(data_dir: Path, download: bool) -> Dataset:
     Converts the ``dataset_purchase`` CSV (label 1..100, then 600 binary features) of
     privacytrustlab's ``dataset_purchase.tgz``; caches ``purchase100/purchase100.npz``.
     """
-    folder = data_dir / "purchase100"
-    cache = folder / "purchase100.npz"
-    if cache.is_file():
-        arrays = _read_npz(cache, ("features", "labels"))
-        features, labels = arrays["features"], arrays["labels"]
-    else:
-        archive = dl.obtain(PURCHASE_ARCHIVE, folder / "dataset_purchase.tgz", download=download)
-        source = f"{archive}:dataset_purchase"
-        with formats.open_tar_member(archive, "dataset_purchase") as stream:
-            table = formats.read_int_csv(stream, source=source)
-        features, labels = formats.split_label_first(table, 100, source=source)
-        _write_cache(cache, features=features, labels=labels)
+    read = functools.partial(_read_label_first, member="dataset_purchase", classes=100)
+    features, labels = _cached_table(
+        data_dir / "purchase100", "dataset_purchase.tgz", PURCHASE_ARCHIVE, download, read
+    )
     return _tabular("purchase100", features, labels, 100, "Purchase-100, Shokri 2017")
+
+
+def _read_texas(archive: Path) -> _Table:
+    """``texas/100/feats`` (comma-separated binary features) and ``texas/100/labels``."""
+    with formats.open_tar_member(archive, "texas/100/feats") as stream:
+        features = formats.read_int_csv(stream, source=f"{archive}:texas/100/feats")
+    with formats.open_tar_member(archive, "texas/100/labels") as stream:
+        raw = formats.read_int_csv(stream, source=f"{archive}:texas/100/labels", dtype=np.int64)
+    if raw.shape[1] != 1 or len(raw) != len(features):
+        raise DataError(
+            f"{archive}: mismatched lengths: {len(features)} feature rows but labels of "
+            f"shape {raw.shape}"
+        )
+    return features, formats.labels_from_one_based(raw, 100, source=f"{archive}:texas/100/labels")
 
 
 @_register(
@@ -296,24 +316,9 @@ def load_texas100(data_dir: Path, download: bool) -> Dataset:
     Converts ``texas/100/feats`` (comma-separated binary features) and ``texas/100/labels``
     (1..100) of privacytrustlab's ``dataset_texas.tgz``; caches ``texas100/texas100.npz``.
     """
-    folder = data_dir / "texas100"
-    cache = folder / "texas100.npz"
-    if cache.is_file():
-        arrays = _read_npz(cache, ("features", "labels"))
-        features, labels = arrays["features"], arrays["labels"]
-    else:
-        archive = dl.obtain(TEXAS_ARCHIVE, folder / "dataset_texas.tgz", download=download)
-        with formats.open_tar_member(archive, "texas/100/feats") as stream:
-            features = formats.read_int_csv(stream, source=f"{archive}:texas/100/feats")
-        with formats.open_tar_member(archive, "texas/100/labels") as stream:
-            raw = formats.read_int_csv(stream, source=f"{archive}:texas/100/labels", dtype=np.int64)
-        if raw.shape[1] != 1 or len(raw) != len(features):
-            raise DataError(
-                f"{archive}: mismatched lengths: {len(features)} feature rows but labels of "
-                f"shape {raw.shape}"
-            )
-        labels = formats.labels_from_one_based(raw, 100, source=f"{archive}:texas/100/labels")
-        _write_cache(cache, features=features, labels=labels)
+    features, labels = _cached_table(
+        data_dir / "texas100", "dataset_texas.tgz", TEXAS_ARCHIVE, download, _read_texas
+    )
     return _tabular("texas100", features, labels, 100, "Texas-100, Shokri 2017")
 
 

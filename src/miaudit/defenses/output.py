@@ -11,6 +11,7 @@ scores); ``labels_only`` exposes labels only.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import ClassVar
 
 import numpy as np
 
@@ -21,10 +22,15 @@ from miaudit.targets import LabelOnlyTarget, Target
 _DEFENDED_CAPABILITIES = frozenset({"probabilities", "labels", "loss"})
 
 
-def require_probabilities(defense: str, target: Target) -> None:
-    """ConfigError unless ``target`` is a Target exposing probabilities."""
+def require_target(defense: str, target: Target) -> None:
+    """ConfigError unless ``target`` is a miaudit Target."""
     if not isinstance(target, Target):
         raise ConfigError(f"defense {defense!r} wraps a miaudit Target, got {type(target)}")
+
+
+def require_probabilities(defense: str, target: Target) -> None:
+    """ConfigError unless ``target`` is a Target exposing probabilities."""
+    require_target(defense, target)
     if "probabilities" not in target.capabilities:
         raise ConfigError(
             f"defense {defense!r} perturbs probability vectors, but target "
@@ -92,87 +98,109 @@ def round_probs(probs: np.ndarray, decimals: int) -> np.ndarray:
     return r / r.sum(axis=1, keepdims=True)
 
 
+_SHOKRI_VI = "Shokri et al. 2017, Membership Inference Attacks Against ML Models (S&P), sec. VI"
+
+
+class _OutputDefense(Defense):
+    """An inference-time defense that releases a coarser view of a Target's outputs.
+
+    Subclasses check their parameters in ``_check_params`` and build the view in ``_view``.
+    """
+
+    kind = "inference"
+    paper = _SHOKRI_VI
+
+    def wrap(
+        self,
+        target: Target,
+        *,
+        train: tuple[np.ndarray, np.ndarray],
+        seed: int,
+        data: DefenseData = DefenseData(),
+    ) -> Target:
+        """``target`` seen through this defense (its parameters are checked first)."""
+        self._check_params()
+        return self._view(target)
+
+    def _check_params(self) -> None:
+        """ConfigError for a bad parameter (none by default)."""
+
+    def _view(self, target: Target) -> Target:
+        raise NotImplementedError
+
+
+class _ProbabilityDefense(_OutputDefense):
+    """An output defense that transforms each probability vector with ``perturb(probs, n)``,
+    where ``n`` is the integer ``strength_param`` (at least ``minimum``)."""
+
+    strength_param: ClassVar[str]
+    minimum: ClassVar[int]
+    #: how an error names the allowed values, e.g. "a positive integer"
+    allowed: ClassVar[str]
+    #: the wrapped target's label, formatted with ``n``, e.g. "top-{}"
+    label: ClassVar[str]
+    perturb: ClassVar[Callable[[np.ndarray, int], np.ndarray]]
+
+    def _check_params(self) -> None:
+        n = getattr(self, self.strength_param)
+        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < self.minimum:
+            raise ConfigError(f"{self.strength_param} must be {self.allowed}, got {n!r}")
+
+    def _view(self, target: Target) -> Target:
+        require_probabilities(self.name, target)
+        n = int(getattr(self, self.strength_param))
+        perturb = type(self).perturb
+        return TransformedTarget(target, lambda p: perturb(p, n), self.label.format(n))
+
+
 @register_defense
-class TopK(Defense):
+class TopK(_ProbabilityDefense):
     """Release only the top-k probabilities, renormalised (Shokri et al. 2017, sec. VI).
+
+    Wrapping restricts each probability vector of the target to its top k entries.
 
     Args:
         k: number of classes kept per prediction vector (>= 1; 1 leaves a one-hot vector).
     """
 
     name = "top_k"
-    kind = "inference"
-    paper = "Shokri et al. 2017, Membership Inference Attacks Against ML Models (S&P), sec. VI"
     strength_param = "k"
+    minimum = 1
+    allowed = "a positive integer"
+    label = "top-{}"
+    perturb = staticmethod(top_k)
 
     def __init__(self, *, k: int = 3) -> None:
         self.k = k
 
-    def wrap(
-        self,
-        target: Target,
-        *,
-        train: tuple[np.ndarray, np.ndarray],
-        seed: int,
-        data: DefenseData = DefenseData(),
-    ) -> Target:
-        """The target with each probability vector restricted to its top k entries."""
-        k = self.k
-        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-            raise ConfigError(f"k must be a positive integer, got {k!r}")
-        require_probabilities(self.name, target)
-        return TransformedTarget(target, lambda p: top_k(p, int(k)), f"top-{int(k)}")
-
 
 @register_defense
-class Rounding(Defense):
+class Rounding(_ProbabilityDefense):
     """Round probabilities to ``decimals`` digits (Shokri et al. 2017, sec. VI).
+
+    Wrapping gives the target rounded, renormalised probability vectors.
 
     Args:
         decimals: digits kept (>= 0).
     """
 
     name = "rounding"
-    kind = "inference"
-    paper = "Shokri et al. 2017, Membership Inference Attacks Against ML Models (S&P), sec. VI"
     strength_param = "decimals"
+    minimum = 0
+    allowed = "a non-negative integer"
+    label = "rounded-{}"
+    perturb = staticmethod(round_probs)
 
     def __init__(self, *, decimals: int = 2) -> None:
         self.decimals = decimals
 
-    def wrap(
-        self,
-        target: Target,
-        *,
-        train: tuple[np.ndarray, np.ndarray],
-        seed: int,
-        data: DefenseData = DefenseData(),
-    ) -> Target:
-        """The target with rounded, renormalised probability vectors."""
-        d = self.decimals
-        if isinstance(d, bool) or not isinstance(d, int | np.integer) or d < 0:
-            raise ConfigError(f"decimals must be a non-negative integer, got {d!r}")
-        require_probabilities(self.name, target)
-        return TransformedTarget(target, lambda p: round_probs(p, int(d)), f"rounded-{int(d)}")
-
 
 @register_defense
-class LabelsOnly(Defense):
+class LabelsOnly(_OutputDefense):
     """Release only the predicted label (Shokri et al. 2017, sec. VI): a LabelOnlyTarget view."""
 
     name = "labels_only"
-    kind = "inference"
-    paper = "Shokri et al. 2017, Membership Inference Attacks Against ML Models (S&P), sec. VI"
 
-    def wrap(
-        self,
-        target: Target,
-        *,
-        train: tuple[np.ndarray, np.ndarray],
-        seed: int,
-        data: DefenseData = DefenseData(),
-    ) -> Target:
-        """A label-only view of ``target``."""
-        if not isinstance(target, Target):
-            raise ConfigError(f"defense {self.name!r} wraps a miaudit Target, got {type(target)}")
+    def _view(self, target: Target) -> Target:
+        require_target(self.name, target)
         return LabelOnlyTarget(target)
