@@ -261,11 +261,26 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--part", choices=("location", "mnist", "art", "all"), default="all")
     parser.add_argument("--art", help="folder where ART is installed (for the comparison)")
+    parser.add_argument(
+        "--attacks",
+        help="comma-separated attack labels to keep (e.g. lira_offline,gmia); default: all",
+    )
     args = parser.parse_args()
+
+    def configured(cfg: dict) -> dict:
+        if args.attacks:
+            keep = set(args.attacks.split(","))
+            cfg["attacks"] = [
+                a
+                for a in cfg["attacks"]
+                if (a if isinstance(a, str) else a.get("label", a["name"])) in keep
+            ]
+        return copy.deepcopy(cfg)
+
     print(f"Machine: {machine()}; fp32 matmul {matmul_gflops():.0f} GFLOP/s\n")
     if args.part in ("location", "all"):
         start = time.perf_counter()
-        res = run_config(copy.deepcopy(location_config()), progress=False)
+        res = run_config(configured(location_config()), progress=False)
         print(f"## Location ({time.perf_counter() - start:.0f} s)\n")
         print(table(res), "\n")
         print(gmia_table(res), "\n")
@@ -274,7 +289,7 @@ def main() -> int:
         print(art_comparison(args.art), "\n")
     if args.part in ("mnist", "all"):
         start = time.perf_counter()
-        res = run_config(copy.deepcopy(mnist_config()), progress=False)
+        res = run_config(configured(mnist_config()), progress=False)
         print(f"## MNIST ({time.perf_counter() - start:.0f} s)\n")
         print(table(res), "\n")
         print(gmia_table(res), "\n")

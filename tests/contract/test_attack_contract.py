@@ -12,7 +12,11 @@ from miaudit.outputs import ModelOutputs, ReferenceOutputs, softmax
 C = 4
 K = 8  # reference models in the synthetic reference outputs
 # Parameters some attacks require (everything else runs with its defaults).
-REQUIRED_PARAMS = {"ml_leaks_2": {"shadow_dataset": "other"}}
+# GMIA scores only the records it selects (the rest tie at the bottom), and which records the
+# contract's synthetic data make "isolated" has nothing to do with membership: select them all
+# so the contract checks its test statistic on every record (tests/unit/test_gmia.py covers
+# the selection).
+REQUIRED_PARAMS = {"ml_leaks_2": {"shadow_dataset": "other"}, "gmia": {"max_neighbours": 10**9}}
 
 
 def make(name):

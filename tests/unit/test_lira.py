@@ -9,6 +9,7 @@ import scipy.stats
 from sklearn.metrics import roc_auc_score
 
 import miaudit.attacks.lira as lira_module
+from miaudit.attacks._out_stats import STD_FLOOR, masked_mean_std, per_record_gaussians
 from miaudit.attacks.base import AttackerKnowledge, ReferenceRequest
 from miaudit.attacks.lira import LiRA
 from miaudit.errors import DataError
@@ -301,3 +302,39 @@ def test_probability_only_outputs_and_determinism():
     s2 = LiRA().fit(knowledge_with(probs_only)).score_samples(ModelOutputs(probs=t.probs, y=t.y))
     np.testing.assert_allclose(s1, s2, rtol=1e-6, atol=1e-6)
     np.testing.assert_array_equal(s1, LiRA().fit(knowledge_with(ref)).score_samples(t))
+
+
+@pytest.mark.parametrize("views", [None, 1, 3])
+@pytest.mark.parametrize("fixed_variance", [False, True])
+def test_shared_per_record_gaussians_equal_slow_loop(views, fixed_variance):
+    """The per-record statistics LiRA and GMIA share (miaudit.attacks._out_stats), on (n, k)
+    and (n, k, v) signals, against a per-record, per-view loop."""
+    rng = np.random.default_rng(11)
+    n, k = 30, 6
+    phi = rng.normal(size=(n, k) if views is None else (n, k, views))
+    mask = rng.random((n, k)) < 0.5
+    mask[0] = False  # no model: location placeholder 0, global spread
+    mask[1] = [True, False, False, False, False, False]  # one model: global spread
+    mask[2] = True
+    phi[2] = 0.75  # zero spread: floored
+    mu, s, g = per_record_gaussians(phi, mask, fixed_variance=fixed_variance)
+    mean, std = masked_mean_std(phi, mask)
+    p = phi if views is not None else phi[:, :, None]
+    exp_g = max(np.std(p[mask]), STD_FLOOR)
+    assert g == pytest.approx(exp_g, rel=1e-12)
+    assert mu.shape == s.shape == mean.shape == std.shape == phi.shape[:1] + phi.shape[2:]
+    mu, s = mu.reshape(n, -1), s.reshape(n, -1)
+    mean, std = mean.reshape(n, -1), std.reshape(n, -1)
+    for i in range(n):
+        for w in range(p.shape[2]):
+            values = p[i, mask[i], w]
+            exp_mean = np.mean(values) if len(values) else 0.0
+            exp_std = np.std(values) if len(values) else 0.0
+            assert mean[i, w] == pytest.approx(exp_mean, rel=1e-12, abs=1e-15)
+            assert std[i, w] == pytest.approx(exp_std, rel=1e-12, abs=1e-15)
+            assert mu[i, w] == mean[i, w]
+            if fixed_variance or len(values) < 2:
+                assert s[i, w] == g
+            else:
+                assert s[i, w] == pytest.approx(max(exp_std, STD_FLOOR), rel=1e-12)
+    assert lira_module.STD_FLOOR == STD_FLOOR

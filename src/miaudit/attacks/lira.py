@@ -22,6 +22,8 @@ import math
 import numpy as np
 from scipy.special import log_ndtr
 
+from miaudit.attacks._out_stats import STD_FLOOR as STD_FLOOR  # re-exported: the documented floor
+from miaudit.attacks._out_stats import per_record_gaussians
 from miaudit.attacks.base import (
     Attack,
     AttackerKnowledge,
@@ -35,9 +37,6 @@ from miaudit.signals import scaled_logit
 
 CARLINI = "Carlini et al. 2022, Membership Inference Attacks From First Principles (IEEE S&P)"
 
-#: Smallest standard deviation used by the default (paper) scoring: a record whose
-#: reference phi values are all equal would otherwise get a zero-width Gaussian.
-STD_FLOOR = 1e-6
 #: What plot.py adds to every standard deviation (``std_in + 1e-30``).
 REFERENCE_STD_EPS = 1e-30
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -64,18 +63,6 @@ def reference_phi(reference: ReferenceOutputs) -> np.ndarray:
             "query every reference model on the same augmentations"
         )
     return np.stack(per_model, axis=1)
-
-
-def _masked_mean_std(phi: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-record mean and std (ddof=0) over the models where ``mask`` is set.
-
-    ``phi`` is (n, k, v), ``mask`` (n, k); returns two (n, v) arrays (0 where no model).
-    """
-    w = mask[:, :, None].astype(np.float64)
-    count = np.maximum(mask.sum(axis=1), 1)[:, None].astype(np.float64)
-    mean = (phi * w).sum(axis=1) / count
-    var = (((phi - mean[:, None, :]) ** 2) * w).sum(axis=1) / count
-    return mean, np.sqrt(var)
 
 
 def _first_k(phi: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -217,8 +204,8 @@ class LiRA(Attack):
         n_in, n_out = is_in.sum(axis=1), is_out.sum(axis=1)
         need_in = self.online or bool(np.any(n_out == 0))
         gap = float(phi[is_in].mean() - phi[is_out].mean()) if any_in and any_out else 0.0
-        out = self._side(phi, is_out, n_out)
-        inn = self._side(phi, is_in, n_in) if need_in else None
+        out = self._side(phi, is_out)
+        inn = self._side(phi, is_in) if need_in else None
         mu_out, s_out, g_out = out
         if inn is not None:
             mu_in, s_in, g_in = inn
@@ -236,9 +223,7 @@ class LiRA(Attack):
             return None, None, mu_out, s_out
         return mu_in, s_in, mu_out, s_out
 
-    def _side(
-        self, phi: np.ndarray, mask: np.ndarray, count: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, float]:
+    def _side(self, phi: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         """Location, spread (n, v) and global spread of one side (IN or OUT), before the
         no-model fallback (rows with count 0 hold placeholders)."""
         n, _, v = phi.shape  # the callers guarantee that ``mask`` has a True somewhere
@@ -251,14 +236,9 @@ class LiRA(Attack):
             if not self.fixed_variance:
                 s[has] = np.std(values, axis=1) + REFERENCE_STD_EPS
             return mu, s, g
-        g = max(float(np.std(phi[mask])), STD_FLOOR)
-        mu, s = _masked_mean_std(phi, mask)
-        s = np.maximum(s, STD_FLOOR)
-        if self.fixed_variance:
-            s = np.full((n, v), g)
-        else:
-            s[count < 2] = g
-        return mu, s, g
+        # the paper's rules (shared with GMIA): mean, ddof=0 std floored at STD_FLOOR,
+        # the global spread for records with fewer than 2 models (or for all: fixed variance)
+        return per_record_gaussians(phi, mask, fixed_variance=self.fixed_variance)
 
     def _score(self, outputs: ModelOutputs) -> np.ndarray:
         if outputs.n != self.labels_.shape[0] or not np.array_equal(outputs.y, self.labels_):
