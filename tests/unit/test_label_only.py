@@ -54,6 +54,8 @@ ATTACKS = [
     lo.BoundaryDistance(max_queries_per_record=60, calibration="shadow", n_calibration=40),
     lo.BoundaryTransfer(method="fgsm"),
     lo.BoundaryTransfer(method="pgd", steps=10, n_search=6),
+    lo.BoundaryTransfer(method="cw", steps=50, n_search=6),
+    lo.BoundaryTransfer(method="cw", steps=50, n_search=6, cw_box="clip"),
     lo.Augmentation(noise_scale=0.5),
     lo.Augmentation(noise_scale=0.5, classifier="logistic"),
     lo.LabelTransfer(),
@@ -174,7 +176,15 @@ def test_bad_parameters_and_not_fitted(setup):
     with pytest.raises(ConfigError, match="calibration"):
         lo.BoundaryDistance(calibration="nope").fit(_knowledge(setup))
     with pytest.raises(ConfigError, match="method"):
-        lo.BoundaryTransfer(method="cw").fit(_knowledge(setup))
+        lo.BoundaryTransfer(method="nope").fit(_knowledge(setup))
+    with pytest.raises(ConfigError, match="L2"):
+        lo.BoundaryTransfer(method="cw", norm="linf").fit(_knowledge(setup))
+    with pytest.raises(ConfigError, match="cw_box"):
+        lo.BoundaryTransfer(method="cw", cw_box="nope").fit(_knowledge(setup))
+    with pytest.raises(ConfigError, match="lr"):
+        lo.BoundaryTransfer(method="cw", lr=0.0).fit(_knowledge(setup))
+    with pytest.raises(ConfigError, match="n_search"):
+        lo.BoundaryTransfer(method="cw", n_search=0).fit(_knowledge(setup))
     with pytest.raises(ConfigError, match="n_augmentations"):
         lo.Augmentation(n_augmentations=0).fit(_knowledge(setup))
     target, _, x, y, _ = setup

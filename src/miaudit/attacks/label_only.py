@@ -11,8 +11,9 @@ times the number of audited records):
   survey's eq. 3: member iff d(x_adv, x) >= tau).
 * ``boundary_transfer``: Li & Zhang 2021, sec. 4 "transfer attack" (a shadow trained on
   population records relabelled by the target), with the boundary distance of
-  Choquette-Choo et al. measured white-box on the shadow (FGSM line search or PGD
-  minimal perturbation, :mod:`miaudit.signals.adversarial`); one target query per record.
+  Choquette-Choo et al. measured white-box on the shadow (FGSM line search, PGD minimal
+  perturbation or Carlini-Wagner L2, :mod:`miaudit.signals.adversarial`); one target query
+  per record.
 * ``augmentation``: Choquette-Choo et al. 2021, sec. 4 "data augmentation": whether the
   target's label stays y on augmented copies (flips and shifts of images, noise or bit
   flips of tabular records).
@@ -299,8 +300,11 @@ class BoundaryTransfer(_LabelOnlyAttack):
     labelled by the target (queries through ``knowledge.target``) and a shadow is trained on
     them with ``knowledge.train_model``. At scoring, each audited record's distance to the
     *shadow's* boundary is measured with white-box gradient attacks (``method``: "fgsm",
-    the fast gradient method with a line search over epsilon, or "pgd", the smallest PGD-L2
-    perturbation found by bisection over the radius; :mod:`miaudit.signals.adversarial`),
+    the fast gradient method with a line search over epsilon; "pgd", the smallest PGD-L2
+    perturbation found by bisection over the radius; or "cw", Carlini & Wagner 2017's L2
+    attack (S&P, sec. V-A: Adam on ||delta||^2 + c * max(Z_y - max_{i != y} Z_i, 0), binary
+    search over c; the attack Choquette-Choo et al. use for their white-box distances);
+    :mod:`miaudit.signals.adversarial`),
     the white-box boundary distance of Choquette-Choo et al. 2021, sec. 4, on a shadow
     instead of the target. The only target queries are the labels of the audited records
     (one each): records the target misclassifies get distance 0 (as do records the shadow
@@ -312,10 +316,24 @@ class BoundaryTransfer(_LabelOnlyAttack):
     because the target did), and every population record trains the shadow.
 
     Args:
-        method: "fgsm" or "pgd".
+        method: "fgsm", "pgd" or "cw" (L2 only).
         norm: "l2" or "linf" (distance and attack norm).
-        max_epsilon: largest perturbation searched (None: the clip box's diameter).
-        steps: PGD steps per radius; n_search: radius bisection steps (PGD).
+        max_epsilon: largest perturbation searched (None: the clip box's diameter); records
+            not flipped within it get it.
+        steps: PGD steps per radius (None: 20), or C&W Adam steps per constant c (None: 100).
+        n_search: radius bisection steps (PGD), or C&W binary search steps over c.
+        lr: C&W's Adam learning rate (in tanh space with ``cw_box="tanh"``, in feature units
+            with "clip"). Default 0.1, not the paper's 0.01: the clip box is the records'
+            per-feature range, so binary features lie on its faces and start in tanh's
+            saturated part (w = arctanh(1 - 1e-6) = 7.25), which Adam leaves at about ``lr``
+            per step; on Location (binary features), lr 0.01 with 100 steps found no
+            adversarial point for most records (distance = ``max_epsilon``), lr 0.1 finds the
+            same distances as PGD. With "clip", use a learning rate well below the typical
+            distance per feature (e.g. 1e-3 on Location).
+        initial_const: C&W's first c (then x10 until success, then bisection).
+        cw_box: how C&W keeps records in the clip box: "tanh" (the paper's change of
+            variables) or "clip" (optimise the perturbation directly and clip, as FGSM and
+            PGD do).
     """
 
     name = "boundary_transfer"
@@ -337,24 +355,38 @@ class BoundaryTransfer(_LabelOnlyAttack):
         method: str = "pgd",
         norm: str = "l2",
         max_epsilon: float | None = None,
-        steps: int = 20,
+        steps: int | None = None,
         n_search: int = 8,
+        lr: float = 0.1,
+        initial_const: float = 1e-3,
+        cw_box: str = "tanh",
     ) -> None:
         self.method = method
         self.norm = norm
         self.max_epsilon = max_epsilon
         self.steps = steps
         self.n_search = n_search
+        self.lr = lr
+        self.initial_const = initial_const
+        self.cw_box = cw_box
 
     def needs_recipe(self) -> bool:
         """It trains a shadow model with the reference recipe."""
         return True
 
     def fit(self, knowledge: AttackerKnowledge) -> BoundaryTransfer:
-        _check_choice(self.method, "method", ("fgsm", "pgd"))
+        _check_choice(self.method, "method", ("fgsm", "pgd", "cw"))
         _check_choice(self.norm, "norm", ("l2", "linf"))
-        _check_int(self.steps, "steps", 1)
-        _check_int(self.n_search, "n_search", 0)
+        if self.steps is not None:
+            _check_int(self.steps, "steps", 1)
+        _check_int(self.n_search, "n_search", 1 if self.method == "cw" else 0)
+        if self.method == "cw":
+            if self.norm != "l2":
+                raise ConfigError(f"method 'cw' measures L2 distances, got norm={self.norm!r}")
+            _check_choice(self.cw_box, "cw_box", ("tanh", "clip"))
+            for what, value in (("lr", self.lr), ("initial_const", self.initial_const)):
+                if not (isinstance(value, int | float) and np.isfinite(value) and value > 0):
+                    raise ConfigError(f"{what} must be a finite number > 0, got {value!r}")
         x_pop, y_pop = _population(self, knowledge)
         target = _target(self, knowledge)
         _labels_of(target, x_pop, y_pop, "population")
@@ -366,7 +398,7 @@ class BoundaryTransfer(_LabelOnlyAttack):
         return self
 
     def _score_records(self, target: Target, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        from miaudit.signals.adversarial import fgsm_distance, pgd_distance
+        from miaudit.signals.adversarial import cw_l2_distance, fgsm_distance, pgd_distance
 
         x = np.asarray(x)
         y = _labels_of(target, x, y, "audited")
@@ -388,6 +420,20 @@ class BoundaryTransfer(_LabelOnlyAttack):
                 clip_min=lo,
                 clip_max=hi,
             )
+        elif self.method == "cw":
+            dist = cw_l2_distance(
+                self.shadow_module_,
+                x,
+                y,
+                max_epsilon=max_eps,
+                steps=100 if self.steps is None else self.steps,
+                binary_search_steps=self.n_search,
+                initial_const=self.initial_const,
+                lr=self.lr,
+                box=self.cw_box,
+                clip_min=lo,
+                clip_max=hi,
+            )
         else:
             dist = pgd_distance(
                 self.shadow_module_,
@@ -395,7 +441,7 @@ class BoundaryTransfer(_LabelOnlyAttack):
                 y,
                 max_epsilon=max_eps,
                 norm=self.norm,
-                steps=self.steps,
+                steps=20 if self.steps is None else self.steps,
                 n_search=self.n_search,
                 clip_min=lo,
                 clip_max=hi,
