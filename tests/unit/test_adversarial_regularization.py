@@ -6,32 +6,12 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from miaudit.defenses.adversarial_regularization import AdversarialRegularization
-from miaudit.defenses.base import DefenseData
 from miaudit.errors import ConfigError
-
-PARAMS = {"hidden": (16,), "epochs": 3, "batch_size": 16}
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def _data(n=48, seed=0):
-    rng = np.random.default_rng(seed)
-    return rng.normal(size=(n, 6)).astype(np.float32), rng.integers(0, 3, n)
-
-
-def _train(defense, seed=0, ref=True):
-    x, y = _data()
-    data = DefenseData(reference=_data(seed=1)) if ref else DefenseData()
-    return defense.train("mlp", PARAMS, x, y, num_classes=3, seed=seed, data=data)
+from tests.unit.defense_helpers import PARAMS, one_thread  # noqa: F401  (autouse)
+from tests.unit.defense_helpers import make_data as _data
+from tests.unit.defense_helpers import train_defense as _train
 
 
 def test_outputs_deterministic_and_report():

@@ -9,21 +9,8 @@ import torch
 from miaudit.defenses.model_stacking import ModelStacking, StackedModel
 from miaudit.errors import ConfigError
 from miaudit.targets import TorchTarget
-
-PARAMS = {"hidden": (16,), "epochs": 3, "batch_size": 16}
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def _data(n=48, seed=0):
-    rng = np.random.default_rng(seed)
-    return rng.normal(size=(n, 6)).astype(np.float32), rng.integers(0, 3, n)
+from tests.unit.defense_helpers import PARAMS, one_thread  # noqa: F401  (autouse)
+from tests.unit.defense_helpers import make_data as _data
 
 
 def test_stacked_target_deterministic_and_report():

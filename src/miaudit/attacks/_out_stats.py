@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from miaudit.errors import DataError
+from miaudit.outputs import ReferenceOutputs
+
 #: Smallest per-record standard deviation: a record whose reference values are all equal
 #: would otherwise get a zero-width Gaussian.
 STD_FLOOR = 1e-6
@@ -51,3 +54,20 @@ def per_record_gaussians(
     else:
         s[mask.sum(axis=1) < 2] = g
     return mu, s, g
+
+
+def check_audited_reference(
+    attack: str, label: str, reference: ReferenceOutputs, num_classes: int
+) -> None:
+    """DataError unless ``reference`` has outputs on the audited records with ``num_classes``
+    columns (the per-record attacks need kind='random' reference models)."""
+    if not reference.audited:
+        raise DataError(
+            f"{attack}: the reference models have no outputs on the audited records (shadows "
+            f"trained on another data set?); {label} needs kind='random' reference models"
+        )
+    if reference.audited[0].num_classes != num_classes:
+        raise DataError(
+            f"{attack}: reference outputs have {reference.audited[0].num_classes} classes, "
+            f"the target {num_classes}"
+        )

@@ -75,7 +75,7 @@ import numpy as np
 from scipy.special import ndtr
 
 from miaudit.attacks._out_stats import STD_FLOOR as STD_FLOOR  # re-exported
-from miaudit.attacks._out_stats import per_record_gaussians
+from miaudit.attacks._out_stats import check_audited_reference, per_record_gaussians
 from miaudit.attacks.base import (
     Attack,
     AttackerKnowledge,
@@ -281,16 +281,7 @@ class GMIA(Attack):
         """Select the vulnerable audited records and fit their OUT distributions of phi."""
         self._check_params()
         reference = self._reference(knowledge)
-        if not reference.audited:
-            raise DataError(
-                "gmia: the reference models have no outputs on the audited records (shadows "
-                "trained on another data set?); GMIA needs kind='random' reference models"
-            )
-        if reference.audited[0].num_classes != knowledge.num_classes:
-            raise DataError(
-                f"gmia: reference outputs have {reference.audited[0].num_classes} classes, "
-                f"the target {knowledge.num_classes}"
-            )
+        check_audited_reference("gmia", "GMIA", reference, knowledge.num_classes)
         is_out = ~reference.audited_in
         if not is_out.any():
             raise DataError(

@@ -23,7 +23,7 @@ import numpy as np
 from scipy.special import log_ndtr
 
 from miaudit.attacks._out_stats import STD_FLOOR as STD_FLOOR  # re-exported: the documented floor
-from miaudit.attacks._out_stats import per_record_gaussians
+from miaudit.attacks._out_stats import check_audited_reference, per_record_gaussians
 from miaudit.attacks.base import (
     Attack,
     AttackerKnowledge,
@@ -162,16 +162,7 @@ class LiRA(Attack):
         ):
             raise ConfigError(f"lira: num_models must be a positive integer, got {self.num_models}")
         reference = self._reference(knowledge)
-        if not reference.audited:
-            raise DataError(
-                "lira: the reference models have no outputs on the audited records (shadows "
-                "trained on another data set?); LiRA needs kind='random' reference models"
-            )
-        if reference.audited[0].num_classes != knowledge.num_classes:
-            raise DataError(
-                f"lira: reference outputs have {reference.audited[0].num_classes} classes, "
-                f"the target {knowledge.num_classes}"
-            )
+        check_audited_reference("lira", "LiRA", reference, knowledge.num_classes)
         super().fit(knowledge)
         phi = reference_phi(reference)
         mu_in, s_in, mu_out, s_out = self._fit_gaussians(phi, reference.audited_in)

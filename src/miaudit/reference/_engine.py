@@ -520,28 +520,6 @@ def train_references(
             raise DataError("defender_pool is empty")
         n_defender_pool = int(x_def.shape[0])
 
-    def shared_defender(indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if x_def is None or y_def is None:
-            return x_pool[indices], y_pool[indices]
-        return x_def[indices], y_def[indices]
-
-    k = plan.num_models
-    results: list[_Result | None] = [None] * k
-    jobs: list[_Job] = []
-    for j in range(k):
-        idx = plan.train_indices[j]
-        defender_idx = recipe.defender_indices(
-            plan.out_indices[j], plan.seeds[j], defender_pool_size=n_defender_pool
-        )
-        key = None
-        if cache is not None:
-            defender = None
-            if defender_idx is not None:
-                defender = shared_defender(defender_idx)
-            key = _cache.model_key(
-                x_pool[idx], y_pool[idx], fingerprint, plan.seeds[j], defender=defender
-            )
-        jobs.append(_Job(j, plan.seeds[j], key, idx, defender_idx))
     shared = _Shared(
         x_pool,
         y_pool,
@@ -552,6 +530,21 @@ def train_references(
         x_def,
         y_def,
     )
+    k = plan.num_models
+    results: list[_Result | None] = [None] * k
+    jobs: list[_Job] = []
+    for j in range(k):
+        idx = plan.train_indices[j]
+        defender_idx = recipe.defender_indices(
+            plan.out_indices[j], plan.seeds[j], defender_pool_size=n_defender_pool
+        )
+        key = None
+        if cache is not None:
+            defender = None if defender_idx is None else shared.defender(defender_idx)
+            key = _cache.model_key(
+                x_pool[idx], y_pool[idx], fingerprint, plan.seeds[j], defender=defender
+            )
+        jobs.append(_Job(j, plan.seeds[j], key, idx, defender_idx))
 
     bar = tqdm(
         total=k, desc="reference models", unit="model", file=sys.stderr, disable=not progress

@@ -116,7 +116,7 @@ class TrainRecipe:
                     raise ConfigError(
                         f"defense reference_size must be a non-negative integer, got {size!r}"
                     )
-                self._inference_defense()  # bad parameters fail here, not in a worker
+                self._make_defense()  # bad parameters fail here, not in a worker
             object.__setattr__(self, "defense", spec)
 
     def with_classes(self, num_classes: int) -> TrainRecipe:
@@ -140,7 +140,8 @@ class TrainRecipe:
 
         return DEFENSES.get(str(self.defense["name"])).kind
 
-    def _inference_defense(self) -> Any:
+    def _make_defense(self) -> Any:
+        """The recipe's defense object (``reference_size`` sizes the data, not the defense)."""
         from miaudit.defenses import make_defense
 
         assert self.defense is not None
@@ -210,7 +211,7 @@ class TrainRecipe:
 
             plain = replace(self, defense=None).train(x, y, seed)
             data = DefenseData(reference=defender)
-            wrapped = self._inference_defense().wrap(plain, train=(x, y), seed=seed, data=data)
+            wrapped = self._make_defense().wrap(plain, train=(x, y), seed=seed, data=data)
             if "probabilities" not in wrapped.capabilities:
                 raise ConfigError(
                     f"defense {self.defense['name']!r} leaves the reference models no "
@@ -222,12 +223,10 @@ class TrainRecipe:
             if nc is None:
                 raise ConfigError("num_classes must be set to train a built-in model")
             if self.defense is not None:
-                from miaudit.defenses import DefenseData, make_defense
+                from miaudit.defenses import DefenseData
 
-                spec = {k: v for k, v in self.defense.items() if k != "reference_size"}
-                defense = make_defense(spec.pop("name"), **spec)
                 data = DefenseData() if defender is None else DefenseData(reference=defender)
-                return defense.train(
+                return self._make_defense().train(
                     self.model, dict(self.params), x, y, num_classes=nc, seed=seed, data=data
                 )
             return train_model(self.model, dict(self.params), x, y, num_classes=nc, seed=seed)
