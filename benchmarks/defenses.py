@@ -4,6 +4,7 @@ Run:  MIAUDIT_DATA=../shared/datasets .venv/bin/python benchmarks/defenses.py --
       MIAUDIT_DATA=../shared/datasets .venv/bin/python benchmarks/defenses.py --part opacus_mnist
       MIAUDIT_DATA=../shared/datasets .venv/bin/python benchmarks/defenses.py --part tradeoff
       MIAUDIT_DATA=../shared/datasets .venv/bin/python benchmarks/defenses.py --part dp_recipes
+      MIAUDIT_DATA=../shared/datasets .venv/bin/python benchmarks/defenses.py --part mmd_bandwidth
 
 The trade-off part runs ``miaudit tradeoff configs/location_tradeoff.yaml`` (every defense at
 two or three strengths against loss/confidence/modified-entropy thresholds, RMIA and LiRA
@@ -213,11 +214,43 @@ def dp_recipes(epsilon: float) -> None:
         )
 
 
+#: MMD + mix-up settings on Location (label, defense parameters)
+MMD_SETTINGS = [
+    ("mix-up only (mmd_weight 0)", {"mmd_weight": 0.0}),
+    ("mmd_weight 1, median-heuristic bandwidth", {"mmd_weight": 1.0, "bandwidth": None}),
+    ("mmd_weight 0.1, median-heuristic bandwidth", {"mmd_weight": 0.1, "bandwidth": None}),
+    ("mmd_weight 1, bandwidth 0.1 (default)", {"mmd_weight": 1.0, "bandwidth": 0.1}),
+    ("mmd_weight 1, bandwidth 0.5", {"mmd_weight": 1.0, "bandwidth": 0.5}),
+]
+
+
+def mmd_bandwidth() -> None:
+    """MMD + mix-up on the trade-off config's Location target, by kernel bandwidth."""
+    print("| setting | train acc | test acc | loss attack AUC | TPR@1% | s |")
+    print("|---|---|---|---|---|---|")
+    base = yaml.safe_load((ROOT / "configs" / "location_tradeoff.yaml").read_text())
+    for label, params in MMD_SETTINGS:
+        cfg = {k: v for k, v in copy.deepcopy(base).items() if k not in ("tradeoff", "reference")}
+        cfg["target"]["defense"] = {"name": "mmd_mixup", "reference_size": 1000, **params}
+        cfg["attacks"] = ["loss", "modified_entropy"]
+        cfg["evaluation"] = {"bootstrap": 50}
+        cfg["output"] = str(ROOT / "runs" / "mmd_bandwidth_last")
+        start = time.perf_counter()
+        res = run_config(cfg, progress=False)
+        m = res.attack("loss").metrics
+        print(
+            f"| {label} | {res.target.train_accuracy:.3f} | {res.target.test_accuracy:.3f} | "
+            f"{m['auc']:.3f} | {m['tpr_at_fpr']['0.01']:.3f} | "
+            f"{time.perf_counter() - start:.0f} |",
+            flush=True,
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument(
         "--part",
-        choices=("memguard", "opacus_mnist", "tradeoff", "dp_recipes"),
+        choices=("memguard", "opacus_mnist", "tradeoff", "dp_recipes", "mmd_bandwidth"),
         default="memguard",
     )
     parser.add_argument("--epsilon", type=float, default=3.0, help="dp_recipes' epsilon")
@@ -235,6 +268,8 @@ def main() -> int:
     print(f"Machine: {machine()}; fp32 matmul {matmul_gflops():.0f} GFLOP/s\n")
     if args.part == "opacus_mnist":
         opacus_mnist(args.points.split(","))
+    if args.part == "mmd_bandwidth":
+        mmd_bandwidth()
     if args.part == "dp_recipes":
         dp_recipes(args.epsilon)
     if args.part == "tradeoff":
