@@ -21,3 +21,39 @@ class UnknownNameError(MiauditError):
 
 class NotFittedError(MiauditError):
     """An attack was used before `fit` was called."""
+
+
+def short_repr(value: object, limit: int = 80) -> str:
+    """``repr(value)`` cut to at most ``limit`` characters, for error messages.
+
+    Issue 9 item 12: a YAML "billion laughs" config expanded to gigabytes, and an error that
+    printed the value wrote a 2.1 GB line. Every message that shows a user's value goes through
+    this. Containers are summarised before ``repr`` touches their items, so a huge (or deeply
+    shared) value costs no more than ``limit`` characters to print.
+    """
+    limit = max(int(limit), 8)
+    if isinstance(value, (list, tuple, dict, set, frozenset)) and len(value) > limit:
+        return f"<{type(value).__name__} of {len(value)} items>"
+    if isinstance(value, (str, bytes)) and len(value) > 4 * limit:
+        value = value[: 4 * limit]
+    try:
+        text = _bounded_repr(value, limit)
+    except Exception:  # noqa: BLE001 -- a failing __repr__ must not hide the real error
+        text = f"<{type(value).__name__}>"
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return text
+
+
+def _bounded_repr(value: object, limit: int) -> str:
+    """A repr that stops descending into containers once ``limit`` characters are spent."""
+    import reprlib
+
+    r = reprlib.Repr()
+    r.maxlevel = 3
+    r.maxstring = limit
+    r.maxother = limit
+    r.maxlong = limit
+    for attr in ("maxlist", "maxtuple", "maxdict", "maxset", "maxfrozenset", "maxdeque"):
+        setattr(r, attr, 6)
+    return r.repr(value)
