@@ -23,6 +23,15 @@ class NotFittedError(MiauditError):
     """An attack was used before `fit` was called."""
 
 
+class OutputError(MiauditError):
+    """The output directory cannot take the run's files (checked before any work)."""
+
+
+class IncompleteOutputError(OutputError):
+    """The audit ran but some output files could not be written (e.g. a full disk); the
+    files written completely are kept and the message names the missing ones."""
+
+
 def short_repr(value: object, limit: int = 80) -> str:
     """``repr(value)`` cut to at most ``limit`` characters, for error messages.
 
