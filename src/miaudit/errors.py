@@ -32,6 +32,11 @@ class IncompleteOutputError(OutputError):
     files written completely are kept and the message names the missing ones."""
 
 
+class WorkerError(MiauditError):
+    """A worker process training reference models died (killed, out of memory). Models
+    finished before it are kept in the cache when there is one, so a rerun resumes."""
+
+
 def short_repr(value: object, limit: int = 80) -> str:
     """``repr(value)`` cut to at most ``limit`` characters, for error messages.
 
