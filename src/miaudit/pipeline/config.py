@@ -19,11 +19,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from miaudit.attacks import ATTACKS
-from miaudit.errors import ConfigError
+from miaudit.errors import ConfigError, short_repr
 from miaudit.models import MODELS, model_params_schema
+from miaudit.pipeline._yaml import read_yaml
 
 TOP_KEYS = {
     "seed",
@@ -127,18 +126,12 @@ class AuditConfig:
 
 
 def load_config(path: str | Path) -> AuditConfig:
-    """Read and validate a YAML configuration file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
-    return parse_config(raw, source=str(path))
+    """Read and validate a YAML configuration file.
+
+    The file is read by :func:`miaudit.pipeline._yaml.read_yaml`: at most 1 MB of UTF-8,
+    no duplicate keys, aliases bounded (issue 9 items 11 and 12).
+    """
+    return parse_config(read_yaml(path), source=str(path))
 
 
 def parse_config(raw: Any, *, source: str = "config") -> AuditConfig:
@@ -245,7 +238,7 @@ def _reference(value: Any, source: str) -> ReferenceConfig:
     if train_fn is not None and ":" not in train_fn:
         raise ConfigError(
             f"{source}: reference.train_fn must look like 'package.module:function', "
-            f"got {train_fn!r}"
+            f"got {short_repr(train_fn)}"
         )
     if train_fn is not None and model is not None:
         raise ConfigError(f"{source}: reference needs at most one of 'train_fn' and 'model'")
@@ -303,22 +296,31 @@ def _init_params(cls: type) -> set[str]:
 def _check_keys(d: dict, allowed: set[str], source: str, where: str = "") -> None:
     for key in d:
         if key not in allowed:
-            hint = difflib.get_close_matches(str(key), sorted(allowed), n=1)
-            did_you_mean = f"; did you mean '{hint[0]}'?" if hint else ""
+            hint = _close_match(key, sorted(allowed))
+            did_you_mean = f"; did you mean '{hint}'?" if hint else ""
             place = f" in {where}" if where else ""
             raise ConfigError(
-                f"{source}: unknown key '{key}'{place}{did_you_mean} "
+                f"{source}: unknown key {short_repr(key)}{place}{did_you_mean} "
                 f"(valid: {', '.join(sorted(allowed))})"
             )
 
 
 def _known(name: str, valid: list[str], kind: str, source: str) -> None:
     if name not in valid:
-        hint = difflib.get_close_matches(name, valid, n=1)
-        did_you_mean = f"; did you mean '{hint[0]}'?" if hint else ""
+        hint = _close_match(name, valid)
+        did_you_mean = f"; did you mean '{hint}'?" if hint else ""
         raise ConfigError(
-            f"{source}: unknown {kind} '{name}'{did_you_mean} (valid: {', '.join(valid)})"
+            f"{source}: unknown {kind} {short_repr(name)}{did_you_mean} (valid: {', '.join(valid)})"
         )
+
+
+def _close_match(name: Any, valid: list[str]) -> str | None:
+    """The valid name closest to ``name`` (difflib), or None; long or odd names get none
+    (difflib is quadratic in the length, and a 1 MB key must not take minutes)."""
+    if not isinstance(name, str) or len(name) > 100:
+        return None
+    hint = difflib.get_close_matches(name, valid, n=1)
+    return hint[0] if hint else None
 
 
 def _mapping(value: Any, key: str, source: str) -> dict:
@@ -329,9 +331,9 @@ def _mapping(value: Any, key: str, source: str) -> dict:
 
 def _int(value: Any, key: str, source: str, *, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{source}: '{key}' must be an integer, got {value!r}")
+        raise ConfigError(f"{source}: '{key}' must be an integer, got {short_repr(value)}")
     if value < minimum:
-        raise ConfigError(f"{source}: '{key}' must be at least {minimum}, got {value}")
+        raise ConfigError(f"{source}: '{key}' must be at least {minimum}, got {short_repr(value)}")
     return value
 
 
@@ -339,7 +341,7 @@ def _opt_str(value: Any, key: str, source: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise ConfigError(f"{source}: '{key}' must be a string, got {value!r}")
+        raise ConfigError(f"{source}: '{key}' must be a string, got {short_repr(value)}")
     return value
 
 
