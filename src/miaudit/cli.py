@@ -1,6 +1,10 @@
 """Command line: ``miaudit demo | audit CONFIG | attacks | datasets``.
 
-Bad input prints one line (no traceback) and exits with status 2.
+Exit status: 0 the run completed and every attack ran; 2 bad input (config, data, output
+directory, parameters), refused before any training, one line on stderr; 3 the run completed
+and its results were written, but at least one attack (or sweep point) failed (its error is in
+the results); 4 the run completed but some output files could not be written (e.g. a full
+disk), those written completely are kept; 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -9,7 +13,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from miaudit.errors import MiauditError
+from miaudit.errors import IncompleteOutputError, MiauditError
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2
+EXIT_ATTACK_FAILED = 3
+EXIT_OUTPUT_INCOMPLETE = 4
+EXIT_INTERRUPTED = 130
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -20,12 +30,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return args.func(args)
+    except IncompleteOutputError as exc:
+        print(f"miaudit: error: {exc}", file=sys.stderr)
+        return EXIT_OUTPUT_INCOMPLETE
     except MiauditError as exc:
         print(f"miaudit: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("miaudit: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+
+
+OVERWRITE_HELP = "replace the results of a different run in the output directory"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="audit a random forest and an MLP on the digits data")
     p.add_argument("--output", default="runs/demo", help="output directory (default runs/demo)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("audit", help="run the audit a YAML config describes")
@@ -44,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="output directory (overrides the config's 'output')")
     p.add_argument("--data-dir", help="data directory (default: $MIAUDIT_DATA)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.set_defaults(func=_cmd_audit)
 
     p = sub.add_parser("tradeoff", help="sweep defenses: privacy, utility and cost")
@@ -51,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, help="output directory")
     p.add_argument("--data-dir", help="data directory (default: $MIAUDIT_DATA)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.set_defaults(func=_cmd_tradeoff)
 
     p = sub.add_parser("defenses", help="list the defenses")
@@ -68,11 +87,11 @@ def _parser() -> argparse.ArgumentParser:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from miaudit.demo import run_demo
 
-    results = run_demo(args.output, progress=not args.no_progress)
+    results = run_demo(args.output, progress=not args.no_progress, overwrite=args.overwrite)
     for name, result in results.items():
         print(result.summary())
         print(f"report: {args.output}/{name}/report.html\n")
-    return 0
+    return _attack_status(*_failed_attacks(list(results.values())))
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
@@ -83,22 +102,57 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     if output is None:
         raise MiauditError("no output directory: set 'output' in the config or pass --output")
     result = run_config(
-        config, output=output, data_dir=args.data_dir, progress=not args.no_progress
+        config,
+        output=output,
+        data_dir=args.data_dir,
+        progress=not args.no_progress,
+        overwrite=args.overwrite,
     )
     print(result.summary())
     print(f"results: {output}/results.json  report: {output}/report.html")
-    return 0
+    return _attack_status(*_failed_attacks([result]))
 
 
 def _cmd_tradeoff(args: argparse.Namespace) -> int:
     from miaudit.pipeline.tradeoff import run_tradeoff, table
 
     points = run_tradeoff(
-        args.config, output=args.output, data_dir=args.data_dir, progress=not args.no_progress
+        args.config,
+        output=args.output,
+        data_dir=args.data_dir,
+        progress=not args.no_progress,
+        overwrite=args.overwrite,
     )
     print(table(points))
     print(f"results: {args.output}/results.json  report: {args.output}/report.html")
-    return 0
+    return _attack_status(*_failed_points(points))
+
+
+def _attack_status(failures: list[str], total: int) -> int:
+    """Exit status 3, with one line on stderr, when any attack or sweep point failed."""
+    if not failures:
+        return EXIT_OK
+    print(
+        f"miaudit: {len(failures)} of {total} failed ({', '.join(failures)}); "
+        "their errors are in the results",
+        file=sys.stderr,
+    )
+    return EXIT_ATTACK_FAILED
+
+
+def _failed_attacks(results: list) -> tuple[list[str], int]:
+    attacks = [a for r in results for a in r.attacks]
+    return [a.name for a in attacks if a.error is not None], len(attacks)
+
+
+def _failed_points(points: list) -> tuple[list[str], int]:
+    failed = []
+    for p in points:
+        label = p.defense if p.value is None else f"{p.defense}={p.value}"
+        if p.error is not None:
+            failed.append(label)
+        failed += [f"{label}:{name}" for name in p.failed_attacks]
+    return failed, len(points)
 
 
 def _cmd_defenses(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from miaudit.pipeline import AuditResult, run_config
+from miaudit.pipeline import AuditResult, parse_config, run_config
 
 DEMO_ATTACKS = ["gap", "loss", "confidence", "entropy", "modified_entropy"]
 
@@ -40,6 +40,25 @@ def demo_config(name: str, output: str | Path) -> dict[str, Any]:
     }
 
 
-def run_demo(output: str | Path = "runs/demo", *, progress: bool = True) -> dict[str, AuditResult]:
-    """Audit both demo targets, writing each report under ``output/<target>/``."""
-    return {name: run_config(demo_config(name, output), progress=progress) for name in DEMO_TARGETS}
+def run_demo(
+    output: str | Path = "runs/demo", *, progress: bool = True, overwrite: bool = False
+) -> dict[str, AuditResult]:
+    """Audit both demo targets, writing each report under ``output/<target>/``.
+
+    Both output directories are checked before the first model trains.
+    """
+    from miaudit.pipeline.output import prepare_output_dir, run_identity
+    from miaudit.pipeline.result import OUTPUT_FILES
+
+    configs = {name: parse_config(demo_config(name, output)) for name in DEMO_TARGETS}
+    for config in configs.values():
+        prepare_output_dir(
+            str(config.output),
+            identity=run_identity({"config": config.to_dict()}),
+            files=OUTPUT_FILES,
+            overwrite=overwrite,
+        )
+    return {
+        name: run_config(config, progress=progress, overwrite=overwrite)
+        for name, config in configs.items()
+    }

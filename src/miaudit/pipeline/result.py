@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 
 TPR_LEVELS = ("0.001", "0.01", "0.1")
+#: the files :meth:`AuditResult.save` writes, in the order it writes them
+OUTPUT_FILES = ("results.json", "scores.csv", "report.html")
 
 #: the attacker's access levels, weakest first
 ACCESS_LEVELS = ("labels", "outputs", "white-box")
@@ -189,14 +191,29 @@ class AuditResult:
                 writer.writerow(row)
         return path
 
-    def save(self, directory: str | Path) -> Path:
-        """Write results.json, scores.csv and report.html into ``directory``."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        self.to_json(directory / "results.json")
-        self.write_scores_csv(directory / "scores.csv")
-        self.to_html(directory / "report.html")
-        return directory
+    def save(self, directory: str | Path, *, overwrite: bool = False) -> Path:
+        """Write results.json, scores.csv and report.html into ``directory``, atomically.
+
+        Refuses (:class:`~miaudit.errors.OutputError`) a directory holding the results of a
+        different run unless ``overwrite``; raises
+        :class:`~miaudit.errors.IncompleteOutputError` naming the files it could not write
+        (e.g. a full disk), keeping those it wrote completely (see
+        :mod:`miaudit.pipeline.output`).
+        """
+        from miaudit.pipeline.output import prepare_output_dir, run_identity, write_outputs
+
+        prepare_output_dir(
+            directory,
+            identity=run_identity(self.to_dict()),
+            files=OUTPUT_FILES,
+            overwrite=overwrite,
+        )
+        writers = {
+            "results.json": self.to_json,
+            "scores.csv": self.write_scores_csv,
+            "report.html": self.to_html,
+        }
+        return write_outputs(directory, writers)
 
     def summary(self) -> str:
         """A plain-text table of the target and every attack's headline metrics."""

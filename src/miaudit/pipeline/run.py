@@ -14,8 +14,9 @@ from miaudit.errors import ConfigError
 from miaudit.models import train_model
 from miaudit.pipeline.api import audit
 from miaudit.pipeline.config import AuditConfig, load_config, parse_config
+from miaudit.pipeline.output import prepare_output_dir, run_identity
 from miaudit.pipeline.references import ReferenceSettings
-from miaudit.pipeline.result import AuditResult
+from miaudit.pipeline.result import OUTPUT_FILES, AuditResult
 
 
 def run_config(
@@ -24,16 +25,27 @@ def run_config(
     output: str | Path | None = None,
     data_dir: str | Path | None = None,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> AuditResult:
     """Run the audit a configuration describes and, if it names an output, write it there.
 
     The target is trained on the split's members with the config's seed; the
     attacker's population is the rest of the data set (or ``split.population`` records).
+    The output directory is checked before any work (see :mod:`miaudit.pipeline.output`):
+    it must be writable and must not hold another config's results unless ``overwrite``.
     """
     if isinstance(config, (str, Path)):
         config = load_config(config)
     elif isinstance(config, dict):
         config = parse_config(config)
+    out_dir = output or config.output
+    if out_dir is not None:
+        prepare_output_dir(
+            out_dir,
+            identity=run_identity({"config": config.to_dict()}),
+            files=OUTPUT_FILES,
+            overwrite=overwrite,
+        )
     dataset = load_dataset(
         config.dataset.name,
         path=config.dataset.path,
@@ -113,9 +125,8 @@ def run_config(
     if defense is not None:
         result.target.defense = defense.report()
     result.timings = {"train_target": train_seconds, **result.timings}
-    out_dir = output or config.output
     if out_dir is not None:
-        result.save(out_dir)
+        result.save(out_dir, overwrite=overwrite)
     return result
 
 
