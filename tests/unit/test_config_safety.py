@@ -3,7 +3,13 @@ duplicate keys, encodings, memory estimates, and imports named by a config."""
 
 from __future__ import annotations
 
-from miaudit.errors import short_repr
+import time
+
+import pytest
+
+from miaudit.errors import ConfigError, short_repr
+from miaudit.pipeline import load_config
+from miaudit.pipeline._yaml import read_yaml
 
 
 def test_short_repr_caps_long_values():
@@ -19,3 +25,83 @@ def test_short_repr_of_shared_nested_value_is_fast_and_short():
     for _ in range(30):
         value = [value] * 9
     assert len(short_repr(value)) <= 80
+
+
+# --- the YAML reader (items 11 and 12) -------------------------------------------------------
+
+
+def _bomb(levels: int, fan: int) -> str:
+    lines = [f"a0: &a0 [{', '.join(['lol'] * fan)}]"]
+    for i in range(1, levels + 1):
+        lines.append(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * fan)}]")
+    return "\n".join(lines) + f"\ndataset: *a{levels}\n"
+
+
+def _load_error(tmp_path, content: str | bytes) -> str:
+    path = tmp_path / "c.yaml"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert "\n" not in message and len(message) < 400, message
+    return message
+
+
+def test_billion_laughs_is_refused_before_expansion(tmp_path):
+    # 9 levels of 9 aliases: 9**10 values once expanded (the issue's 81 s, 9.7 GB, 2.1 GB line).
+    start = time.perf_counter()
+    message = _load_error(tmp_path, _bomb(9, 9))
+    assert "expand to more than" in message
+    assert time.perf_counter() - start < 5  # generous: the refusal itself takes milliseconds
+
+
+def test_too_many_aliases_are_refused(tmp_path):
+    text = "x: &x 1\nlist: [" + ", ".join(["*x"] * 150) + "]\n"
+    assert "more than 100 aliases" in _load_error(tmp_path, text)
+
+
+def test_recursive_alias_is_refused(tmp_path):
+    assert "contains it" in _load_error(tmp_path, "a: &a [1, *a]\n")
+
+
+def test_duplicate_keys_are_refused_with_lines(tmp_path):
+    # Before the fix the second 'seed' silently won.
+    text = "seed: 1\ndataset: {name: location}\nseed: 2\n"
+    assert "duplicate key 'seed' at line 3 (first at line 1)" in _load_error(tmp_path, text)
+    nested = "target: {model: mlp, epochs: 1, epochs: 2}\n"
+    assert "duplicate key 'epochs'" in _load_error(tmp_path, nested)
+
+
+def test_merge_keys_may_still_be_overridden(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("base: &b {x: 1, y: 2}\nother: {<<: *b, x: 3}\n")
+    assert read_yaml(path)["other"] == {"x": 3, "y": 2}
+
+
+def test_non_utf8_config_is_one_line(tmp_path):
+    # Before the fix: a UnicodeDecodeError traceback.
+    message = _load_error(tmp_path, "title: caf\xe9\n".encode("latin-1"))
+    assert "not UTF-8" in message and "offset 10" in message
+
+
+def test_deep_nesting_huge_ints_and_big_files_are_one_line(tmp_path):
+    assert "levels deep" in _load_error(tmp_path, "a: " + "[" * 5000 + "]" * 5000)
+    assert "thousands of digits" in _load_error(tmp_path, "seed: " + "9" * 5000)
+    assert "too large for a config" in _load_error(tmp_path, "# " + "x" * (2 << 20))
+
+
+VALID = (
+    "dataset: {name: location}\nsplit: {members: 10, nonmembers: 10}\n"
+    "target: {model: mlp}\nattacks: [loss]\n"
+)
+
+
+def test_long_values_are_cut_in_config_errors(tmp_path):
+    # Before the fix the message held the whole value (100 KB here; 2.1 GB for the bomb).
+    assert "..." in _load_error(tmp_path, VALID + "seed: " + "x" * 100_000 + "\n")
+    long_key = "? " + "x" * 100_000 + "\n: 1\n"  # an explicit key: simple keys stop at 1024
+    assert "unknown key" in _load_error(tmp_path, VALID + long_key)
+    assert "unknown model" in _load_error(tmp_path, VALID.replace("mlp", "m" * 100_000))
