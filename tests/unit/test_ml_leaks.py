@@ -66,7 +66,7 @@ def test_ml_leaks_2_request_and_errors():
 def test_errors():
     with pytest.raises(DataError, match="needs reference/shadow models"):
         MLLeaks1().fit(knowledge(None))
-    with pytest.raises(ConfigError, match="top_k must be >= 1"):
+    with pytest.raises(ConfigError, match="top_k must be a positive integer"):
         MLLeaks1(top_k=0).fit(knowledge(make_reference(k=1)))
 
 

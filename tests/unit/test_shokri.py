@@ -145,9 +145,9 @@ def test_deterministic_given_seed():
 def test_clear_errors():
     with pytest.raises(DataError, match="needs reference/shadow models"):
         ShokriAttack().fit(knowledge(None))
-    with pytest.raises(ConfigError, match="valid attack models: mlp, logistic"):
+    with pytest.raises(ConfigError, match="attack_model must be one of 'mlp', 'logistic'"):
         ShokriAttack(attack_model="svm").fit(knowledge(make_reference()))
-    with pytest.raises(ConfigError, match="valid data sources: population, noisy"):
+    with pytest.raises(ConfigError, match="data_source must be one of 'population', 'noisy'"):
         ShokriAttack(data_source="web").reference_request()
     with pytest.raises(ConfigError, match="noise_fraction"):
         ShokriAttack(noise_fraction=1.5).reference_request()

@@ -16,6 +16,7 @@ import numpy as np
 from miaudit.errors import DataError, NotFittedError
 from miaudit.outputs import ModelOutputs, ReferenceOutputs
 from miaudit.registry import Registry
+from miaudit.validation import Constraints, validate_instance, validate_params
 
 if TYPE_CHECKING:  # attacks stay NumPy-only at import time
     from miaudit.targets import Target
@@ -113,9 +114,18 @@ class Attack:
     #: label-only, query-counted target; "white-box" -> ``score_records(target, x, y)``
     #: with the full target (parameters and gradients).
     access: ClassVar[Access] = "outputs"
+    #: ranges and choices of the constructor's parameters (:mod:`miaudit.validation`); their
+    #: types come from the constructor's type hints. Checked when an attack is built from a
+    #: name or a config, when audit() receives it, and again when it is fitted.
+    param_constraints: ClassVar[dict[str, Constraints]] = {}
+
+    def check_params(self) -> None:
+        """ConfigError unless every parameter has its declared type and range."""
+        validate_instance(self, kind="attack")
 
     def fit(self, knowledge: AttackerKnowledge) -> Self:
         """Learn whatever the attack needs from the attacker's knowledge; returns self."""
+        self.check_params()
         self.num_classes_ = knowledge.num_classes
         self.threshold_: float | None = None
         return self
@@ -185,5 +195,8 @@ def register_attack(cls: type[Attack]) -> type[Attack]:
 
 
 def make_attack(name: str, **params: Any) -> Attack:
-    """Instantiate a registered attack by name."""
-    return ATTACKS.get(name)(**params)
+    """Instantiate a registered attack by name (ConfigError for bad parameters, checked
+    against the attack's declared types and ranges before it is built)."""
+    cls = ATTACKS.get(name)
+    validate_params(cls, params, kind="attack", name=name)
+    return cls(**params)

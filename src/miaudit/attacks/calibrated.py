@@ -25,6 +25,7 @@ from miaudit.attacks.shokri import shadow_attack_data
 from miaudit.errors import ConfigError, DataError
 from miaudit.outputs import ModelOutputs
 from miaudit.signals import entropy, modified_entropy, true_class_confidence
+from miaudit.validation import Interval
 
 SONG_MITTAL = "Song & Mittal 2021, Systematic Evaluation of Privacy Risks (USENIX Security)"
 
@@ -97,6 +98,7 @@ class _CalibratedThreshold(Attack):
     """
 
     signal: Callable[[ModelOutputs], np.ndarray]
+    param_constraints = {"num_models": Interval(int, 1)}
 
     def __init__(self, *, num_models: int | None = None) -> None:
         self.num_models = num_models
@@ -105,6 +107,7 @@ class _CalibratedThreshold(Attack):
         return ReferenceRequest(kind="shadow", num_models=self.num_models)
 
     def fit(self, knowledge: AttackerKnowledge) -> _CalibratedThreshold:
+        self.check_params()
         reference = self._reference(knowledge)
         super().fit(knowledge)
         shadow, member = shadow_attack_data(reference, self.name, num_classes=knowledge.num_classes)
@@ -342,6 +345,7 @@ class PrivacyRiskScore(Attack):
 
     name = "privacy_risk"
     threat_model = _THREAT
+    param_constraints = {"num_models": Interval(int, 1), "num_bins": Interval(int, 1)}
 
     def __init__(
         self, *, num_models: int | None = None, num_bins: int = 5, log_bins: bool = True
@@ -354,6 +358,7 @@ class PrivacyRiskScore(Attack):
         return ReferenceRequest(kind="shadow", num_models=self.num_models)
 
     def fit(self, knowledge: AttackerKnowledge) -> PrivacyRiskScore:
+        self.check_params()
         reference = self._reference(knowledge)
         super().fit(knowledge)
         shadow, member = shadow_attack_data(reference, self.name, num_classes=knowledge.num_classes)

@@ -83,9 +83,10 @@ from miaudit.attacks.base import (
     ThreatModel,
     register_attack,
 )
-from miaudit.errors import ConfigError, DataError
+from miaudit.errors import DataError
 from miaudit.outputs import ModelOutputs, ReferenceOutputs
 from miaudit.signals import scaled_logit
+from miaudit.validation import Interval, Options
 
 LONG = (
     "Long et al. 2018, Understanding Membership Inferences on Well-Generalized Learning Models "
@@ -222,6 +223,14 @@ class GMIA(Attack):
         needs_architecture=True,
         paper=LONG,
     )
+    param_constraints = {
+        "num_models": Interval(int, 1),
+        "max_neighbours": Interval(int, 0),
+        "neighbour_fraction": Interval(float, 0, 1, closed="left"),
+        "radius": Interval(float, 0),
+        "radius_quantile": Interval(float, 0, 1, closed="neither"),
+        "radius_from": Options(("knn", "pairwise")),
+    }
 
     def __init__(
         self,
@@ -244,42 +253,9 @@ class GMIA(Attack):
         """A random membership matrix over the audited records (each OUT for ~half the models)."""
         return ReferenceRequest(kind="random", num_models=self.num_models)
 
-    def _check_params(self) -> None:
-        if self.num_models is not None and (
-            isinstance(self.num_models, bool)
-            or not isinstance(self.num_models, int | np.integer)
-            or self.num_models < 1
-        ):
-            raise ConfigError(f"gmia: num_models must be a positive integer, got {self.num_models}")
-        if self.max_neighbours is not None and (
-            isinstance(self.max_neighbours, bool)
-            or not isinstance(self.max_neighbours, int | np.integer)
-            or self.max_neighbours < 0
-        ):
-            raise ConfigError(
-                f"gmia: max_neighbours must be an integer >= 0 or None, got {self.max_neighbours!r}"
-            )
-        f = self.neighbour_fraction
-        if isinstance(f, bool) or not isinstance(f, int | float) or not 0.0 <= f < 1.0:
-            raise ConfigError(f"gmia: neighbour_fraction must be in [0, 1), got {f!r}")
-        if self.radius is not None and (
-            isinstance(self.radius, bool)
-            or not isinstance(self.radius, int | float)
-            or not np.isfinite(self.radius)
-            or self.radius < 0
-        ):
-            raise ConfigError(f"gmia: radius must be a number >= 0 or None, got {self.radius!r}")
-        q = self.radius_quantile
-        if isinstance(q, bool) or not isinstance(q, int | float) or not 0.0 < q < 1.0:
-            raise ConfigError(f"gmia: radius_quantile must be in (0, 1), got {q!r}")
-        if self.radius_from not in ("knn", "pairwise"):
-            raise ConfigError(
-                f"gmia: radius_from must be 'knn' or 'pairwise', got {self.radius_from!r}"
-            )
-
     def fit(self, knowledge: AttackerKnowledge) -> GMIA:
         """Select the vulnerable audited records and fit their OUT distributions of phi."""
-        self._check_params()
+        self.check_params()
         reference = self._reference(knowledge)
         check_audited_reference("gmia", "GMIA", reference, knowledge.num_classes)
         is_out = ~reference.audited_in

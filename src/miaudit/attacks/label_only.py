@@ -26,15 +26,16 @@ Scores follow the package convention: float64 (n,), higher = more likely a membe
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
 from miaudit.attacks.base import Attack, AttackerKnowledge, ThreatModel, register_attack
 from miaudit.attacks.calibrated import best_threshold
-from miaudit.errors import ConfigError, DataError
+from miaudit.errors import DataError
 from miaudit.outputs import ModelOutputs
 from miaudit.signals.boundary import hop_skip_jump_distance
+from miaudit.validation import Interval, Options
 
 if TYPE_CHECKING:
     from torch import nn
@@ -98,17 +99,6 @@ def _feature_range(*arrays: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-feature min and max over the flattened records of ``arrays``."""
     flat = np.concatenate([a.reshape(len(a), -1).astype(np.float64) for a in arrays if len(a)])
     return flat.min(axis=0), flat.max(axis=0)
-
-
-def _check_int(value: object, what: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-        raise ConfigError(f"{what} must be an integer >= {low}, got {value!r}")
-    return int(value)
-
-
-def _check_choice(value: object, what: str, valid: tuple[str, ...]) -> None:
-    if value not in valid:
-        raise ConfigError(f"{what} must be one of {', '.join(valid)}, got {value!r}")
 
 
 def _split_halves(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -191,6 +181,16 @@ class BoundaryDistance(_LabelOnlyAttack):
         "(Chen, Jordan & Wainwright 2020, IEEE S&P)",
     )
 
+    param_constraints = {
+        "max_queries_per_record": Interval(int, 1),
+        "calibration": Options(("percentile", "shadow")),
+        "percentile": Interval(float, 0, 100),
+        "n_calibration": Interval(int, 1),
+        "init": Options(("population", "noise")),
+        "tol": Interval(float, 0, 1, closed="neither"),
+        "init_num_evals": Interval(int, 1),
+    }
+
     def __init__(
         self,
         *,
@@ -213,14 +213,6 @@ class BoundaryDistance(_LabelOnlyAttack):
     def needs_recipe(self) -> bool:
         """Shadow calibration trains a shadow model with the reference recipe."""
         return self.calibration == "shadow"
-
-    def _validate(self) -> None:
-        _check_int(self.max_queries_per_record, "max_queries_per_record", 1)
-        _check_int(self.n_calibration, "n_calibration", 1)
-        _check_choice(self.calibration, "calibration", ("percentile", "shadow"))
-        _check_choice(self.init, "init", ("population", "noise"))
-        if not 0.0 <= float(self.percentile) <= 100.0:
-            raise ConfigError(f"percentile must be in [0, 100], got {self.percentile}")
 
     def _distances(
         self,
@@ -246,7 +238,7 @@ class BoundaryDistance(_LabelOnlyAttack):
         return distances
 
     def fit(self, knowledge: AttackerKnowledge) -> BoundaryDistance:
-        self._validate()
+        self.check_params()
         x_pop, y_pop = _population(self, knowledge)
         target = _target(self, knowledge)
         y_pop = _labels_of(target, x_pop, y_pop, "population")
@@ -349,6 +341,28 @@ class BoundaryTransfer(_LabelOnlyAttack):
         "distance, white-box)",
     )
 
+    param_constraints = {
+        "method": Options(("fgsm", "pgd", "cw")),
+        "norm": Options(("l2", "linf")),
+        "max_epsilon": Interval(float, 0, closed="neither"),
+        "steps": Interval(int, 1),
+        "n_search": Interval(int, 0),
+        "lr": Interval(float, 0, closed="neither"),
+        "initial_const": Interval(float, 0, closed="neither"),
+        "cw_box": Options(("tanh", "clip")),
+    }
+
+    @staticmethod
+    def param_combination_error(params: dict[str, Any]) -> str | None:
+        """C&W measures L2 distances and needs at least one binary-search step over c."""
+        if params["method"] != "cw":
+            return None
+        if params["norm"] != "l2":
+            return f"method 'cw' measures L2 distances, got norm={params['norm']!r}"
+        if params["n_search"] < 1:
+            return f"n_search must be >= 1 with method 'cw', got {params['n_search']!r}"
+        return None
+
     def __init__(
         self,
         *,
@@ -375,18 +389,7 @@ class BoundaryTransfer(_LabelOnlyAttack):
         return True
 
     def fit(self, knowledge: AttackerKnowledge) -> BoundaryTransfer:
-        _check_choice(self.method, "method", ("fgsm", "pgd", "cw"))
-        _check_choice(self.norm, "norm", ("l2", "linf"))
-        if self.steps is not None:
-            _check_int(self.steps, "steps", 1)
-        _check_int(self.n_search, "n_search", 1 if self.method == "cw" else 0)
-        if self.method == "cw":
-            if self.norm != "l2":
-                raise ConfigError(f"method 'cw' measures L2 distances, got norm={self.norm!r}")
-            _check_choice(self.cw_box, "cw_box", ("tanh", "clip"))
-            for what, value in (("lr", self.lr), ("initial_const", self.initial_const)):
-                if not (isinstance(value, int | float) and np.isfinite(value) and value > 0):
-                    raise ConfigError(f"{what} must be a finite number > 0, got {value!r}")
+        self.check_params()
         x_pop, y_pop = _population(self, knowledge)
         target = _target(self, knowledge)
         _labels_of(target, x_pop, y_pop, "population")
@@ -501,6 +504,14 @@ class Augmentation(_LabelOnlyAttack):
         paper=f"{CHOQUETTE_CHOO}, sec. 4 (data augmentation attack)",
     )
 
+    param_constraints = {
+        "n_augmentations": Interval(int, 1),
+        "max_shift": Interval(int, 0),
+        "noise_scale": Interval(float, 0),
+        "flip_fraction": Interval(float, 0, 1),
+        "classifier": Options(("threshold", "logistic")),
+    }
+
     def __init__(
         self,
         *,
@@ -524,15 +535,6 @@ class Augmentation(_LabelOnlyAttack):
     def max_queries_per_record(self) -> int:
         """The record and its copies: ``n_augmentations + 1`` label queries."""
         return int(self.n_augmentations) + 1
-
-    def _validate(self) -> None:
-        _check_int(self.n_augmentations, "n_augmentations", 1)
-        _check_int(self.max_shift, "max_shift", 0)
-        _check_choice(self.classifier, "classifier", ("threshold", "logistic"))
-        if not float(self.noise_scale) >= 0:
-            raise ConfigError(f"noise_scale must be >= 0, got {self.noise_scale}")
-        if not 0.0 <= float(self.flip_fraction) <= 1.0:
-            raise ConfigError(f"flip_fraction must be in [0, 1], got {self.flip_fraction}")
 
     def augmented_copies(self, x: np.ndarray, seed: int) -> list[np.ndarray]:
         """The ``n_augmentations`` augmented copies of ``x`` (the record itself not included)."""
@@ -574,7 +576,7 @@ class Augmentation(_LabelOnlyAttack):
         return (labels.reshape(len(views), len(x)) == y[None, :]).T
 
     def fit(self, knowledge: AttackerKnowledge) -> Augmentation:
-        self._validate()
+        self.check_params()
         population = knowledge.population_data
         if self.classifier == "logistic":
             x_pop, y_pop = _population(self, knowledge)
@@ -646,6 +648,8 @@ class LabelTransfer(_LabelOnlyAttack):
         paper=f"{LI_ZHANG}, sec. 4 (transfer attack)",
     )
 
+    param_constraints = {"signal": Options(("loss", "confidence"))}
+
     def __init__(self, *, signal: str = "loss") -> None:
         self.signal = signal
 
@@ -654,7 +658,7 @@ class LabelTransfer(_LabelOnlyAttack):
         return True
 
     def fit(self, knowledge: AttackerKnowledge) -> LabelTransfer:
-        _check_choice(self.signal, "signal", ("loss", "confidence"))
+        self.check_params()
         x_pop, y_pop = _population(self, knowledge)
         target = _target(self, knowledge)
         _labels_of(target, x_pop, y_pop, "population")

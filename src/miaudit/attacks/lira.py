@@ -31,9 +31,10 @@ from miaudit.attacks.base import (
     ThreatModel,
     register_attack,
 )
-from miaudit.errors import ConfigError, DataError
+from miaudit.errors import DataError
 from miaudit.outputs import ModelOutputs, ReferenceOutputs
 from miaudit.signals import scaled_logit
+from miaudit.validation import Interval
 
 CARLINI = "Carlini et al. 2022, Membership Inference Attacks From First Principles (IEEE S&P)"
 
@@ -138,6 +139,8 @@ class LiRA(Attack):
         paper=CARLINI,
     )
 
+    param_constraints = {"num_models": Interval(int, 1)}
+
     def __init__(
         self,
         *,
@@ -157,10 +160,7 @@ class LiRA(Attack):
 
     def fit(self, knowledge: AttackerKnowledge) -> LiRA:
         """Fit the per-record IN/OUT Gaussians of phi on the reference models."""
-        if self.num_models is not None and (
-            not isinstance(self.num_models, int | np.integer) or self.num_models < 1
-        ):
-            raise ConfigError(f"lira: num_models must be a positive integer, got {self.num_models}")
+        self.check_params()
         reference = self._reference(knowledge)
         check_audited_reference("lira", "LiRA", reference, knowledge.num_classes)
         super().fit(knowledge)

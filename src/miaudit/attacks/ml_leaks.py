@@ -21,6 +21,7 @@ from miaudit.attacks.base import (
 from miaudit.attacks.shokri import fit_binary, member_probability, shadow_attack_data
 from miaudit.errors import ConfigError, DataError
 from miaudit.outputs import ModelOutputs
+from miaudit.validation import Interval
 
 ML_LEAKS = "Salem et al. 2019, ML-Leaks (NDSS)"
 
@@ -53,10 +54,7 @@ def _attack_mlp(seed: int) -> MLPClassifier:
 
 class _MLLeaksBase(Attack):
     top_k: int
-
-    def _check_top_k(self) -> None:
-        if int(self.top_k) < 1:
-            raise ConfigError(f"{self.name}: top_k must be >= 1, got {self.top_k}")
+    param_constraints = {"top_k": Interval(int, 1)}
 
     def _fit_attack(self, knowledge: AttackerKnowledge, *, same_task: bool) -> None:
         reference = self._reference(knowledge)
@@ -109,7 +107,7 @@ class MLLeaks1(_MLLeaksBase):
         return min(int(self.top_k), num_classes)
 
     def fit(self, knowledge: AttackerKnowledge) -> MLLeaks1:
-        self._check_top_k()
+        self.check_params()
         self._fit_attack(knowledge, same_task=True)
         return self
 
@@ -161,7 +159,7 @@ class MLLeaks2(_MLLeaksBase):
 
     def fit(self, knowledge: AttackerKnowledge) -> MLLeaks2:
         dataset = self._check_dataset()
-        self._check_top_k()
+        self.check_params()
         reference = self._reference(knowledge)
         if reference.foreign is not None and reference.foreign != dataset:
             raise DataError(

@@ -32,9 +32,10 @@ from miaudit.attacks.base import (
     ThreatModel,
     register_attack,
 )
-from miaudit.errors import ConfigError, DataError
+from miaudit.errors import DataError
 from miaudit.metrics import auc
 from miaudit.outputs import ModelOutputs
+from miaudit.validation import Interval
 
 ZARIFZADEH = "Zarifzadeh et al. 2024, Low-Cost High-Power Membership Inference Attacks (ICML)"
 
@@ -174,6 +175,14 @@ class RMIA(Attack):
         paper=ZARIFZADEH,
     )
 
+    param_constraints = {
+        "gamma": Interval(float, 0, closed="neither"),
+        "temperature": Interval(float, 0, closed="neither"),
+        "a": Interval(float, 0, 1),
+        "num_population": Interval(int, 1),
+        "num_models": Interval(int, 1),
+    }
+
     def __init__(
         self,
         *,
@@ -197,21 +206,9 @@ class RMIA(Attack):
         """A random membership matrix over the audited records (each IN for ~half the models)."""
         return ReferenceRequest(kind="random", num_models=self.num_models)
 
-    def _check_params(self) -> None:
-        if not float(self.gamma) > 0.0:
-            raise ConfigError(f"rmia: gamma must be > 0, got {self.gamma}")
-        if not float(self.temperature) > 0.0:
-            raise ConfigError(f"rmia: temperature must be > 0, got {self.temperature}")
-        if self.a is not None and not 0.0 <= float(self.a) <= 1.0:
-            raise ConfigError(f"rmia: a must be in [0, 1] or None (tuned), got {self.a}")
-        for name in ("num_population", "num_models"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int | np.integer) or value < 1):
-                raise ConfigError(f"rmia: {name} must be a positive integer, got {value}")
-
     def fit(self, knowledge: AttackerKnowledge) -> RMIA:
         """Compute Pr(x) for the audited records and the population's sorted ratios."""
-        self._check_params()
+        self.check_params()
         reference = self._reference(knowledge)
         if not reference.audited:
             raise DataError(

@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 
 from miaudit.attacks.base import Attack, AttackerKnowledge, ThreatModel, register_attack
-from miaudit.errors import ConfigError
 from miaudit.outputs import ModelOutputs
 from miaudit.signals import max_confidence
+from miaudit.validation import Interval
 
 
 @register_attack
@@ -34,14 +34,13 @@ class ConfidenceAttack(Attack):
         needs_architecture=False,
         paper="Salem et al. 2019, ML-Leaks (NDSS), adversary 3",
     )
+    param_constraints = {"percentile": Interval(float, 0, 100)}
 
     def __init__(self, *, percentile: float = 90.0) -> None:
         self.percentile = percentile
 
     def fit(self, knowledge: AttackerKnowledge) -> ConfidenceAttack:
-        if not 0.0 <= float(self.percentile) <= 100.0:
-            raise ConfigError(f"confidence: percentile must be in [0, 100], got {self.percentile}")
-        super().fit(knowledge)
+        super().fit(knowledge)  # checks the parameters first
         if knowledge.random_queries is not None and knowledge.random_queries.n > 0:
             random_max = max_confidence(knowledge.random_queries)
             self.threshold_ = float(np.percentile(random_max, self.percentile))

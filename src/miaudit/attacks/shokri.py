@@ -27,6 +27,7 @@ from miaudit.attacks.base import (
 )
 from miaudit.errors import ConfigError, DataError
 from miaudit.outputs import ModelOutputs, ReferenceOutputs, concat_outputs
+from miaudit.validation import Interval, Options
 
 SHOKRI = "Shokri et al. 2017, Membership Inference Attacks against ML Models (S&P)"
 
@@ -185,6 +186,14 @@ class ShokriAttack(Attack):
         paper=SHOKRI,
     )
 
+    param_constraints = {
+        "num_models": Interval(int, 1),
+        "data_source": Options(DATA_SOURCES),
+        "attack_model": Options(ATTACK_MODELS),
+        "noise_fraction": Interval(float, 0, 1),
+        "min_class_rows": Interval(int, 1),
+    }
+
     def __init__(
         self,
         *,
@@ -202,28 +211,8 @@ class ShokriAttack(Attack):
         self.noise_fraction = noise_fraction
         self.min_class_rows = min_class_rows
 
-    def _validate(self) -> None:
-        if self.data_source not in DATA_SOURCES:
-            raise ConfigError(
-                f"shokri: unknown data_source {self.data_source!r}; valid data sources: "
-                f"{', '.join(DATA_SOURCES)}"
-            )
-        if self.attack_model not in ATTACK_MODELS:
-            raise ConfigError(
-                f"shokri: unknown attack_model {self.attack_model!r}; valid attack models: "
-                f"{', '.join(ATTACK_MODELS)}"
-            )
-        if not 0.0 <= float(self.noise_fraction) <= 1.0:
-            raise ConfigError(
-                f"shokri: noise_fraction must be in [0, 1], got {self.noise_fraction}"
-            )
-        if self.num_models is not None and int(self.num_models) < 1:
-            raise ConfigError(f"shokri: num_models must be >= 1, got {self.num_models}")
-        if int(self.min_class_rows) < 1:
-            raise ConfigError(f"shokri: min_class_rows must be >= 1, got {self.min_class_rows}")
-
     def reference_request(self) -> ReferenceRequest:
-        self._validate()
+        self.check_params()
         noise = self.noise_fraction if self.data_source == "noisy" else 0.1
         return ReferenceRequest(
             kind="shadow",
@@ -243,7 +232,7 @@ class ShokriAttack(Attack):
         return np.column_stack([true_class, -np.sort(-probs, axis=1)])
 
     def fit(self, knowledge: AttackerKnowledge) -> ShokriAttack:
-        self._validate()
+        self.check_params()
         reference = self._reference(knowledge)
         super().fit(knowledge)
         shadow, member = shadow_attack_data(reference, self.name, num_classes=knowledge.num_classes)

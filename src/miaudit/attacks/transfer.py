@@ -16,6 +16,7 @@ from miaudit.attacks.base import (
 from miaudit.errors import DataError
 from miaudit.outputs import ModelOutputs
 from miaudit.signals import loss
+from miaudit.validation import Interval
 
 
 @register_attack
@@ -43,6 +44,8 @@ class TransferLoss(Attack):
         paper="Li & Zhang 2021 (CCS), the survey's eq. 4; Yeom et al. 2018 (CSF), sec. 3.3",
     )
 
+    param_constraints = {"num_models": Interval(int, 1)}
+
     def __init__(self, *, num_models: int | None = None) -> None:
         self.num_models = num_models
 
@@ -50,6 +53,7 @@ class TransferLoss(Attack):
         return ReferenceRequest(kind="shadow", num_models=self.num_models)
 
     def fit(self, knowledge: AttackerKnowledge) -> TransferLoss:
+        self.check_params()
         reference = self._reference(knowledge)
         super().fit(knowledge)
         train_loss = reference.train_loss

@@ -26,6 +26,7 @@ import numpy as np
 
 from miaudit.attacks.base import Access, Attack, AttackerKnowledge, ThreatModel, register_attack
 from miaudit.errors import ConfigError, DataError
+from miaudit.validation import Interval
 
 if TYPE_CHECKING:
     from torch import nn
@@ -62,12 +63,6 @@ def torch_module(target: Any, attack: str) -> nn.Module:
     )
 
 
-def _positive_int(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ConfigError(f"{what} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 @register_attack
 class GradientNorm(Attack):
     """Score = -||dL/dtheta|| of each record's loss under the target (Nasr et al. 2019,
@@ -97,15 +92,15 @@ class GradientNorm(Attack):
         paper=NASR,
     )
 
+    param_constraints = {"batch_size": Interval(int, 1)}
+
     def __init__(self, *, layer: str | None = None, batch_size: int = 128) -> None:
         self.layer = layer
         self.batch_size = batch_size
 
     def fit(self, knowledge: AttackerKnowledge) -> GradientNorm:
         """Nothing to learn; checks the parameters (and the layer, given the target)."""
-        if self.layer is not None and not isinstance(self.layer, str):
-            raise ConfigError(f"gradient_norm: layer must be a name or None, got {self.layer!r}")
-        _positive_int(self.batch_size, "gradient_norm: batch_size")
+        self.check_params()
         if knowledge.target is not None and self.layer is not None:
             self._params(torch_module(knowledge.target, self.name))
         super().fit(knowledge)
@@ -207,6 +202,17 @@ class NasrWhitebox(Attack):
         paper=NASR,
     )
 
+    param_constraints = {
+        "activation_layers": Interval(int, 0),
+        "gradient_layers": Interval(int, 0),
+        "epochs": Interval(int, 1),
+        "batch_size": Interval(int, 1),
+        "lr": Interval(float, 0, closed="neither"),
+        "width": Interval(int, 2),
+        "filters": Interval(int, 1),
+        "max_train_records": Interval(int, 1),
+    }
+
     def __init__(
         self,
         *,
@@ -243,23 +249,6 @@ class NasrWhitebox(Attack):
             params["known_members"] = f"<{len(self.known_members[1])} records>"
         return params
 
-    def _check_params(self) -> None:
-        if self.knowledge_setting not in ("shadow", "partial"):
-            raise ConfigError(
-                f"nasr_whitebox: unknown knowledge_setting {self.knowledge_setting!r}; valid: "
-                "'shadow', 'partial'"
-            )
-        for what in ("activation_layers", "gradient_layers"):
-            value = getattr(self, what)
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
-                raise ConfigError(f"nasr_whitebox: {what} must be an integer >= 0, got {value!r}")
-        for what in ("epochs", "batch_size", "width", "filters", "max_train_records"):
-            _positive_int(getattr(self, what), f"nasr_whitebox: {what}")
-        if self.width < 2:
-            raise ConfigError("nasr_whitebox: width must be at least 2")
-        if not isinstance(self.lr, int | float) or not self.lr > 0:
-            raise ConfigError(f"nasr_whitebox: lr must be positive, got {self.lr!r}")
-
     def _features(self, module: nn.Module, x: np.ndarray, y: np.ndarray, c: int) -> NasrFeatures:
         from miaudit.models.nasr import nasr_features
 
@@ -282,7 +271,7 @@ class NasrWhitebox(Attack):
         """Build the labelled white-box features (shadow or partial) and train the network."""
         from miaudit.models.nasr import concat_features, train_nasr
 
-        self._check_params()
+        self.check_params()
         c = knowledge.num_classes
         if knowledge.population_data is None:
             raise DataError(

@@ -41,6 +41,7 @@ from miaudit.outputs import check_labels
 
 __all__ = [
     "LossFn",
+    "REFERENCE_HINT",
     "TorchSetup",
     "accuracy",
     "as_tensor",
@@ -61,6 +62,15 @@ __all__ = [
 
 
 # -- inputs -----------------------------------------------------------------------------------
+#: how to give a defense its defender records, in the API and in a config (issue 9 item 10:
+#: a config run used to get the API's advice only)
+REFERENCE_HINT = (
+    "pass data=DefenseData(reference=(x_ref, y_ref)) in Python; in a config set "
+    "target.defense.reference_size (records taken from the population; default "
+    "min(split.members, population // 2))"
+)
+
+
 def require_torch_model(model: str, defense: str) -> None:
     """ConfigError unless ``model`` is one of miaudit's torch models (mlp, cnn, ...)."""
     MODELS.get(model)  # unknown names: UnknownNameError listing the valid ones
@@ -184,7 +194,7 @@ def require_reference(
     if not isinstance(data, DefenseData) or data.reference is None:
         raise ConfigError(
             f"defense {defense!r} needs a reference set of records disjoint from the training "
-            "set: pass data=DefenseData(reference=(x_ref, y_ref))"
+            f"set: {REFERENCE_HINT}"
         )
     x_ref, y_ref = data.reference
     xr = setup.prepare(x_ref, what="reference records")

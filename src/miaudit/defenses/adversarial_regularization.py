@@ -32,14 +32,13 @@ from miaudit.defenses._training import (
     check_finite,
     init_module,
     make_optimizer,
-    positive_int,
-    positive_number,
     prepare_torch,
     require_reference,
     seeded,
 )
 from miaudit.defenses.base import Defense, DefenseData, register_defense
 from miaudit.targets import Target, TorchTarget
+from miaudit.validation import Interval
 
 
 class InferenceModel(nn.Module):
@@ -102,6 +101,12 @@ class AdversarialRegularization(Defense):
     )
     strength_param = "alpha"
     needs_reference = True
+    param_constraints = {
+        "alpha": Interval(float, 0),
+        "k_steps": Interval(int, 1),
+        "attack_width": Interval(int, 1),
+        "attack_lr": Interval(float, 0, closed="neither"),
+    }
 
     def __init__(
         self,
@@ -129,10 +134,9 @@ class AdversarialRegularization(Defense):
         progress: bool = False,
     ) -> Target:
         """Alternate ``k_steps`` steps of h and one of f per member batch (Algorithm 1)."""
-        lam = positive_number(self.alpha, "alpha", allow_zero=True)
-        k = positive_int(self.k_steps, "k_steps")
-        width = positive_int(self.attack_width, "attack_width")
-        attack_lr = positive_number(self.attack_lr, "attack_lr")
+        self.check_params()
+        lam, k = float(self.alpha), int(self.k_steps)
+        width, attack_lr = int(self.attack_width), float(self.attack_lr)
         setup = prepare_torch(
             model, params, x, y, num_classes=num_classes, seed=seed, defense=self.name
         )

@@ -19,6 +19,7 @@ import numpy as np
 from miaudit.errors import ConfigError
 from miaudit.registry import Registry
 from miaudit.targets import Target
+from miaudit.validation import Constraints, validate_instance, validate_params
 
 DefenseKind = Literal["training", "inference"]
 
@@ -48,6 +49,14 @@ class Defense:
     #: True when the defense needs the defender's reference records
     #: (``DefenseData.reference``: records disjoint from the training set)
     needs_reference: ClassVar[bool] = False
+    #: ranges and choices of the constructor's parameters (:mod:`miaudit.validation`); their
+    #: types come from the constructor's type hints. Checked when a defense is built from a
+    #: name or a config, and again when it trains or wraps.
+    param_constraints: ClassVar[dict[str, Constraints]] = {}
+
+    def check_params(self) -> None:
+        """ConfigError unless every parameter has its declared type and range."""
+        validate_instance(self, kind="defense")
 
     def train(
         self,
@@ -98,9 +107,8 @@ def register_defense(cls: type[Defense]) -> type[Defense]:
 
 
 def make_defense(name: str, **params: Any) -> Defense:
-    """Instantiate a registered defense by name (ConfigError for bad parameters)."""
+    """Instantiate a registered defense by name (ConfigError for bad parameters, checked
+    against the defense's declared types and ranges before it is built)."""
     cls = DEFENSES.get(name)
-    try:
-        return cls(**params)
-    except TypeError as exc:
-        raise ConfigError(f"bad parameters for defense {name!r}: {exc}") from None
+    validate_params(cls, params, kind="defense", name=name)
+    return cls(**params)

@@ -20,7 +20,6 @@ queries it with raw records like any other target:
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -35,6 +34,7 @@ from miaudit.models import MODELS, train_model
 from miaudit.models._zoo import check_training_inputs as check_inputs
 from miaudit.targets import SklearnTarget, Target, TorchTarget
 from miaudit.targets._torch import module_description
+from miaudit.validation import Interval
 
 
 class ProjectedModel(nn.Sequential):
@@ -90,29 +90,25 @@ class DimensionalityReduction(Defense):
     kind = "training"
     paper = "survey Table 4 (dimensionality reduction of the inputs, PCA)"
     strength_param = "n_components"
+    #: an integer number of components, or a float share of variance in (0, 1)
+    param_constraints = {
+        "n_components": (Interval(int, 1), Interval(float, 0, 1, closed="neither")),
+    }
 
     def __init__(self, *, n_components: int | float = 10) -> None:
         self.n_components = n_components
 
     def _components(self, n: int, d: int) -> int | float:
+        """The PCA's n_components (types and ranges checked by ``check_params``; here the
+        limit that depends on the data)."""
         k = self.n_components
-        if isinstance(k, bool) or not isinstance(k, int | float | np.integer | np.floating):
-            raise ConfigError(
-                f"dimensionality_reduction n_components must be an integer or a share of "
-                f"variance in (0, 1), got {k!r}"
-            )
         if isinstance(k, int | np.integer):
-            if not 1 <= k <= min(n, d):
+            if k > min(n, d):
                 raise ConfigError(
                     f"dimensionality_reduction n_components must be in [1, {min(n, d)}] "
                     f"(min of {n} records and {d} features), got {k}"
                 )
             return int(k)
-        if not (math.isfinite(k) and 0.0 < k < 1.0):
-            raise ConfigError(
-                f"dimensionality_reduction n_components as a float is a share of variance "
-                f"in (0, 1), got {k!r}"
-            )
         return float(k)
 
     def train(
@@ -128,6 +124,7 @@ class DimensionalityReduction(Defense):
         progress: bool = False,
     ) -> Target:
         """Fit PCA on ``x``, train ``model`` on the projection, return the composed Target."""
+        self.check_params()
         spec = MODELS.get(model)
         if spec.build is not None and not spec.flatten:
             raise ConfigError(

@@ -25,7 +25,6 @@ from miaudit.defenses._training import (
     check_finite,
     init_module,
     make_optimizer,
-    positive_number,
     prepare_torch,
     require_reference,
     seeded,
@@ -33,6 +32,7 @@ from miaudit.defenses._training import (
 from miaudit.defenses.base import Defense, DefenseData, register_defense
 from miaudit.models import train_torch
 from miaudit.targets import Target, TorchTarget
+from miaudit.validation import Interval
 
 
 @register_defense
@@ -60,6 +60,7 @@ class Distillation(Defense):
     )
     strength_param = "temperature"
     needs_reference = True
+    param_constraints = {"temperature": Interval(float, 0, closed="neither")}
 
     def __init__(self, *, temperature: float = 4.0) -> None:
         self.temperature = temperature
@@ -77,7 +78,8 @@ class Distillation(Defense):
         progress: bool = False,
     ) -> Target:
         """Train the teacher on ``(x, y)``, the student on the teacher's soft reference labels."""
-        t = positive_number(self.temperature, "temperature")
+        self.check_params()
+        t = float(self.temperature)
         setup = prepare_torch(
             model, params, x, y, num_classes=num_classes, seed=seed, defense=self.name
         )

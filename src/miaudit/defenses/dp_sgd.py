@@ -36,11 +36,12 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from miaudit.defenses._training import as_tensor, check_number, prepare_torch
+from miaudit.defenses._training import as_tensor, prepare_torch
 from miaudit.defenses.base import Defense, DefenseData, register_defense
 from miaudit.errors import ConfigError
 from miaudit.models._trainer import reset_parameters
 from miaudit.targets import Target, TorchTarget
+from miaudit.validation import Interval, Options
 
 ACCOUNTANTS = ("rdp", "prv")
 _OPACUS_ATTRS = ("summed_grad", "grad_sample", "_forward_counter", "_processed")
@@ -82,6 +83,24 @@ class DPSGD(Defense):
     kind = "training"
     paper = "Abadi et al. 2016, ACM CCS, sec. 3.1, Algorithm 1 (DP-SGD; via Opacus)"
     strength_param = "noise_multiplier"
+    param_constraints = {
+        "noise_multiplier": Interval(float, 0, closed="neither"),
+        "target_epsilon": Interval(float, 0, closed="neither"),
+        "max_grad_norm": Interval(float, 0, closed="neither"),
+        "delta": Interval(float, 0, 1, closed="neither"),
+        "accountant": Options(ACCOUNTANTS),
+    }
+
+    @staticmethod
+    def param_combination_error(params: dict[str, Any]) -> str | None:
+        """The noise is given directly or calibrated to a target epsilon, not both."""
+        if (params["noise_multiplier"] is None) == (params["target_epsilon"] is None):
+            return (
+                "needs exactly one of noise_multiplier and target_epsilon "
+                f"(got noise_multiplier={params['noise_multiplier']!r}, "
+                f"target_epsilon={params['target_epsilon']!r})"
+            )
+        return None
 
     def __init__(
         self,
@@ -98,24 +117,6 @@ class DPSGD(Defense):
         self.delta = delta
         self.accountant = accountant
 
-    def _validate(self) -> None:
-        if (self.noise_multiplier is None) == (self.target_epsilon is None):
-            raise ConfigError(
-                "dp_sgd needs exactly one of noise_multiplier and target_epsilon "
-                f"(got noise_multiplier={self.noise_multiplier!r}, "
-                f"target_epsilon={self.target_epsilon!r})"
-            )
-        if self.noise_multiplier is not None:
-            check_number(self.noise_multiplier, "dp_sgd noise_multiplier", low=0.0, low_open=True)
-        if self.target_epsilon is not None:
-            check_number(self.target_epsilon, "dp_sgd target_epsilon", low=0.0, low_open=True)
-        check_number(self.max_grad_norm, "dp_sgd max_grad_norm", low=0.0, low_open=True)
-        check_number(self.delta, "dp_sgd delta", low=0.0, high=1.0, low_open=True, high_open=True)
-        if self.accountant not in ACCOUNTANTS:
-            raise ConfigError(
-                f"unknown dp_sgd accountant {self.accountant!r}; valid: {', '.join(ACCOUNTANTS)}"
-            )
-
     def train(
         self,
         model: str,
@@ -129,7 +130,7 @@ class DPSGD(Defense):
         progress: bool = False,
     ) -> Target:
         """Train ``model`` with DP-SGD; set ``epsilon_`` at ``delta``."""
-        self._validate()
+        self.check_params()
         from opacus import PrivacyEngine
         from opacus.validators import ModuleValidator
 

@@ -44,11 +44,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from miaudit.defenses._training import positive_int, positive_number, seeded
+from miaudit.defenses._training import REFERENCE_HINT, seeded
 from miaudit.defenses.base import Defense, DefenseData, register_defense
 from miaudit.errors import ConfigError, DataError
 from miaudit.targets import Target
 from miaudit.targets._base import as_records
+from miaudit.validation import Interval
 
 _CAPABILITIES = frozenset({"probabilities", "labels", "loss"})
 _LOG_FLOOR = 1e-12
@@ -270,6 +271,16 @@ class MemGuard(Defense):
     )
     strength_param = "budget"
     needs_reference = True
+    param_constraints = {
+        "budget": Interval(float, 0),
+        "max_iter": Interval(int, 1),
+        "step": Interval(float, 0, closed="neither"),
+        "c2": Interval(float, 0),
+        "c3": Interval(float, 0),
+        "rounds": Interval(int, 1),
+        "defender_steps": Interval(int, 1),
+        "defender_lr": Interval(float, 0, closed="neither"),
+    }
 
     def __init__(
         self,
@@ -292,16 +303,6 @@ class MemGuard(Defense):
         self.defender_steps = defender_steps
         self.defender_lr = defender_lr
 
-    def _validate(self) -> None:
-        positive_number(self.budget, "budget", allow_zero=True)
-        positive_int(self.max_iter, "max_iter")
-        positive_number(self.step, "step")
-        positive_number(self.c2, "c2", allow_zero=True)
-        positive_number(self.c3, "c3", allow_zero=True)
-        positive_int(self.rounds, "rounds")
-        positive_int(self.defender_steps, "defender_steps")
-        positive_number(self.defender_lr, "defender_lr")
-
     def wrap(
         self,
         target: Target,
@@ -312,7 +313,7 @@ class MemGuard(Defense):
     ) -> Target:
         """Train g on the target's outputs (train = members, reference = non-members) and
         return the target with MemGuard-noised outputs."""
-        self._validate()
+        self.check_params()
         if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
             raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
         if not isinstance(target, Target) or "probabilities" not in target.capabilities:
@@ -322,7 +323,7 @@ class MemGuard(Defense):
         if not isinstance(data, DefenseData) or data.reference is None:
             raise ConfigError(
                 "memguard needs reference non-member records to train its defense classifier: "
-                "pass data=DefenseData(reference=(x_ref, y_ref))"
+                f"{REFERENCE_HINT}"
             )
         x_in = as_records(train[0], what="training records")
         x_out = as_records(data.reference[0], what="reference records")

@@ -38,7 +38,6 @@ from miaudit.defenses._training import (
     check_finite,
     init_module,
     make_optimizer,
-    positive_number,
     prepare_torch,
     require_reference,
     seeded,
@@ -46,6 +45,7 @@ from miaudit.defenses._training import (
 from miaudit.defenses.base import Defense, DefenseData, register_defense
 from miaudit.errors import ConfigError
 from miaudit.targets import Target, TorchTarget
+from miaudit.validation import Interval
 
 
 def gaussian_mmd2(p: torch.Tensor, q: torch.Tensor, bandwidth: float | None = None) -> torch.Tensor:
@@ -102,6 +102,11 @@ class MMDMixup(Defense):
     )
     strength_param = "mmd_weight"
     needs_reference = True
+    param_constraints = {
+        "mixup_alpha": Interval(float, 0, closed="neither"),
+        "mmd_weight": Interval(float, 0),
+        "bandwidth": Interval(float, 0, closed="neither"),
+    }
 
     def __init__(
         self, *, mixup_alpha: float = 1.0, mmd_weight: float = 1.0, bandwidth: float | None = 0.1
@@ -123,9 +128,9 @@ class MMDMixup(Defense):
         progress: bool = False,
     ) -> Target:
         """Mix-up cross-entropy plus ``mmd_weight`` * MMD^2(train outputs, reference outputs)."""
-        a = positive_number(self.mixup_alpha, "mixup_alpha")
-        weight = positive_number(self.mmd_weight, "mmd_weight", allow_zero=True)
-        bw = None if self.bandwidth is None else positive_number(self.bandwidth, "bandwidth")
+        self.check_params()
+        a, weight = float(self.mixup_alpha), float(self.mmd_weight)
+        bw = None if self.bandwidth is None else float(self.bandwidth)
         setup = prepare_torch(
             model, params, x, y, num_classes=num_classes, seed=seed, defense=self.name
         )

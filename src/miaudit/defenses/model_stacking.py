@@ -24,11 +24,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from miaudit.defenses._training import accuracy, positive_number, prepare_torch, seeded
+from miaudit.defenses._training import accuracy, prepare_torch, seeded
 from miaudit.defenses.base import Defense, DefenseData, register_defense
 from miaudit.errors import ConfigError
 from miaudit.models import MLP, train_torch
 from miaudit.targets import Target, TorchTarget
+from miaudit.validation import Interval, Items
 
 
 class StackedModel(nn.Module):
@@ -69,6 +70,11 @@ class ModelStacking(Defense):
         "and Defenses on Machine Learning Models (NDSS), sec. VI-B"
     )
 
+    param_constraints = {
+        "fractions": Items(Interval(float, 0, closed="neither"), length=3),
+        "final_hidden": Items(Interval(int, 1), min_length=0),
+    }
+
     def __init__(
         self,
         *,
@@ -80,9 +86,7 @@ class ModelStacking(Defense):
 
     def _parts(self, n: int, seed: int) -> list[np.ndarray]:
         fr = self.fractions
-        if isinstance(fr, str) or not isinstance(fr, Sequence) or len(fr) != 3:
-            raise ConfigError(f"fractions must be three positive numbers, got {fr!r}")
-        shares = np.array([positive_number(v, "each entry of fractions") for v in fr])
+        shares = np.array([float(v) for v in fr])
         shares = shares / shares.sum()
         bounds = np.round(np.cumsum(shares) * n).astype(np.int64)
         perm = np.random.default_rng(seed).permutation(n)
@@ -107,6 +111,7 @@ class ModelStacking(Defense):
         progress: bool = False,
     ) -> Target:
         """Train A on part 1, B on part 2, C on A's and B's posteriors of part 3."""
+        self.check_params()
         setup = prepare_torch(
             model, params, x, y, num_classes=num_classes, seed=seed, defense=self.name
         )

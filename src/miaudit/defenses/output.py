@@ -18,6 +18,7 @@ import numpy as np
 from miaudit.defenses.base import Defense, DefenseData, register_defense
 from miaudit.errors import ConfigError
 from miaudit.targets import LabelOnlyTarget, Target
+from miaudit.validation import Interval
 
 _DEFENDED_CAPABILITIES = frozenset({"probabilities", "labels", "loss"})
 
@@ -104,7 +105,8 @@ _SHOKRI_VI = "Shokri et al. 2017, Membership Inference Attacks Against ML Models
 class _OutputDefense(Defense):
     """An inference-time defense that releases a coarser view of a Target's outputs.
 
-    Subclasses check their parameters in ``_check_params`` and build the view in ``_view``.
+    Subclasses declare their parameters' ranges in ``param_constraints`` and build the view
+    in ``_view``.
     """
 
     kind = "inference"
@@ -119,11 +121,8 @@ class _OutputDefense(Defense):
         data: DefenseData = DefenseData(),
     ) -> Target:
         """``target`` seen through this defense (its parameters are checked first)."""
-        self._check_params()
+        self.check_params()
         return self._view(target)
-
-    def _check_params(self) -> None:
-        """ConfigError for a bad parameter (none by default)."""
 
     def _view(self, target: Target) -> Target:
         raise NotImplementedError
@@ -131,20 +130,12 @@ class _OutputDefense(Defense):
 
 class _ProbabilityDefense(_OutputDefense):
     """An output defense that transforms each probability vector with ``perturb(probs, n)``,
-    where ``n`` is the integer ``strength_param`` (at least ``minimum``)."""
+    where ``n`` is the integer ``strength_param`` (its range in ``param_constraints``)."""
 
     strength_param: ClassVar[str]
-    minimum: ClassVar[int]
-    #: how an error names the allowed values, e.g. "a positive integer"
-    allowed: ClassVar[str]
     #: the wrapped target's label, formatted with ``n``, e.g. "top-{}"
     label: ClassVar[str]
     perturb: ClassVar[Callable[[np.ndarray, int], np.ndarray]]
-
-    def _check_params(self) -> None:
-        n = getattr(self, self.strength_param)
-        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < self.minimum:
-            raise ConfigError(f"{self.strength_param} must be {self.allowed}, got {n!r}")
 
     def _view(self, target: Target) -> Target:
         require_probabilities(self.name, target)
@@ -165,8 +156,7 @@ class TopK(_ProbabilityDefense):
 
     name = "top_k"
     strength_param = "k"
-    minimum = 1
-    allowed = "a positive integer"
+    param_constraints = {"k": Interval(int, 1)}
     label = "top-{}"
     perturb = staticmethod(top_k)
 
@@ -186,8 +176,7 @@ class Rounding(_ProbabilityDefense):
 
     name = "rounding"
     strength_param = "decimals"
-    minimum = 0
-    allowed = "a non-negative integer"
+    param_constraints = {"decimals": Interval(int, 0)}
     label = "rounded-{}"
     perturb = staticmethod(round_probs)
 

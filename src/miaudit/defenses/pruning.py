@@ -29,10 +29,11 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from miaudit.defenses._training import check_number, prepare_torch
+from miaudit.defenses._training import prepare_torch
 from miaudit.defenses.base import Defense, DefenseData, register_defense
 from miaudit.models import train_torch
 from miaudit.targets import Target, TorchTarget
+from miaudit.validation import Interval
 
 PRUNABLE = (nn.Linear, nn.Conv2d)
 
@@ -88,6 +89,10 @@ class Pruning(Defense):
     kind = "training"
     paper = "Wang et al. 2021, IJCAI, sec. 3 (Pruning is All You Need)"
     strength_param = "sparsity"
+    param_constraints = {
+        "sparsity": Interval(float, 0, 1, closed="left"),
+        "finetune_epochs": Interval(int, 0),
+    }
 
     def __init__(self, *, sparsity: float = 0.5, finetune_epochs: int = 5) -> None:
         self.sparsity = sparsity
@@ -106,12 +111,8 @@ class Pruning(Defense):
         progress: bool = False,
     ) -> Target:
         """Train ``model``, prune it to ``self.sparsity`` and fine-tune it."""
-        sparsity = check_number(
-            self.sparsity, "pruning sparsity", low=0.0, high=1.0, high_open=True
-        )
-        finetune = int(
-            check_number(self.finetune_epochs, "pruning finetune_epochs", low=0, integer=True)
-        )
+        self.check_params()
+        sparsity, finetune = float(self.sparsity), int(self.finetune_epochs)
         setup = prepare_torch(
             model, params, x, y, num_classes=num_classes, seed=seed, defense=self.name
         )

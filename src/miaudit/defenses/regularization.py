@@ -23,11 +23,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from miaudit.defenses._training import check_number, mean_loss, override_param, prepare_torch
+from miaudit.defenses._training import mean_loss, override_param, prepare_torch
 from miaudit.defenses.base import Defense, DefenseData, register_defense
 from miaudit.errors import ConfigError
 from miaudit.models import train_torch
 from miaudit.targets import Target, TorchTarget
+from miaudit.validation import Interval
 
 
 @register_defense
@@ -50,6 +51,7 @@ class L2Regularization(Defense):
     kind = "training"
     paper = "Shokri et al. 2017, IEEE S&P, sec. VI (L2 regularisation)"
     strength_param = "weight_decay"
+    param_constraints = {"weight_decay": Interval(float, 0)}
 
     def __init__(self, *, weight_decay: float = 1e-3) -> None:
         self.weight_decay = weight_decay
@@ -67,7 +69,8 @@ class L2Regularization(Defense):
         progress: bool = False,
     ) -> Target:
         """Train ``model`` with weight decay ``self.weight_decay``."""
-        wd = check_number(self.weight_decay, "l2 weight_decay", low=0.0)
+        self.check_params()
+        wd = float(self.weight_decay)
         params = override_param(params, "weight_decay", wd, defense=self.name, param="weight_decay")
         setup = prepare_torch(
             model, params, x, y, num_classes=num_classes, seed=seed, defense=self.name
@@ -96,6 +99,7 @@ class Dropout(Defense):
     kind = "training"
     paper = "Salem et al. 2019, NDSS, sec. VI-A (dropout)"
     strength_param = "rate"
+    param_constraints = {"rate": Interval(float, 0, 1, closed="left")}
 
     def __init__(self, *, rate: float = 0.5) -> None:
         self.rate = rate
@@ -113,7 +117,8 @@ class Dropout(Defense):
         progress: bool = False,
     ) -> Target:
         """Train ``model`` with dropout probability ``self.rate``."""
-        rate = check_number(self.rate, "dropout rate", low=0.0, high=1.0, high_open=True)
+        self.check_params()
+        rate = float(self.rate)
         params = override_param(params, "dropout", rate, defense=self.name, param="rate")
         setup = prepare_torch(
             model, params, x, y, num_classes=num_classes, seed=seed, defense=self.name
@@ -161,6 +166,11 @@ class EarlyStopping(Defense):
     kind = "training"
     paper = "Song & Mittal 2021, USENIX Security, sec. 6.2 (early stopping)"
     strength_param = "patience"
+    param_constraints = {
+        "patience": Interval(int, 1),
+        "validation_fraction": Interval(float, 0, 1, closed="neither"),
+        "min_delta": Interval(float, 0),
+    }
 
     def __init__(
         self,
@@ -175,20 +185,6 @@ class EarlyStopping(Defense):
         self.min_delta = min_delta
         self.refit = refit
 
-    def _validate(self) -> None:
-        check_number(self.patience, "early_stopping patience", low=1, integer=True)
-        check_number(
-            self.validation_fraction,
-            "early_stopping validation_fraction",
-            low=0.0,
-            high=1.0,
-            low_open=True,
-            high_open=True,
-        )
-        check_number(self.min_delta, "early_stopping min_delta", low=0.0)
-        if not isinstance(self.refit, bool):
-            raise ConfigError(f"early_stopping refit must be true or false, got {self.refit!r}")
-
     def train(
         self,
         model: str,
@@ -202,7 +198,7 @@ class EarlyStopping(Defense):
         progress: bool = False,
     ) -> Target:
         """Choose the number of epochs on a validation split, then (re)train."""
-        self._validate()
+        self.check_params()
         setup = prepare_torch(
             model, params, x, y, num_classes=num_classes, seed=seed, defense=self.name
         )
@@ -278,6 +274,7 @@ class LabelSmoothing(Defense):
     kind = "training"
     paper = "Szegedy et al. 2016, CVPR, sec. 7 (label smoothing); survey Table 4"
     strength_param = "smoothing"
+    param_constraints = {"smoothing": Interval(float, 0, 1, closed="left")}
 
     def __init__(self, *, smoothing: float = 0.1) -> None:
         self.smoothing = smoothing
@@ -295,9 +292,8 @@ class LabelSmoothing(Defense):
         progress: bool = False,
     ) -> Target:
         """Train ``model`` with label smoothing ``self.smoothing``."""
-        s = check_number(
-            self.smoothing, "label_smoothing smoothing", low=0.0, high=1.0, high_open=True
-        )
+        self.check_params()
+        s = float(self.smoothing)
         setup = prepare_torch(
             model, params, x, y, num_classes=num_classes, seed=seed, defense=self.name
         )
