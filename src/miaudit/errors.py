@@ -37,6 +37,11 @@ class WorkerError(MiauditError):
     finished before it are kept in the cache when there is one, so a rerun resumes."""
 
 
+class ResourceError(MiauditError):
+    """A job would need more memory than this machine has (estimated before allocating);
+    the message gives the estimate and the setting to change."""
+
+
 def short_repr(value: object, limit: int = 80) -> str:
     """``repr(value)`` cut to at most ``limit`` characters, for error messages.
 
