@@ -52,7 +52,9 @@ def test_scaled_logit_is_stable_from_logits():
     assert out.probs[0, 0] == 1.0
     expected = np.array([60.0 - math.log(2.0), 45.0 - math.log(1.0 + math.e)])
     np.testing.assert_allclose(scaled_logit(out), expected, rtol=1e-12)
-    np.testing.assert_allclose(loss(out)[0], math.log(1 + 2 * math.exp(-60.0)), rtol=1e-9)
+    # The loss too (issue 9 item 4): log1p(2 e^-60) = 1.75e-26, where log(1 + 2 e^-60) and
+    # logsumexp(z) - z_y round to 0.
+    np.testing.assert_allclose(loss(out)[0], math.log1p(2 * math.exp(-60.0)), rtol=1e-12)
 
 
 def test_model_outputs_validation_errors():

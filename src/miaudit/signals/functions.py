@@ -1,5 +1,44 @@
 """Signal functions. References: Yeom et al. 2018 (loss), Salem et al. 2019 (max posterior),
-Song & Mittal 2021 (entropy, modified entropy), Carlini et al. 2022 (logit-scaled confidence)."""
+Song & Mittal 2021 (entropy, modified entropy), Carlini et al. 2022 (logit-scaled confidence).
+
+Precision at saturation (issue 9, item 4). A model trained to zero loss gives many records
+a true-class probability within 1e-16 of 1. Computed naively, ``logsumexp(z) - z_y`` and
+``log p`` round to exactly 0 once the logit margin exceeds about 37, and hundreds of
+members and non-members tie at the top score. Here every log-probability is computed from
+argmax-centred logits, ``log p_c = e_c - log1p(sum_{i != m} exp(e_i))`` with
+``e = z - max(z)`` (exact differences of float32 logits in float64), and every complement
+``log(1 - p_c)`` without forming ``1 - p_c``: for the top class it is
+``logsumexp_{i != m}(e_i) - log1p(sum_{i != m} exp(e_i))``, for the others (p <= 1/2)
+``log1p(-p_c)``. Every signal below is then a sum of non-negative terms, so its relative
+error is a few float64 ulps times the margin (about 1e-13 at margin 200, tested against
+mpmath), and distinct float32 margins give distinct, correctly ordered values:
+
+* loss, entropy: exact ranking up to margins of about 708 (values >= float64's smallest
+  normal number exp(-708)); beyond that subnormal and coarser, and 0 past about 745.
+* modified entropy: ~ exp(-2 * margin), so exact ranking up to margins of about 354, 0 past
+  about 372.
+* scaled logit (LiRA's phi): unchanged, it was already exact from logits (its value is
+  about -margin, it never underflows).
+* true-class and max confidence are probabilities: in float64 they round to exactly 1.0
+  beyond a margin of about 37 whatever the computation, so the confidence attacks keep ties
+  at the top there (the loss, entropy and LiRA attacks rank those records exactly).
+
+With probabilities only (scikit-learn targets, ``PrecomputedTarget`` without logits,
+inference-time defenses), ``1 - p`` of a top probability near 1 is quantized (at 1.1e-16 in
+float64, 6e-8 in float32) and exactly 0 once p rounds to 1.0. What the rounding took
+survives in the other classes' small probabilities, which keep their relative precision
+in a softmax computed in float32 or float64: where they sum to ``1 - p`` up to rounding
+(``ROW_SUM_TOL``), their sum is used as ``1 - p`` in ``log p`` and ``log(1 - p)``, so such
+records keep an exact ranking too, until the small probabilities underflow (margins of
+~745 in float64, ~100 in float32). Where the others are 0 as well (a binary scikit-learn
+classifier returns ``[1 - p, p]``, so class 0 reads exactly 0 when p rounds to 1; rounded
+or top-1 outputs) the information is gone and those records tie at the top; no
+computation can recover it: give logits (``PrecomputedTarget(logits=...)``, a torch target)
+to rank them. ``log p`` is floored at ``log(EPS)`` as before, so from probabilities the loss
+and the modified entropy of a record whose true class gets less than 1e-30 are capped (at
+the bottom of the ranking), and the scaled logit at 69.1 (LiRA's Gaussians need moderate
+values; the authors' code caps at 103.6 with 1e-45).
+"""
 
 from __future__ import annotations
 
@@ -10,55 +49,158 @@ from scipy.special import logsumexp
 
 from miaudit.outputs import ModelOutputs
 
-# Smallest probability used inside logarithms when only probabilities are known.
+# Smallest probability used inside logarithms when only probabilities are known (the loss
+# of a record whose true class gets less is capped at -log(EPS) = 69.1).
 EPS = 1e-30
+_TINY = float(np.finfo(np.float64).tiny)
+#: A row whose top probability p > 1/2 and whose other entries sum to ``rest`` with
+#: ``|p + rest - 1| <= ROW_SUM_TOL`` is a correctly rounded probability vector (a few float32
+#: roundings: 2**-21 = 4.8e-7); its ``1 - p`` is then taken to be ``rest``. Rows further from
+#: summing to 1 (the check on ModelOutputs allows 1e-3) keep the formula on p.
+ROW_SUM_TOL = 2.0**-21
 
 
 def _true_class(outputs: ModelOutputs) -> np.ndarray:
     return outputs.probs[np.arange(outputs.n), outputs.y]
 
 
-def loss(outputs: ModelOutputs) -> np.ndarray:
-    """Cross-entropy loss -log f(x)_y (from logits when available, exact for tiny probabilities)."""
+def _centred_logits(z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(e, m, t)``: e = z - max_c z_c (exact for float32 logits), m = argmax,
+    t = logsumexp_{i != m} e_i = log((1 - p_m) / p_m), finite for any margin."""
+    idx = np.arange(z.shape[0])
+    m = np.argmax(z, axis=1)
+    e = z - z[idx, m][:, None]
+    others = e.copy()
+    others[idx, m] = -np.inf
+    return e, m, logsumexp(others, axis=1)
+
+
+def _log_probs_from_logits(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(log p (n, C), log(1 - p) (n, C))`` from logits, both precise at any margin
+    (see the module docstring)."""
+    idx = np.arange(z.shape[0])
+    e, m, t = _centred_logits(z)
+    neg_log_p_top = np.logaddexp(0.0, t)  # log1p(sum_{i != m} exp(e_i)) = -log p_m
+    log_p = e - neg_log_p_top[:, None]
+    p_others = np.exp(log_p)
+    p_others[idx, m] = 0.0
+    log_q = np.log1p(-p_others)  # p_c <= 1/2 for c != m: log1p keeps every digit
+    log_q[idx, m] = t - neg_log_p_top  # log(1 - p_m) without forming 1 - p_m
+    return log_p, log_q
+
+
+def _near_one(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(rows, m, rest)``: the rows whose top probability p_m > 1/2 is complemented by the
+    other classes (a positive sum ``rest`` within ``ROW_SUM_TOL`` of ``1 - p_m``), their top
+    class, and that sum, used as 1 - p_m.
+
+    ``1 - p_m`` formed in floating point is quantized at the spacing below 1 (2**-53 in
+    float64, 2**-24 in float32: a relative error of 2**-53 / (1 - p_m)) and exactly 0 once
+    p_m rounds to 1, while the small probabilities keep their relative precision. On rows
+    far from saturation both are equally good (the values change in the last bits)."""
+    idx = np.arange(probs.shape[0])
+    m = np.argmax(probs, axis=1)
+    top = probs[idx, m]
+    others = probs.copy()
+    others[idx, m] = 0.0
+    rest = others.sum(axis=1)
+    near = (top > 0.5) & (rest > 0.0) & (np.abs(top + rest - 1.0) <= ROW_SUM_TOL)
+    return idx[near], m[near], rest[near]
+
+
+def _log_probs_from_probs(probs: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(log p, log(1 - p))`` from probabilities: the formulas on p (floored at ``floor``),
+    except that near 1 the top class's complement is the other classes' sum
+    (:func:`_near_one`)."""
+    log_p = np.log(np.maximum(probs, floor))
+    log_q = np.log1p(-np.minimum(probs, 0.5))  # exact for p <= 1/2 ...
+    big = probs > 0.5
+    log_q[big] = np.log(np.maximum(1.0 - probs[big], EPS))  # ... else as before, unless:
+    rows, m, rest = _near_one(probs)
+    log_p[rows, m] = np.log1p(-rest)
+    log_q[rows, m] = np.log(rest)
+    return log_p, log_q
+
+
+def _log_probs(
+    outputs: ModelOutputs, floor: float = EPS
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(p, log p, log(1 - p))``, each float64 (n, C), from logits when the outputs carry
+    them, else from the probabilities (floored at ``floor`` inside the logarithm)."""
+    if outputs.logits is not None:
+        log_p, log_q = _log_probs_from_logits(outputs.logits)
+        return np.exp(log_p), log_p, log_q
+    log_p, log_q = _log_probs_from_probs(outputs.probs, floor)
+    return outputs.probs, log_p, log_q
+
+
+def _log_true_class(outputs: ModelOutputs) -> np.ndarray:
+    """log f(x)_y, float64 (n,), precise when f(x)_y is near or rounds to 1 (module docstring)."""
+    idx = np.arange(outputs.n)
     if outputs.logits is not None:
         z = outputs.logits
-        return logsumexp(z, axis=1) - z[np.arange(outputs.n), outputs.y]
-    return -np.log(np.maximum(_true_class(outputs), EPS))
+        e, m, t = _centred_logits(z)
+        return e[idx, outputs.y] - np.logaddexp(0.0, t)
+    log_p = np.log(np.maximum(_true_class(outputs), EPS))
+    rows, m, rest = _near_one(outputs.probs)
+    top = outputs.y[rows] == m
+    log_p[rows[top]] = np.log1p(-rest[top])
+    return log_p
+
+
+def loss(outputs: ModelOutputs) -> np.ndarray:
+    """Cross-entropy loss -log f(x)_y, precise at saturation.
+
+    From logits it is ``log1p(sum_{i != m} exp(z_i - z_m)) + z_m - z_y`` with m the top class
+    (for y = m: ``log1p(sum_{i != y} exp(z_i - z_y))``, about ``exp(-margin)``), not
+    ``logsumexp(z) - z_y``, which rounds to 0 beyond a margin of ~37 and ties every such
+    record. See the module docstring for the range and the probability-only case."""
+    return -_log_true_class(outputs)
 
 
 def true_class_confidence(outputs: ModelOutputs) -> np.ndarray:
-    """f(x)_y, the probability of the true class."""
+    """f(x)_y, the probability of the true class (1.0 beyond a logit margin of ~37: a
+    probability cannot say more in float64; use :func:`loss` to rank such records)."""
     return _true_class(outputs).copy()
 
 
 def max_confidence(outputs: ModelOutputs) -> np.ndarray:
-    """max_c f(x)_c, the largest posterior (ML-Leaks adversary 3, survey eq. 1)."""
+    """max_c f(x)_c, the largest posterior (ML-Leaks adversary 3, survey eq. 1); 1.0 beyond a
+    logit margin of ~37, as :func:`true_class_confidence`."""
     return outputs.probs.max(axis=1)
 
 
 def entropy(outputs: ModelOutputs) -> np.ndarray:
-    """Shannon entropy -sum_c f(x)_c log f(x)_c of the prediction (nats)."""
-    p = outputs.probs
-    return -np.sum(p * np.log(np.maximum(p, EPS)), axis=1)
+    """Shannon entropy -sum_c f(x)_c log f(x)_c of the prediction (nats).
+
+    A sum of non-negative terms with precise log-probabilities, so it keeps its relative
+    precision as it tends to 0 (about margin * exp(-margin) at saturation)."""
+    # p log p -> 0 as p -> 0: floor at the smallest normal float, not EPS, whose log (-69)
+    # would understate the terms that make up a saturated row's entropy.
+    p, log_p, _ = _log_probs(outputs, floor=_TINY)
+    return -np.sum(p * log_p, axis=1)
 
 
 def modified_entropy(outputs: ModelOutputs) -> np.ndarray:
-    """Song & Mittal 2021, eq. (8): -(1-p_y) log p_y - sum_{i!=y} p_i log(1-p_i)."""
-    p = outputs.probs
+    """Song & Mittal 2021, eq. (8): -(1-p_y) log p_y - sum_{i!=y} p_i log(1-p_i).
+
+    Computed in log space (``1 - p_y`` and ``log(1 - p_i)`` without cancellation), so it
+    keeps its relative precision as it tends to 0 (about exp(-2 * margin) at saturation)."""
     idx = np.arange(outputs.n)
-    p_y = p[idx, outputs.y]
-    log_p_y = -loss(outputs)  # exact from logits when available
-    log_one_minus = np.log(np.maximum(1.0 - p, EPS))
-    other = p * log_one_minus
-    other[idx, outputs.y] = 0.0
-    return -(1.0 - p_y) * log_p_y - other.sum(axis=1)
+    p, log_p, log_q = _log_probs(outputs)
+    y = outputs.y
+    first = -np.exp(log_q[idx, y]) * log_p[idx, y]
+    other = p * log_q
+    other[idx, y] = 0.0
+    return first - other.sum(axis=1)
 
 
 def scaled_logit(outputs: ModelOutputs) -> np.ndarray:
     """LiRA's phi = log f(x)_y - log(1 - f(x)_y) (Carlini et al. 2022, sec. 4.2).
 
     From logits it is computed stably as z_y - logsumexp_{i != y} z_i, exact even when
-    f(x)_y rounds to 1 in floating point.
+    f(x)_y rounds to 1 in floating point. From probabilities the second term is the log of
+    the other classes' sum, which keeps its precision when f(x)_y rounds to 1.
     """
     idx = np.arange(outputs.n)
     if outputs.logits is not None:
