@@ -7,7 +7,9 @@ import time
 
 import pytest
 
-from miaudit.errors import ConfigError, short_repr
+from miaudit import resources
+from miaudit.errors import ConfigError, ResourceError, short_repr
+from miaudit.models._zoo import build_torch_module, check_model_memory, estimate_training_bytes
 from miaudit.pipeline import load_config
 from miaudit.pipeline._yaml import read_yaml
 
@@ -105,3 +107,68 @@ def test_long_values_are_cut_in_config_errors(tmp_path):
     long_key = "? " + "x" * 100_000 + "\n: 1\n"  # an explicit key: simple keys stop at 1024
     assert "unknown key" in _load_error(tmp_path, VALID + long_key)
     assert "unknown model" in _load_error(tmp_path, VALID.replace("mlp", "m" * 100_000))
+
+
+# --- memory estimates (item 11) --------------------------------------------------------------
+
+
+def _numel(module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "shape"),
+    [
+        ("mlp", {"hidden": []}, (7,)),
+        ("mlp", {"hidden": [5, 3], "dropout": 0.5}, (2, 3)),
+        ("cnn", {"channels": [4], "hidden": 6}, (1, 28, 28)),
+        ("cnn", {"channels": [2, 3, 5], "hidden": 7}, (3, 33, 33)),
+        ("sample_convnet", {"channels": [4, 6], "hidden": 5}, (1, 14, 14)),
+        ("sample_convnet", {}, (3, 32, 32)),
+    ],
+)
+def test_parameter_count_is_exact_without_building(name, params, shape):
+    # The estimate counts what build_torch_module would allocate, without allocating it.
+    parameters, _ = estimate_training_bytes(name, params, shape, 10)
+    assert parameters == _numel(build_torch_module(name, params, shape, 10, seed=0))
+
+
+def test_huge_model_is_refused_before_allocation(monkeypatch):
+    # Before the fix hidden=[100000000] ran 52 s and took 11 GB before failing.
+    monkeypatch.setenv(resources.ENV_LIMIT, "8G")
+    start = time.perf_counter()
+    with pytest.raises(
+        ResourceError, match=r"needs about .* GiB; this machine has .* available; make the model"
+    ):
+        build_torch_module("mlp", {"hidden": [100_000_000]}, (446,), 30, seed=0)
+    assert time.perf_counter() - start < 1  # refused from arithmetic, nothing built
+
+
+def test_batch_is_bounded_by_the_training_set(monkeypatch):
+    monkeypatch.setenv(resources.ENV_LIMIT, "1G")
+    params = {"hidden": [10], "batch_size": 10**9}
+    check_model_memory("mlp", params, (20,), 2, n_records=1000)  # full batches: fits
+    with pytest.raises(ResourceError):
+        check_model_memory("mlp", params, (20,), 2, n_records=10**9)
+
+
+def test_available_memory_honours_limits(monkeypatch):
+    monkeypatch.setenv(resources.ENV_LIMIT, "1.5 GiB")
+    assert resources.available_memory() <= 1.5 * 2**30
+    monkeypatch.setenv(resources.ENV_LIMIT, "lots")
+    with pytest.raises(ResourceError, match="not a size"):
+        resources.available_memory()
+    monkeypatch.delenv(resources.ENV_LIMIT)
+    monkeypatch.setattr(resources, "_meminfo_available", lambda: None)
+    monkeypatch.setattr(resources, "_cgroup_available", lambda: None)
+    monkeypatch.setattr(resources, "_rlimit_available", lambda: None)
+    assert resources.available_memory() is None
+    resources.require_memory(2**40, "x", "y")  # unknown: only the petabyte bound refuses
+    with pytest.raises(ResourceError, match="no machine has that much"):
+        resources.require_memory(2**51, "x", "y")
+
+
+def test_format_bytes():
+    assert resources.format_bytes(356 * 2**30) == "356 GiB"
+    assert resources.format_bytes(14.6 * 2**40) == "14.6 TiB"
+    assert resources.format_bytes(512) == "512 bytes"

@@ -197,7 +197,7 @@ class SampleConvNet(nn.Module):
         side = _conv_out(side, 4, 2) - 1  # conv2, then maxpool 2 stride 1
         if side < 1:
             raise ConfigError(
-                f"image_size {self.image_size} is too small for sample_convnet (needs >= 10)"
+                f"image_size {self.image_size} is too small for sample_convnet (needs >= 14)"
             )
         c1, c2 = self.channels
         self.features = nn.Sequential(
@@ -227,3 +227,85 @@ class SampleConvNet(nn.Module):
             f"SampleConvNet({self.in_channels}x{s}x{s}, conv {convs}, fc {self.hidden}, "
             f"{self.num_classes} classes)"
         )
+
+
+# --- sizes before building (issue 9 item 11) ------------------------------------------------
+# Each ``*_footprint`` takes the constructor's arguments, validates them the same way, and
+# returns (parameters, activations per record) without allocating anything, so a recipe
+# like hidden=[100000000] is refused with an estimate instead of running out of memory.
+
+
+def _linear(fan_in: int, fan_out: int) -> int:
+    return (fan_in + 1) * fan_out
+
+
+def mlp_footprint(
+    input_dim: int,
+    num_classes: int,
+    hidden: Sequence[int] = (256,),
+    activation: str = "relu",
+    dropout: float = 0.0,
+) -> tuple[int, int]:
+    """(parameters, activations per record) of :class:`MLP` with these arguments."""
+    dims = (
+        _positive_int(input_dim, "input_dim"),
+        *_widths(hidden, "hidden", allow_empty=True),
+        _positive_int(num_classes, "num_classes"),
+    )
+    _activation(activation)
+    _dropout(dropout)
+    params = sum(_linear(a, b) for a, b in zip(dims[:-1], dims[1:], strict=False))
+    return params, sum(dims)
+
+
+def cnn_footprint(
+    in_channels: int,
+    image_size: int,
+    num_classes: int,
+    channels: Sequence[int] = (32, 64),
+    hidden: int = 128,
+    dropout: float = 0.0,
+) -> tuple[int, int]:
+    """(parameters, activations per record) of :class:`CNN` with these arguments."""
+    c = _positive_int(in_channels, "in_channels")
+    side = _positive_int(image_size, "image_size")
+    classes = _positive_int(num_classes, "num_classes")
+    widths = _widths(channels, "channels", allow_empty=False)
+    hidden = _positive_int(hidden, "hidden")
+    _dropout(dropout)
+    params, acts = 0, c * side * side
+    for out in widths:
+        params += c * out * 9 + out
+        acts += 2 * out * side * side + out * (side // 2) ** 2  # conv, ReLU, pooling
+        c, side = out, side // 2
+    if side < 1:
+        CNN(in_channels, image_size, num_classes, channels=widths)  # raises its error
+    flat = c * side**2
+    params += _linear(flat, hidden) + _linear(hidden, classes)
+    return params, acts + 2 * hidden + classes
+
+
+def sample_convnet_footprint(
+    in_channels: int,
+    image_size: int,
+    num_classes: int,
+    channels: Sequence[int] = (16, 32),
+    hidden: int = 32,
+) -> tuple[int, int]:
+    """(parameters, activations per record) of :class:`SampleConvNet` with these arguments."""
+    c = _positive_int(in_channels, "in_channels")
+    size = _positive_int(image_size, "image_size")
+    classes = _positive_int(num_classes, "num_classes")
+    widths = _widths(channels, "channels", allow_empty=False)
+    if len(widths) != 2:
+        raise ConfigError(f"sample_convnet has two convolutions, got channels={channels!r}")
+    hidden = _positive_int(hidden, "hidden")
+    c1, c2 = widths
+    s1 = _conv_out(size, 8, 2, 3)
+    s2 = _conv_out(s1 - 1, 4, 2)
+    if s2 - 1 < 1:
+        raise ConfigError(f"image_size {size} is too small for sample_convnet (needs >= 14)")
+    flat = c2 * (s2 - 1) ** 2
+    params = c * c1 * 64 + c1 + c1 * c2 * 16 + c2 + _linear(flat, hidden) + _linear(hidden, classes)
+    acts = c * size * size + 3 * c1 * s1 * s1 + 3 * c2 * s2 * s2 + 2 * hidden + classes
+    return params, acts

@@ -13,16 +13,26 @@ from sklearn.base import ClassifierMixin
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
-from miaudit.errors import ConfigError, DataError
-from miaudit.models._architectures import CNN, MLP, SampleConvNet
+from miaudit.errors import ConfigError, DataError, short_repr
+from miaudit.models._architectures import (
+    CNN,
+    MLP,
+    SampleConvNet,
+    cnn_footprint,
+    mlp_footprint,
+    sample_convnet_footprint,
+)
 from miaudit.models._trainer import TRAIN_FIELDS, TrainConfig, train_torch
 from miaudit.outputs import check_labels
 from miaudit.registry import Registry
+from miaudit.resources import require_memory, training_bytes
 from miaudit.targets import SklearnTarget, Target, TorchTarget
 
 TrainFn = Callable[[dict[str, Any], np.ndarray, np.ndarray, int, int, bool], Target]
 #: ``build(record_shape, num_classes, arch) -> module`` for torch models
 BuildFn = Callable[[tuple[int, ...], int, dict[str, Any]], torch.nn.Module]
+#: ``footprint(record_shape, num_classes, arch) -> (parameters, activations per record)``
+FootprintFn = Callable[[tuple[int, ...], int, dict[str, Any]], tuple[int, int]]
 
 _TRAIN_DEFAULTS: dict[str, Any] = {k: v for k, v in TrainConfig().to_dict().items() if k != "seed"}
 
@@ -42,6 +52,9 @@ class ModelSpec:
             module for records of ``record_shape`` (as stored, e.g. (C, H, W)) from the
             architecture parameters ``arch``; ConfigError for records it cannot read.
         flatten: torch models only: records are flattened to vectors before the module.
+        footprint: torch models only: ``footprint(record_shape, num_classes, arch)``, the
+            (parameters, activations per record) of the module ``build`` would make,
+            computed without allocating it (see :func:`estimate_training_bytes`).
     """
 
     name: str
@@ -51,6 +64,7 @@ class ModelSpec:
     description: str
     build: BuildFn | None = None
     flatten: bool = False
+    footprint: FootprintFn | None = None
 
 
 MODELS: Registry[ModelSpec] = Registry("model")
@@ -90,6 +104,91 @@ def _build_sample_convnet(
     return SampleConvNet(*_image_shape("sample_convnet", shape), num_classes, **arch)
 
 
+#: Batch assumed for the activations when the training set's size is unknown.
+_ACTIVATION_BATCH_CAP = 1024
+
+
+def _mlp_footprint(
+    shape: tuple[int, ...], num_classes: int, arch: dict[str, Any]
+) -> tuple[int, int]:
+    return mlp_footprint(math.prod(shape), num_classes, **arch)
+
+
+def _cnn_footprint(
+    shape: tuple[int, ...], num_classes: int, arch: dict[str, Any]
+) -> tuple[int, int]:
+    return cnn_footprint(*_image_shape("cnn", shape), num_classes, **arch)
+
+
+def _sample_convnet_footprint(
+    shape: tuple[int, ...], num_classes: int, arch: dict[str, Any]
+) -> tuple[int, int]:
+    return sample_convnet_footprint(*_image_shape("sample_convnet", shape), num_classes, **arch)
+
+
+def estimate_training_bytes(
+    name: str,
+    params: dict[str, Any],
+    record_shape: tuple[int, ...],
+    num_classes: int,
+    n_records: int | None = None,
+) -> tuple[int, int] | None:
+    """(parameters, bytes to train) of torch model ``name``, or None for other models.
+
+    Counted from the recipe and the records' shape without building the module: float32
+    parameters, gradients and Adam's two moments, plus one batch of activations (the
+    batch bounded by ``n_records``, else by 1024). Issue 9 item 11: ``hidden: [100000000]``
+    ran 52 s and took 11 GB before failing.
+
+    Raises:
+        ConfigError: bad architecture parameters or records the architecture cannot read.
+    """
+    spec = MODELS.get(name)
+    if spec.footprint is None:
+        return None
+    arch = {k: v for k, v in params.items() if k not in TRAIN_FIELDS}
+    try:
+        parameters, activations = spec.footprint(
+            tuple(int(d) for d in record_shape), num_classes, arch
+        )
+    except TypeError as e:
+        raise ConfigError(f"bad parameters for model {name!r}: {e}") from None
+    batch = params.get("batch_size", spec.defaults.get("batch_size", 64))
+    batch = batch if isinstance(batch, int) and not isinstance(batch, bool) and batch > 0 else 64
+    batch = min(batch, _ACTIVATION_BATCH_CAP if n_records is None else max(int(n_records), 1))
+    return parameters, training_bytes(parameters, activations, batch)
+
+
+def check_model_memory(
+    name: str,
+    params: dict[str, Any],
+    record_shape: tuple[int, ...],
+    num_classes: int,
+    *,
+    n_records: int | None = None,
+    what: str = "model",
+) -> None:
+    """Refuse (ResourceError) a torch recipe too large to train on this machine.
+
+    ``what`` names the model in the message (e.g. "target model", "reference model");
+    ``n_records``, the training set's size, bounds the batch (a batch_size above it trains
+    on full batches).
+    """
+    estimate = estimate_training_bytes(name, params, record_shape, num_classes, n_records)
+    if estimate is None:
+        return
+    parameters, nbytes = estimate
+    arch = {k: v for k, v in params.items() if k not in TRAIN_FIELDS or k == "batch_size"}
+    recipe = ", ".join(f"{k}={short_repr(v, 40)}" for k, v in arch.items())
+    features = "x".join(str(int(d)) for d in record_shape)
+    require_memory(
+        nbytes,
+        f"{what} {name}{f' ({recipe})' if recipe else ''} on records of shape {features} has "
+        f"{parameters:,} parameters and",
+        "make the model smaller",
+    )
+
+
 def build_torch_module(
     name: str, params: dict[str, Any], record_shape: tuple[int, ...], num_classes: int, seed: int
 ) -> torch.nn.Module:
@@ -109,6 +208,7 @@ def build_torch_module(
             f"model {name!r} is not a torch model (torch models: {', '.join(torch_models())})"
         )
     arch = {k: v for k, v in params.items() if k not in TRAIN_FIELDS}
+    check_model_memory(name, params, record_shape, num_classes)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         try:
@@ -173,6 +273,7 @@ MODELS.add(
         description="torch multi-layer perceptron (records are flattened)",
         build=_build_mlp,
         flatten=True,
+        footprint=_mlp_footprint,
     ),
 )
 MODELS.add(
@@ -184,6 +285,7 @@ MODELS.add(
         train=_torch_trainer("cnn"),
         description="torch small convnet for (n, C, H, W) images (28x28, 32x32)",
         build=_build_cnn,
+        footprint=_cnn_footprint,
     ),
 )
 MODELS.add(
@@ -195,6 +297,7 @@ MODELS.add(
         train=_torch_trainer("sample_convnet"),
         description="torch convnet of Opacus' MNIST DP-SGD example (SampleConvNet), images",
         build=_build_sample_convnet,
+        footprint=_sample_convnet_footprint,
     ),
 )
 MODELS.add(
