@@ -3,14 +3,18 @@ duplicate keys, encodings, memory estimates, and imports named by a config."""
 
 from __future__ import annotations
 
+import functools
+import sys
 import time
 
+import numpy as np
 import pytest
 
 from miaudit import resources
 from miaudit.errors import ConfigError, ResourceError, short_repr
 from miaudit.models._zoo import build_torch_module, check_model_memory, estimate_training_bytes
-from miaudit.pipeline import load_config
+from miaudit.pipeline import load_config, parse_config, run_config
+from miaudit.pipeline._preflight import ENV_NO_IMPORTS, check_train_fn, import_train_fn
 from miaudit.pipeline._yaml import read_yaml
 
 
@@ -172,3 +176,103 @@ def test_format_bytes():
     assert resources.format_bytes(356 * 2**30) == "356 GiB"
     assert resources.format_bytes(14.6 * 2**40) == "14.6 TiB"
     assert resources.format_bytes(512) == "512 bytes"
+
+
+# --- code named by a config (items 11 and 13) -------------------------------------------------
+
+TRAIN_FN_MODULE = """
+import pathlib
+pathlib.Path(__file__).with_name("imported.txt").write_text("side effect")
+not_callable = 3
+def good(x, y, seed):
+    return None
+def two_args(x, y):
+    return None
+class Trainer:
+    def __init__(self, x, y, seed):
+        pass
+"""
+
+
+@pytest.fixture
+def train_fn_module(tmp_path, monkeypatch):
+    """A module with an import side effect (it writes imported.txt), importable by name."""
+    name = f"miaudit_probe_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{name}.py").write_text(TRAIN_FN_MODULE)
+    (tmp_path / "broken_at_import.py").write_text("raise RuntimeError('boom')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv(ENV_NO_IMPORTS, raising=False)
+    return name, tmp_path / "imported.txt"
+
+
+@pytest.mark.parametrize(
+    ("attr", "message"),
+    [
+        ("os:system", "is a builtin_function_or_method, not a Python function"),
+        ("builtins:print", "not a Python function"),
+        ("{m}:not_callable", "is an int, not a Python function"),
+        ("{m}:two_args", "must accept (x, y, seed); its signature is '(x, y)'"),
+        ("{m}:Trainer", "is a class"),
+        ("{m}:missing", "has no attribute 'missing'"),
+        ("no_such_module_xyz:f", "cannot be imported: No module named 'no_such_module_xyz'"),
+        ("broken_at_import:f", "importing 'broken_at_import' failed: RuntimeError: boom"),
+        ("{m}:good.x.", "must look like 'package.module:function'"),
+    ],
+)
+def test_train_fn_must_be_a_python_function_of_x_y_seed(train_fn_module, attr, message):
+    # Before the fix 'os:system' was accepted (callable) and failed later with a TypeError.
+    with pytest.raises(ConfigError) as info:
+        import_train_fn(attr.format(m=train_fn_module[0]))
+    assert message in str(info.value)
+
+
+def test_good_train_fn_and_partials_are_accepted(train_fn_module):
+    fn = import_train_fn(f"{train_fn_module[0]}:good")
+    assert fn(None, None, 0) is None
+    check_train_fn(functools.partial(fn))
+    check_train_fn(lambda x, y, seed, extra=1: None)
+
+
+@pytest.mark.parametrize("how", ["argument", "environment"])
+def test_no_imports_mode_refuses_before_importing(train_fn_module, monkeypatch, how):
+    name, marker = train_fn_module
+    config = parse_config(
+        {
+            "dataset": {"path": "does-not-exist.npz"},  # refused before the data are read
+            "split": {"members": 10, "nonmembers": 10},
+            "target": {"model": "logistic_regression"},
+            "attacks": ["lira"],
+            "reference": {"train_fn": f"{name}:good"},
+        }
+    )
+    kwargs = {"allow_imports": False} if how == "argument" else {"allow_imports": True}
+    if how == "environment":  # the environment wins over an argument
+        monkeypatch.setenv(ENV_NO_IMPORTS, "1")
+    with pytest.raises(ConfigError, match="imports from configs are disabled"):
+        run_config(config, progress=False, **kwargs)
+    assert not marker.exists()  # the module's code never ran
+    assert name not in sys.modules
+
+
+def test_config_sizes_are_refused_before_training(tmp_path, monkeypatch):
+    # Before the fix random_queries 1e11 asked numpy for 14.6 TiB after the target trained.
+    monkeypatch.setenv(resources.ENV_LIMIT, "4G")
+    rng = np.random.default_rng(0)
+    data = tmp_path / "d.npz"
+    np.savez(data, x=rng.normal(size=(60, 5)), y=np.arange(60) % 2)
+    base = {
+        "dataset": {"path": str(data)},
+        "split": {"members": 20, "nonmembers": 20},
+        "target": {"model": "logistic_regression"},
+        "attacks": ["loss"],
+    }
+    cases = [
+        ({"evaluation": {"random_queries": 10**11}}, "evaluation.random_queries"),
+        ({"evaluation": {"bootstrap": 10**10}}, "evaluation.bootstrap"),
+        ({"reference": {"num_models": 10**10}}, "reference.num_models"),
+        ({"target": {"model": "mlp", "hidden": [10**9]}}, "target model mlp"),
+        ({"reference": {"model": {"model": "mlp", "hidden": [10**9]}}}, "reference model mlp"),
+    ]
+    for patch, what in cases:
+        with pytest.raises(ResourceError, match=f"{what}.* needs about .*; this machine has"):
+            run_config({**base, **patch}, progress=False)

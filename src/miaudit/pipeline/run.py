@@ -12,6 +12,8 @@ from miaudit.data import load_dataset, make_split
 from miaudit.defenses import DefenseData, make_defense
 from miaudit.errors import ConfigError
 from miaudit.models import train_model
+from miaudit.pipeline._preflight import check_audit_memory, check_config_code
+from miaudit.pipeline._preflight import import_train_fn as _import_train_fn
 from miaudit.pipeline.api import audit
 from miaudit.pipeline.config import AuditConfig, load_config, parse_config
 from miaudit.pipeline.output import prepare_output_dir, run_identity
@@ -26,6 +28,7 @@ def run_config(
     data_dir: str | Path | None = None,
     progress: bool = True,
     overwrite: bool = False,
+    allow_imports: bool | None = None,
 ) -> AuditResult:
     """Run the audit a configuration describes and, if it names an output, write it there.
 
@@ -33,11 +36,18 @@ def run_config(
     attacker's population is the rest of the data set (or ``split.population`` records).
     The output directory is checked before any work (see :mod:`miaudit.pipeline.output`):
     it must be writable and must not hold another config's results unless ``overwrite``.
+
+    Code the config names (``reference.train_fn``) is imported and checked first, before the
+    data are loaded; ``allow_imports=False`` (or ``MIAUDIT_NO_CONFIG_IMPORTS=1`` in the
+    environment, or ``miaudit audit --no-code``) refuses it before anything is imported.
+    The memory the config's sizes need is estimated before any training; a config that
+    cannot fit is refused with the estimate (see :mod:`miaudit.pipeline._preflight`).
     """
     if isinstance(config, (str, Path)):
         config = load_config(config)
     elif isinstance(config, dict):
         config = parse_config(config)
+    check_config_code(config, allow_imports)
     out_dir = output or config.output
     if out_dir is not None:
         prepare_output_dir(
@@ -60,6 +70,14 @@ def run_config(
     )
     x, y = dataset.x, dataset.y
     population_idx = split.population
+    check_audit_memory(
+        config,
+        record_shape=x.shape[1:],
+        num_classes=dataset.num_classes,
+        n_members=len(split.members),
+        n_nonmembers=len(split.nonmembers),
+        n_population=len(population_idx),
+    )
     defense, defense_data = None, DefenseData()
     if config.target.defense is not None:
         spec = dict(config.target.defense)
@@ -178,15 +196,8 @@ def reference_settings(config: AuditConfig, *, data_dir: str | Path | None) -> R
     )
 
 
-def import_train_fn(spec: str) -> Any:
-    """Import "package.module:function" (the config's reference.train_fn)."""
-    import importlib
-
-    module_name, _, attr = spec.partition(":")
-    try:
-        fn = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"reference.train_fn {spec!r} cannot be imported: {exc}") from None
-    if not callable(fn):
-        raise ConfigError(f"reference.train_fn {spec!r} is not callable")
-    return fn
+def import_train_fn(spec: str, *, allow_imports: bool | None = None) -> Any:
+    """Import "package.module:function" (the config's reference.train_fn) and check it is a
+    Python function accepting ``(x, y, seed)``; see
+    :func:`miaudit.pipeline._preflight.import_train_fn`."""
+    return _import_train_fn(spec, allow_imports=allow_imports)

@@ -1,0 +1,211 @@
+"""Checks a config run makes before any import, data split or training (issue 9 items 11, 13).
+
+* Code named by the config: ``reference.train_fn`` ("package.module:function") is imported,
+  and importing a module runs its code. :func:`imports_allowed` says whether this run may
+  (``run_config(allow_imports=False)``, ``miaudit audit --no-code`` or
+  ``MIAUDIT_NO_CONFIG_IMPORTS=1`` refuse it before anything is imported);
+  :func:`import_train_fn` imports it and refuses, in one line, anything that is not a
+  Python function accepting ``(x, y, seed)`` (``os:system`` used to fail later with a
+  ``TypeError``).
+* Memory: :func:`check_audit_memory` estimates, from the config and the data's shape, what
+  the target and reference models, the random queries, the reference outputs and the
+  bootstrap will allocate, and refuses (ResourceError) what this machine cannot hold.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+import math
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from miaudit.errors import ConfigError, short_repr
+from miaudit.resources import bootstrap_bytes, outputs_bytes, random_queries_bytes, require_memory
+
+if TYPE_CHECKING:
+    from miaudit.pipeline.config import AuditConfig
+
+#: Set to 1 (or true/yes/on) to refuse every import a config names.
+ENV_NO_IMPORTS = "MIAUDIT_NO_CONFIG_IMPORTS"
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def imports_allowed(allow_imports: bool | None = None) -> bool:
+    """Whether a config may name code to import.
+
+    False when ``allow_imports`` is False or the environment sets
+    ``MIAUDIT_NO_CONFIG_IMPORTS=1``; the environment cannot be overridden by an argument,
+    so an administrator's setting holds for every run in it.
+    """
+    if os.environ.get(ENV_NO_IMPORTS, "").strip().lower() in _TRUE:
+        return False
+    return allow_imports is not False
+
+
+def check_config_code(config: AuditConfig, allow_imports: bool | None = None) -> Any:
+    """Import and check the code the config names (its ``reference.train_fn``), or refuse.
+
+    Runs before the data are loaded and before any training, so a refused or broken
+    ``train_fn`` costs nothing. Returns the function, or None when the config names none.
+    """
+    spec = config.reference.train_fn
+    if spec is None:
+        return None
+    return import_train_fn(spec, allow_imports=allow_imports)
+
+
+def import_train_fn(spec: str, *, allow_imports: bool | None = None) -> Callable[..., Any]:
+    """Import ``"package.module:function"`` (a config's ``reference.train_fn``).
+
+    Raises:
+        ConfigError: imports are disabled (nothing is imported), the text is not
+            ``module:function``, the module cannot be imported or fails while importing,
+            or the attribute is not a Python function accepting ``(x, y, seed)``.
+    """
+    where = f"reference.train_fn {short_repr(spec)}"
+    if not imports_allowed(allow_imports):
+        raise ConfigError(
+            f"{where} names code to import and imports from configs are disabled "
+            f"(--no-code or {ENV_NO_IMPORTS}=1); nothing was imported: remove "
+            "reference.train_fn, or run without --no-code if you trust this config"
+        )
+    module_name, _, attr = spec.partition(":")
+    if not _dotted(module_name) or not _dotted(attr):
+        raise ConfigError(f"{where} must look like 'package.module:function'")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"{where} cannot be imported: {_text(exc)}") from None
+    except Exception as exc:  # noqa: BLE001 -- the module's own code failed while importing
+        raise ConfigError(
+            f"{where}: importing {module_name!r} failed: {type(exc).__name__}: {_text(exc)}"
+        ) from None
+    for name in attr.split("."):
+        try:
+            obj = getattr(obj, name)
+        except AttributeError:
+            raise ConfigError(f"{where}: {module_name!r} has no attribute {attr!r}") from None
+    check_train_fn(obj, where)
+    return obj
+
+
+def _text(exc: BaseException, limit: int = 200) -> str:
+    """An exception's message on one line, at most ``limit`` characters."""
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _dotted(text: str) -> bool:
+    return bool(text) and all(part.isidentifier() for part in text.split("."))
+
+
+def check_train_fn(fn: Any, where: str = "train_fn") -> None:
+    """Refuse (ConfigError) anything but a Python function callable as ``fn(x, y, seed)``.
+
+    Accepted: a function or bound method written in Python, a ``functools.partial`` of
+    one, or an instance of a Python class with a ``__call__`` method. Refused: classes,
+    built-in and C functions (``os:system``, ``builtins:print``), modules and other values.
+    """
+    python = _python_callable(fn)
+    if python is None:
+        name = type(fn).__name__
+        kind = (
+            "a class" if isinstance(fn, type) else f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
+        )
+        raise ConfigError(f"{where} is {kind}, not a Python function train_fn(x, y, seed) -> model")
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where} has no signature to check; write a Python function") from None
+    try:
+        signature.bind(None, None, None)
+    except TypeError:
+        raise ConfigError(
+            f"{where} must accept (x, y, seed); its signature is {short_repr(str(signature), 120)}"
+        ) from None
+
+
+def _python_callable(fn: Any) -> Any:
+    """The Python function behind ``fn``, or None when it is not written in Python."""
+    if isinstance(fn, functools.partial):
+        return _python_callable(fn.func)
+    if inspect.isfunction(fn):
+        return fn
+    if inspect.ismethod(fn) and inspect.isfunction(fn.__func__):
+        return fn.__func__
+    if isinstance(fn, type) or inspect.ismodule(fn):
+        return None
+    call = getattr(type(fn), "__call__", None)  # noqa: B004 -- the class's, not the instance's
+    return call if inspect.isfunction(call) else None
+
+
+def check_audit_memory(
+    config: AuditConfig,
+    *,
+    record_shape: tuple[int, ...],
+    num_classes: int,
+    n_members: int,
+    n_nonmembers: int,
+    n_population: int,
+) -> None:
+    """Refuse (ResourceError) a config whose sizes cannot fit in this machine's memory.
+
+    Checked from sizes alone, before any of it is allocated: the target model and the
+    reference models' recipe (parameters, gradients, optimiser state, a batch of
+    activations), the random queries, the reference models' outputs on the audited
+    records and the population, and the bootstrap's resample indices.
+    """
+    from miaudit.models._zoo import check_model_memory
+
+    features = math.prod(record_shape)
+    target = config.target
+    check_model_memory(
+        target.model,
+        target.params,
+        record_shape,
+        num_classes,
+        n_records=n_members,
+        what="target model",
+    )
+    ref = config.reference
+    if ref.model is not None:
+        params = {k: v for k, v in ref.model.items() if k != "model"}
+        check_model_memory(
+            ref.model["model"],
+            params,
+            record_shape,
+            num_classes,
+            n_records=n_members,
+            what="reference model",
+        )
+    ev = config.evaluation
+    require_memory(
+        random_queries_bytes(ev.random_queries, features),
+        f"evaluation.random_queries {ev.random_queries:,} on records of {features:,} features",
+        "lower evaluation.random_queries (1000 is the default)",
+    )
+    audited = n_members + n_nonmembers
+    require_memory(
+        outputs_bytes(ref.num_models, audited + n_population, num_classes),
+        f"the outputs of reference.num_models {ref.num_models:,} on {audited + n_population:,} "
+        f"records of {num_classes} classes",
+        "lower reference.num_models or split.population",
+    )
+    require_memory(
+        bootstrap_bytes(ev.bootstrap, audited),
+        f"evaluation.bootstrap {ev.bootstrap:,} resamples of {audited:,} records",
+        "lower evaluation.bootstrap (200 is the default; 0 for no intervals)",
+    )
+
+
+__all__ = [
+    "ENV_NO_IMPORTS",
+    "check_audit_memory",
+    "check_config_code",
+    "check_train_fn",
+    "import_train_fn",
+    "imports_allowed",
+]
