@@ -31,10 +31,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except IncompleteOutputError as exc:
-        print(f"miaudit: error: {exc}", file=sys.stderr)
+        print(f"miaudit: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_OUTPUT_INCOMPLETE
     except MiauditError as exc:
-        print(f"miaudit: error: {exc}", file=sys.stderr)
+        print(f"miaudit: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("miaudit: interrupted", file=sys.stderr)
@@ -42,6 +42,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 OVERWRITE_HELP = "replace the results of a different run in the output directory"
+NO_CODE_HELP = (
+    "refuse to import code the config names (reference.train_fn); "
+    "same as MIAUDIT_NO_CONFIG_IMPORTS=1"
+)
+#: Longest error line printed (issue 9 item 12: an error once printed 2.1 GB).
+MAX_ERROR_CHARS = 2000
+
+
+def one_line(exc: BaseException) -> str:
+    """The error's message on one line of at most :data:`MAX_ERROR_CHARS` characters."""
+    text = " ".join(str(exc).split())
+    if len(text) > MAX_ERROR_CHARS:
+        text = text[: MAX_ERROR_CHARS - 3] + "..."
+    return text
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -62,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="data directory (default: $MIAUDIT_DATA)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
+    p.add_argument("--no-code", action="store_true", help=NO_CODE_HELP)
     p.set_defaults(func=_cmd_audit)
 
     p = sub.add_parser("tradeoff", help="sweep defenses: privacy, utility and cost")
@@ -107,6 +122,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         progress=not args.no_progress,
         overwrite=args.overwrite,
+        allow_imports=False if args.no_code else None,
     )
     print(result.summary())
     print(f"results: {output}/results.json  report: {output}/report.html")
