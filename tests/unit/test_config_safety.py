@@ -276,3 +276,10 @@ def test_config_sizes_are_refused_before_training(tmp_path, monkeypatch):
     for patch, what in cases:
         with pytest.raises(ResourceError, match=f"{what}.* needs about .*; this machine has"):
             run_config({**base, **patch}, progress=False)
+
+
+def test_nul_bytes_and_seeds_beyond_2_32_are_one_line(tmp_path):
+    # NUL: a yaml ReaderError traceback (raised as the loader is built) before the fix.
+    assert "invalid YAML" in _load_error(tmp_path, VALID + "title: a\x00b\n")
+    # torch.manual_seed(2**64) raised an OverflowError traceback mid-run before the fix.
+    assert "'seed' must be at most 4294967295" in _load_error(tmp_path, VALID + f"seed: {2**64}\n")

@@ -143,8 +143,9 @@ def read_yaml(path: str | Path) -> Any:
             f"{path}: {size:,} bytes is too large for a config (at most {MAX_FILE_BYTES:,})"
         )
     text = _decode(path, path.read_bytes())
-    loader = BoundedSafeLoader(text)
+    loader = None
     try:
+        loader = BoundedSafeLoader(text)  # reading starts here: NUL and control characters
         node = loader.get_single_node()
         if node is None:
             return None
@@ -162,7 +163,8 @@ def read_yaml(path: str | Path) -> Any:
     except RecursionError:
         raise ConfigError(f"{path}: nested too deeply") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _decode(path: Path, data: bytes) -> str:

@@ -48,6 +48,8 @@ REFERENCE_KEYS = {
 }
 EXECUTORS = ("serial", "process", "ray", "batched")
 REQUIRED_TOP = ("dataset", "split", "target", "attacks")
+#: Largest seed: numpy, torch and scikit-learn all accept 0 <= seed < 2**32.
+MAX_SEED = 2**32 - 1
 
 
 @dataclass(frozen=True)
@@ -142,7 +144,9 @@ def parse_config(raw: Any, *, source: str = "config") -> AuditConfig:
     for key in REQUIRED_TOP:
         if key not in raw:
             raise ConfigError(f"{source}: missing required key '{key}'")
-    seed = _int(raw.get("seed", 0), "seed", source, minimum=0)
+    # numpy, torch and scikit-learn all accept seeds below 2**32 (torch.manual_seed of a
+    # larger one raises an OverflowError mid-run, scikit-learn a ValueError)
+    seed = _int(raw.get("seed", 0), "seed", source, minimum=0, maximum=MAX_SEED)
 
     ds = _mapping(raw["dataset"], "dataset", source)
     _check_keys(ds, {"name", "path", "data_dir"}, source, "dataset")
@@ -329,11 +333,13 @@ def _mapping(value: Any, key: str, source: str) -> dict:
     return value
 
 
-def _int(value: Any, key: str, source: str, *, minimum: int) -> int:
+def _int(value: Any, key: str, source: str, *, minimum: int, maximum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(f"{source}: '{key}' must be an integer, got {short_repr(value)}")
     if value < minimum:
         raise ConfigError(f"{source}: '{key}' must be at least {minimum}, got {short_repr(value)}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{source}: '{key}' must be at most {maximum}, got {short_repr(value)}")
     return value
 
 
