@@ -16,6 +16,7 @@ from miaudit.errors import ConfigError
 from miaudit.pipeline import ReferenceSettings, run_config
 from miaudit.pipeline.api import reference_trainer
 from miaudit.reference import ReferenceRun, TrainRecipe, _cache, shadow_plan, train_references
+from miaudit.reference._engine import _torch_threads
 from miaudit.targets import TorchTarget
 
 PARAMS = {"hidden": (32,), "epochs": 5, "batch_size": 32, "lr": 0.01}
@@ -78,11 +79,15 @@ def test_memguard_reference_equals_the_defense_applied_by_hand(guarded: Referenc
     defense = make_defense("memguard", **{k: v for k, v in MEMGUARD.items() if k != "name"})
     for j in range(plan.num_models):
         tr, out, seed = plan.train_indices[j], plan.out_indices[j], plan.seeds[j]
-        model = recipe.train(x[tr], y[tr], seed)
-        wrapped = defense.wrap(
-            model, train=(x[tr], y[tr]), seed=seed, data=DefenseData(reference=(x[out], y[out]))
-        )
-        np.testing.assert_array_equal(guarded.outputs[j]["pool"].probs, wrapped.predict_proba(x))
+        # The engine's one thread per model: the same computation, bit for bit (another
+        # thread count may split float32 reductions differently).
+        with _torch_threads(1):
+            model = recipe.train(x[tr], y[tr], seed)
+            wrapped = defense.wrap(
+                model, train=(x[tr], y[tr]), seed=seed, data=DefenseData(reference=(x[out], y[out]))
+            )
+            by_hand = wrapped.predict_proba(x)
+        np.testing.assert_array_equal(guarded.outputs[j]["pool"].probs, by_hand)
 
 
 @pytest.mark.parametrize(

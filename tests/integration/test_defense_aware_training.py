@@ -12,6 +12,7 @@ import pytest
 from miaudit.defenses import DefenseData, make_defense
 from miaudit.pipeline import run_config
 from miaudit.reference import TrainRecipe, random_plan, train_references
+from miaudit.reference._engine import _torch_threads
 
 PARAMS = {"hidden": (16,), "epochs": 3, "batch_size": 32, "lr": 0.01}
 DISTILL = {"name": "distillation", "temperature": 2.0, "reference_size": 40}
@@ -36,16 +37,20 @@ def test_reference_models_get_defender_records_from_the_defender_pool() -> None:
         d = recipe.defender_indices(plan.out_indices[j], plan.seeds[j], defender_pool_size=90)
         assert d is not None and d.size == 40 and d.max() < 90  # reference_size of the pool
         tr = plan.train_indices[j]
-        by_hand = defense.train(
-            "mlp",
-            dict(PARAMS),
-            x[tr],
-            y[tr],
-            num_classes=3,
-            seed=int(plan.seeds[j]),
-            data=DefenseData(reference=(x_pop[d], y_pop[d])),
-        )
-        np.testing.assert_array_equal(run.outputs[j]["a"].probs, by_hand.predict_proba(x))
+        # The engine's one thread per model: the same computation, bit for bit (another
+        # thread count may split float32 reductions differently).
+        with _torch_threads(1):
+            by_hand = defense.train(
+                "mlp",
+                dict(PARAMS),
+                x[tr],
+                y[tr],
+                num_classes=3,
+                seed=int(plan.seeds[j]),
+                data=DefenseData(reference=(x_pop[d], y_pop[d])),
+            )
+            probs = by_hand.predict_proba(x)
+        np.testing.assert_array_equal(run.outputs[j]["a"].probs, probs)
     # without a pool the defender records are the model's out set (indices into the pool)
     d = recipe.defender_indices(plan.out_indices[0], plan.seeds[0])
     assert d is not None and set(d) <= set(plan.out_indices[0]) and d.size == 40
