@@ -56,8 +56,33 @@ def test_defense_config_errors() -> None:
         parse_config(with_defense(name="memgard"))
     with pytest.raises(ConfigError, match="unknown key 'budgett'"):
         parse_config(with_defense(name="memguard", budgett=1.0))
-    with pytest.raises(ConfigError, match="reference"):
-        run_config(with_defense(name="distillation"), progress=False)
+    # parameters of the wrong type or range fail when the config is read (issue 9 item 3)
+    with pytest.raises(ConfigError, match="budget must be a number >= 0, got 'high'"):
+        parse_config(with_defense(name="memguard", budget="high"))
+    with pytest.raises(ConfigError, match="reference_size' must be at least 1"):
+        parse_config(with_defense(name="memguard", reference_size=0))
+    # a population too small for the default defender set: a config error naming the key,
+    # before the target trains (issue 9 item 10)
+    tiny_population = with_defense(name="distillation")
+    tiny_population["split"] = {**BASE["split"], "population": 1}
+    with pytest.raises(ConfigError, match="set target.defense.reference_size"):
+        run_config(tiny_population, progress=False)
+
+
+def test_memguard_as_a_user_writes_it_gets_default_defender_records(tmp_path: Path) -> None:
+    """Issue 9 item 10: ``{name: memguard, budget: 1.0}`` failed with "pass
+    data=DefenseData(...)"; a config run now takes min(members, population // 2) records."""
+    # no reference_size; fewer MemGuard iterations than its defaults keep the test fast
+    cfg = with_defense(name="memguard", budget=1.0, max_iter=20, defender_steps=50)
+    cfg["split"] = {"members": 100, "nonmembers": 100}
+    cfg["target"]["epochs"] = 2
+    cfg["attacks"] = ["loss"]
+    result = run_config(cfg, output=tmp_path, progress=False)
+    assert result.attack("loss").error is None
+    data = json.loads((tmp_path / "results.json").read_text())
+    # digits: 1797 records, 200 in the split, 1597 left: min(100, 1597 // 2) = 100
+    assert data["target"]["defense"]["reference_size"] == 100
+    assert "reference_size" not in data["config"]["target"]["defense"]  # the config as written
 
 
 def test_defense_aware_reference_models_train_with_the_defense(tmp_path: Path) -> None:

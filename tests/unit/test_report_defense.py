@@ -290,7 +290,7 @@ def test_audit_records_whether_reference_models_were_defense_aware() -> None:
         "members": (x[:60], y[:60]),
         "nonmembers": (x[60:120], y[60:120]),
         "population": (x[120:], y[120:]),
-        "bootstrap": 5,
+        "bootstrap": 10,
         "random_queries": 0,
         "progress": False,
     }

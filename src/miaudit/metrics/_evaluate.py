@@ -36,6 +36,7 @@ class AttackMetrics:
     """Metrics of one attack's membership scores (see :func:`evaluate_scores`).
 
     ``tpr_at_fpr`` and ``tpr_at_fpr_ci`` are keyed by the FPR level as a string ("0.001").
+    The intervals are None when no bootstrap was asked for (``n_resamples=0``).
     ``precision`` and ``recall`` are at ``threshold`` (member iff score >= threshold).
     ``epsilon_lower_bound`` is maximised over thresholds on the same records (optimistic);
     ``epsilon_lower_bound_heldout`` is the valid held-out one (threshold chosen on half the
@@ -43,9 +44,9 @@ class AttackMetrics:
     """
 
     auc: float
-    auc_ci: tuple[float, float]
+    auc_ci: tuple[float, float] | None
     tpr_at_fpr: dict[str, float]
-    tpr_at_fpr_ci: dict[str, tuple[float, float]]
+    tpr_at_fpr_ci: dict[str, tuple[float, float] | None]
     balanced_accuracy: float
     advantage: float
     epsilon_lower_bound: float
@@ -60,9 +61,9 @@ class AttackMetrics:
         """JSON-ready dict (plain floats, ints and lists) with the field names as keys."""
         return {
             "auc": float(self.auc),
-            "auc_ci": [float(v) for v in self.auc_ci],
+            "auc_ci": _interval(self.auc_ci),
             "tpr_at_fpr": {k: float(v) for k, v in self.tpr_at_fpr.items()},
-            "tpr_at_fpr_ci": {k: [float(v) for v in ci] for k, ci in self.tpr_at_fpr_ci.items()},
+            "tpr_at_fpr_ci": {k: _interval(ci) for k, ci in self.tpr_at_fpr_ci.items()},
             "balanced_accuracy": float(self.balanced_accuracy),
             "advantage": float(self.advantage),
             "epsilon_lower_bound": float(self.epsilon_lower_bound),
@@ -73,6 +74,10 @@ class AttackMetrics:
             "n_members": int(self.n_members),
             "n_nonmembers": int(self.n_nonmembers),
         }
+
+
+def _interval(ci: tuple[float, float] | None) -> list[float] | None:
+    return None if ci is None else [float(v) for v in ci]
 
 
 def evaluate_scores(
@@ -87,7 +92,9 @@ def evaluate_scores(
     """AUC, TPR at each FPR level, balanced accuracy, advantage and epsilon lower bound.
 
     AUC and TPR-at-FPR get 95% stratified percentile bootstrap intervals from one shared set
-    of ``n_resamples`` resamples (the same ones :func:`bootstrap_ci` draws with ``seed``).
+    of ``n_resamples`` resamples (the same ones :func:`bootstrap_ci` draws with ``seed``);
+    ``n_resamples=0`` computes no intervals (they are None; issue 9 item 9: an audit with
+    ``bootstrap: 0`` failed every attack after all reference models had trained).
     Precision and recall are at ``threshold``, or, when it is None, at the threshold of the
     best balanced accuracy. The epsilon bounds use delta = 0 and 95% Clopper-Pearson intervals:
     ``epsilon_lower_bound`` is :func:`epsilon_lower_bound` (max over thresholds, optimistic),
@@ -96,7 +103,9 @@ def evaluate_scores(
     """
     y, s = check_scores(y_true, y_score)
     checked_levels = [check_level(level) for level in levels]
-    n_resamples, ci_level = check_resamples(n_resamples, 0.95)
+    with_ci = not (isinstance(n_resamples, int | np.integer) and n_resamples == 0)
+    if with_ci:
+        n_resamples, ci_level = check_resamples(n_resamples, 0.95)
     if threshold is not None and np.isnan(float(threshold)):
         raise ConfigError("threshold must be a number or None, got NaN")
 
@@ -105,15 +114,19 @@ def evaluate_scores(
     t = best_threshold if threshold is None else float(threshold)
     precision, recall = _precision_recall(y, s, t)
 
-    pos_idx, neg_idx = resample_indices(y, n_resamples, np.random.default_rng(seed))
-    codes, n_codes = score_codes(s)
-    rows = {"auc": auc_rows} | {
-        level_key(lv): functools.partial(tpr_at_fpr_rows, level=lv) for lv in checked_levels
+    cis: dict[str, tuple[float, float] | None] = {
+        name: None for name in ["auc", *(level_key(lv) for lv in checked_levels)]
     }
-    cis = {
-        name: percentile_interval(row_values(f, codes, n_codes, pos_idx, neg_idx), ci_level)
-        for name, f in rows.items()
-    }
+    if with_ci:
+        pos_idx, neg_idx = resample_indices(y, n_resamples, np.random.default_rng(seed))
+        codes, n_codes = score_codes(s)
+        rows = {"auc": auc_rows} | {
+            level_key(lv): functools.partial(tpr_at_fpr_rows, level=lv) for lv in checked_levels
+        }
+        cis = {
+            name: percentile_interval(row_values(f, codes, n_codes, pos_idx, neg_idx), ci_level)
+            for name, f in rows.items()
+        }
 
     n_members = int(y.sum())
     n_small = min(n_members, y.size - n_members) < 2  # too few to split in halves

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from miaudit.attacks import ATTACKS, Attack, AttackerKnowledge
+from miaudit.attacks import ATTACKS, Attack, AttackerKnowledge, make_attack
 from miaudit.errors import ConfigError, DataError, MiauditError
 from miaudit.metrics import evaluate_scores
 from miaudit.outputs import ModelOutputs, concat_outputs
@@ -24,6 +24,7 @@ from miaudit.pipeline.references import (
 )
 from miaudit.pipeline.result import AttackResult, AuditResult, TargetSummary
 from miaudit.targets import LabelOnlyTarget, Target, as_target
+from miaudit.validation import check_evaluation
 
 DEFAULT_ATTACKS = ("gap", "loss", "confidence", "entropy", "modified_entropy")
 
@@ -62,9 +63,10 @@ def audit(
             objects, or "all". ``label`` (optional) names the result, so that one attack
             can run in several variants (e.g. LiRA online and offline).
         num_classes: number of classes; inferred from the model when omitted.
-        seed: seed of every random step (random queries, bootstrap).
+        seed: seed of every random step (random queries, bootstrap); an integer >= 0.
         random_queries: number of random inputs queried for ML-Leaks' threshold choice.
-        bootstrap: bootstrap resamples for confidence intervals.
+        bootstrap: bootstrap resamples for confidence intervals: 0 for none (metrics then
+            hold None intervals), else at least :data:`~miaudit.validation.MIN_BOOTSTRAP`.
         record_ids: ids of the audited records (members first, then non-members);
             defaults to 0..n-1.
         reference: how to train reference/shadow models for the attacks that need them
@@ -73,8 +75,11 @@ def audit(
 
     Returns:
         An :class:`AuditResult`; an attack that fails is recorded with its error and the
-        others still run.
+        others still run. Bad evaluation settings and attack parameters (of the declared
+        types and ranges, Attack objects included) raise a ConfigError before anything is
+        queried or trained.
     """
+    check_evaluation(seed=seed, bootstrap=bootstrap, random_queries=random_queries)
     settings = reference or ReferenceSettings()
     has_recipe = settings.model is not None or settings.train_fn is not None
     target = as_target(model, num_classes=num_classes)
@@ -219,7 +224,8 @@ def resolve_attacks(
     with_reference_models: bool = True,
     white_box: bool = True,
 ) -> list[tuple[str, Attack]]:
-    """Turn names / dicts / objects (or "all") into (label, attack) pairs; unknown names fail.
+    """Turn names / dicts / objects (or "all") into (label, attack) pairs; unknown names fail,
+    and so do parameters outside an attack's declared types and ranges (ConfigError).
 
     "all" means every registered attack that runs with its default parameters, leaving out
     those that need reference models when ``with_reference_models`` is False (no recipe
@@ -242,6 +248,7 @@ def resolve_attacks(
     out: list[tuple[str, Attack]] = []
     for spec in attacks:
         if isinstance(spec, Attack):
+            spec.check_params()  # an object built by hand skipped make_attack's checks
             out.append((spec.name, spec))
         elif isinstance(spec, str):
             out.append((spec, _make(spec, {})))
@@ -264,17 +271,9 @@ def resolve_attacks(
 
 
 def _make(name: str, params: dict[str, Any]) -> Attack:
-    cls = ATTACKS.get(name)
-    missing = [p for p in cls.required_params if p not in params]
-    if missing:
-        raise ConfigError(
-            f"attack {name!r} needs parameter(s) {', '.join(missing)} "
-            f"(e.g. {{name: {name}, {missing[0]}: ...}})"
-        )
-    try:
-        return cls(**params)
-    except TypeError as exc:
-        raise ConfigError(f"bad parameters for attack {name!r}: {exc}") from None
+    """The attack ``name`` with ``params``, checked (names, required parameters, declared
+    types and ranges) before it is built."""
+    return make_attack(name, **params)
 
 
 def random_inputs(x_like: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:

@@ -10,6 +10,12 @@ never silently falls back to a default. Example::
              optimizer: adam, lr: 0.001, weight_decay: 0.0}
     attacks: [gap, loss, confidence, entropy, modified_entropy]   # or: all
     output: runs/location
+
+Attack and defense parameters are checked against each class's declared types and ranges
+(:mod:`miaudit.validation`) here, so a wrong value fails when the config is read, before any
+model trains. ``evaluation.bootstrap: 0`` turns confidence intervals off (null in
+results.json, "-" in the summary); otherwise it needs at least
+:data:`~miaudit.validation.MIN_BOOTSTRAP` resamples.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from miaudit.attacks import ATTACKS
 from miaudit.errors import ConfigError, short_repr
 from miaudit.models import MODELS, model_params_schema
 from miaudit.pipeline._yaml import read_yaml
+from miaudit.validation import MIN_BOOTSTRAP, init_parameters, validate_params
 
 TOP_KEYS = {
     "seed",
@@ -76,6 +83,7 @@ class TargetConfig:
 
 @dataclass(frozen=True)
 class EvaluationConfig:
+    #: bootstrap resamples of the confidence intervals; 0 = no intervals
     bootstrap: int = 200
     random_queries: int = 1000
 
@@ -190,7 +198,7 @@ def parse_config(raw: Any, *, source: str = "config") -> AuditConfig:
     ev = _mapping(raw.get("evaluation", {}) or {}, "evaluation", source)
     _check_keys(ev, {"bootstrap", "random_queries"}, source, "evaluation")
     evaluation = EvaluationConfig(
-        bootstrap=_int(ev.get("bootstrap", 200), "evaluation.bootstrap", source, minimum=0),
+        bootstrap=_bootstrap(ev.get("bootstrap", 200), source),
         random_queries=_int(
             ev.get("random_queries", 1000), "evaluation.random_queries", source, minimum=0
         ),
@@ -209,7 +217,21 @@ def parse_config(raw: Any, *, source: str = "config") -> AuditConfig:
     )
 
 
+def _bootstrap(value: Any, source: str) -> int:
+    """``evaluation.bootstrap``: 0 (no intervals) or at least MIN_BOOTSTRAP resamples."""
+    n = _int(value, "evaluation.bootstrap", source, minimum=0)
+    if 0 < n < MIN_BOOTSTRAP:
+        raise ConfigError(
+            f"{source}: 'evaluation.bootstrap' must be 0 (no confidence intervals) or at least "
+            f"{MIN_BOOTSTRAP} resamples (default 200), got {n}"
+        )
+    return n
+
+
 def _defense(value: Any, source: str) -> dict[str, Any]:
+    """``target.defense``: a known name, known keys, parameters of the declared types and
+    ranges, and a ``reference_size`` (defender records; at least 1 for defenses that train
+    on them, default chosen by :func:`miaudit.pipeline.run.run_config`)."""
     from miaudit.defenses import DEFENSES
 
     d = _mapping(value, "target.defense", source)
@@ -217,10 +239,19 @@ def _defense(value: Any, source: str) -> dict[str, Any]:
     if not isinstance(name, str):
         raise ConfigError(f"{source}: target.defense needs 'name' ({', '.join(DEFENSES.names())})")
     _known(name, DEFENSES.names(), "defense", source)
-    allowed = _init_params(DEFENSES.get(name)) | {"name", "reference_size"}
+    cls = DEFENSES.get(name)
+    allowed = _init_params(cls) | {"name", "reference_size"}
     _check_keys(d, allowed, source, f"target.defense ({name})")
     if "reference_size" in d:
-        _int(d["reference_size"], "target.defense.reference_size", source, minimum=0)
+        size = _int(d["reference_size"], "target.defense.reference_size", source, minimum=0)
+        if size == 0 and cls.needs_reference:
+            raise ConfigError(
+                f"{source}: 'target.defense.reference_size' must be at least 1: defense "
+                f"{name!r} is fitted on defender records (leave the key out for the default, "
+                "min(split.members, population // 2))"
+            )
+    params = {k: v for k, v in d.items() if k not in ("name", "reference_size")}
+    validate_params(cls, params, kind="defense", name=name, prefix=f"{source}: ")
     return dict(d)
 
 
@@ -276,12 +307,21 @@ def _attacks(value: Any, source: str) -> list[str | dict[str, Any]] | str:
     for item in value:
         if isinstance(item, str):
             _known(item, ATTACKS.names(), "attack", source)
+            validate_params(ATTACKS.get(item), {}, kind="attack", name=item, prefix=f"{source}: ")
             out.append(item)
         elif isinstance(item, dict) and isinstance(item.get("name"), str):
-            _known(item["name"], ATTACKS.names(), "attack", source)
-            cls = ATTACKS.get(item["name"])
+            name = item["name"]
+            _known(name, ATTACKS.names(), "attack", source)
+            cls = ATTACKS.get(name)
             allowed = _init_params(cls) | {"name", "label"}
-            _check_keys(item, allowed, source, f"attack {item['name']}")
+            _check_keys(item, allowed, source, f"attack {name}")
+            if "label" in item and not isinstance(item["label"], str):
+                raise ConfigError(
+                    f"{source}: the label of attack {name!r} must be a string, got "
+                    f"{short_repr(item['label'])}"
+                )
+            params = {k: v for k, v in item.items() if k not in ("name", "label")}
+            validate_params(cls, params, kind="attack", name=name, prefix=f"{source}: ")
             out.append(dict(item))
         else:
             raise ConfigError(
@@ -291,10 +331,7 @@ def _attacks(value: Any, source: str) -> list[str | dict[str, Any]] | str:
 
 
 def _init_params(cls: type) -> set[str]:
-    import inspect
-
-    sig = inspect.signature(cls.__init__)
-    return {p for p in sig.parameters if p != "self"}
+    return set(init_parameters(cls))
 
 
 def _check_keys(d: dict, allowed: set[str], source: str, where: str = "") -> None:

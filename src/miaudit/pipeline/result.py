@@ -232,10 +232,9 @@ class AuditResult:
                 lines.append(f"{a.name:<{width}} FAILED: {a.error}")
                 continue
             m = a.metrics
-            lo, hi = m["auc_ci"]
             tpr = m["tpr_at_fpr"]
             lines.append(
-                f"{a.name:<{width}} {m['auc']:7.3f} {f'[{lo:.3f}, {hi:.3f}]':>15} "
+                f"{a.name:<{width}} {m['auc']:7.3f} {_ci_text(m.get('auc_ci')):>15} "
                 f"{tpr['0.001']:9.3f} {tpr['0.01']:8.3f} {tpr['0.1']:8.3f} "
                 f"{m['advantage']:6.3f} {m['epsilon_lower_bound']:6.2f} "
                 f"{_fixed(m.get('epsilon_lower_bound_heldout'), 6, 2)}"
@@ -246,6 +245,13 @@ class AuditResult:
                 "on half the records), a valid 95% lower bound"
             )
         return "\n".join(lines)
+
+
+def _ci_text(ci: Any) -> str:
+    """``[lo, hi]`` with 3 decimals, or "-" when there is no interval (``bootstrap: 0``)."""
+    if isinstance(ci, (list, tuple)) and len(ci) == 2:
+        return f"[{ci[0]:.3f}, {ci[1]:.3f}]"
+    return "-"
 
 
 def _fixed(value: Any, width: int, digits: int) -> str:

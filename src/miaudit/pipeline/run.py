@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from miaudit.data import load_dataset, make_split
-from miaudit.defenses import DefenseData, make_defense
+from miaudit.defenses import DEFENSES, DefenseData, make_defense
 from miaudit.errors import ConfigError
 from miaudit.models import train_model
 from miaudit.pipeline._preflight import check_audit_memory, check_config_code
@@ -78,16 +79,19 @@ def run_config(
         n_nonmembers=len(split.nonmembers),
         n_population=len(population_idx),
     )
-    defense, defense_data = None, DefenseData()
+    defense, defense_data, reference_size = None, DefenseData(), 0
+    resolved = config  # with the defense's reference_size filled in (reference models)
     if config.target.defense is not None:
         spec = dict(config.target.defense)
-        name, reference_size = spec.pop("name"), int(spec.pop("reference_size", 0))
+        reference_size = resolve_reference_size(
+            spec, n_members=len(split.members), n_population=len(population_idx)
+        )
+        if reference_size:
+            spec["reference_size"] = reference_size
+            resolved = replace(config, target=replace(config.target, defense=dict(spec)))
+        name = spec.pop("name")
+        spec.pop("reference_size", None)
         defense = make_defense(name, **spec)
-        if reference_size > len(population_idx):
-            raise ConfigError(
-                f"target.defense.reference_size {reference_size} exceeds the "
-                f"{len(population_idx)} records left outside the split"
-            )
         if reference_size:  # the defender's own records, disjoint from the attacker's
             ref = population_idx[:reference_size]
             population_idx = population_idx[reference_size:]
@@ -116,7 +120,7 @@ def run_config(
         if defense is not None:
             target = defense.wrap(target, train=members, seed=config.seed, data=defense_data)
     train_seconds = time.perf_counter() - start
-    reference = reference_settings(config, data_dir=data_dir or config.dataset.data_dir)
+    reference = reference_settings(resolved, data_dir=data_dir or config.dataset.data_dir)
     population = None
     if len(population_idx) > 0:
         population = (x[population_idx], y[population_idx])
@@ -142,10 +146,51 @@ def run_config(
     )
     if defense is not None:
         result.target.defense = defense.report()
+        if reference_size:
+            result.target.defense.setdefault("reference_size", reference_size)
     result.timings = {"train_target": train_seconds, **result.timings}
     if out_dir is not None:
         result.save(out_dir, overwrite=overwrite)
     return result
+
+
+def default_reference_size(n_members: int, n_population: int) -> int:
+    """The defender's records when ``target.defense.reference_size`` is not set, for the
+    defenses fitted on records of their own (MemGuard, distillation, adversarial
+    regularisation, MMD + mix-up): as many as the target's members (the defender's
+    non-member set mirrors its training set, as in MemGuard's and Nasr et al.'s set-ups),
+    at most half the population left outside the split, so that the attacker keeps the rest.
+    """
+    return min(int(n_members), int(n_population) // 2)
+
+
+def resolve_reference_size(spec: dict[str, Any], *, n_members: int, n_population: int) -> int:
+    """The number of defender records taken from the population for ``spec`` (a config's
+    ``target.defense``): its ``reference_size``, else :func:`default_reference_size` for
+    defenses that need records, else 0. ConfigError, before any training, when the population
+    cannot give them (issue 9 item 10: MemGuard without ``reference_size`` failed with an API
+    message)."""
+    name = str(spec["name"])
+    given = spec.get("reference_size")
+    if given is not None:
+        size = int(given)
+        if size > n_population:
+            raise ConfigError(
+                f"target.defense.reference_size {size} exceeds the {n_population} records "
+                "left outside the split"
+            )
+        return size
+    if not DEFENSES.get(name).needs_reference:
+        return 0
+    size = default_reference_size(n_members, n_population)
+    if size < 1:
+        raise ConfigError(
+            f"defense {name!r} is fitted on defender records taken from the population, but "
+            f"the split leaves only {n_population} population record(s); set "
+            "target.defense.reference_size, or leave more records outside split.members and "
+            "split.nonmembers (split.population)"
+        )
+    return size
 
 
 def reference_settings(config: AuditConfig, *, data_dir: str | Path | None) -> ReferenceSettings:

@@ -156,7 +156,10 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 
 def _ci(value: Any, digits: int = 3) -> str:
-    """``[lo, hi]`` as a small second line, or nothing when the interval is missing."""
+    """``[lo, hi]`` as a small second line; a dash when no interval was computed (None:
+    ``bootstrap: 0``); nothing when the value is malformed."""
+    if value is None:
+        return f'<span class="ci">[{DASH}]</span>'
     if not isinstance(value, (list, tuple, np.ndarray)) or len(value) != 2:
         return ""
     lo, hi = _fmt(value[0], digits), _fmt(value[1], digits)
@@ -589,7 +592,8 @@ def _attacks_section(result: AuditResult, curves: list[Curve]) -> str:
         + _verdict(result, curves)
         + "\n"
         + table
-        + '\n<p class="small">Brackets are 95% confidence intervals. TPR @ x FPR: share of '
+        + '\n<p class="small">Brackets are 95% confidence intervals ([–]: none computed, '
+        "evaluation.bootstrap 0). TPR @ x FPR: share of "
         "members found when at most x of non-members are wrongly flagged. Advantage: the "
         "largest TPR − FPR over thresholds (Yeom et al., 2018). ε lower bound: the "
         "differential-privacy ε implied by the attack's error rates with 95% Clopper-Pearson "
