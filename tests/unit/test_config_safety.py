@@ -283,3 +283,14 @@ def test_nul_bytes_and_seeds_beyond_2_32_are_one_line(tmp_path):
     assert "invalid YAML" in _load_error(tmp_path, VALID + "title: a\x00b\n")
     # torch.manual_seed(2**64) raised an OverflowError traceback mid-run before the fix.
     assert "'seed' must be at most 4294967295" in _load_error(tmp_path, VALID + f"seed: {2**64}\n")
+
+
+def test_bootstrap_too_large_for_memory_is_refused_before_drawing(monkeypatch):
+    # Before the fix numpy was asked for the (resamples x records) index arrays outright.
+    from miaudit.metrics import bootstrap_ci
+    from miaudit.metrics._roc import auc
+
+    monkeypatch.setenv(resources.ENV_LIMIT, "1G")
+    y, s = np.arange(100) % 2 == 0, np.linspace(0, 1, 100)
+    with pytest.raises(ResourceError, match="a bootstrap of 10,000,000,000 resamples"):
+        bootstrap_ci(y, s, auc, n_resamples=10**10)

@@ -16,6 +16,7 @@ from numpy.typing import ArrayLike
 from miaudit.errors import ConfigError
 from miaudit.metrics._roc import auc, check_level, tpr_at_fpr
 from miaudit.metrics._validation import check_fraction, check_scores
+from miaudit.resources import bootstrap_bytes, require_memory
 
 Statistic = Callable[[np.ndarray, np.ndarray], float]
 # (member codes (B, p), non-member codes (B, q), number of codes) -> (B,) values
@@ -31,8 +32,14 @@ def resample_indices(
     """Stratified bootstrap indices: ``(B, n_members)`` into the members, then ``(B, n_non)``.
 
     Members and non-members are resampled separately (with replacement, same counts as the
-    data), so every resample has both and the class balance is fixed.
+    data), so every resample has both and the class balance is fixed. Refuses
+    (ResourceError) resample counts whose indices cannot fit in memory, before drawing them.
     """
+    require_memory(
+        bootstrap_bytes(n_resamples, y.size),
+        f"a bootstrap of {n_resamples:,} resamples of {y.size:,} records",
+        "use fewer resamples (evaluation.bootstrap; 200 is the default)",
+    )
     members = np.flatnonzero(y)
     nonmembers = np.flatnonzero(~y)
     pos = members[rng.integers(0, members.size, size=(n_resamples, members.size))]
