@@ -192,6 +192,9 @@ CONTENT: dict[str, Callable[[], bytes]] = {
     "empty": lambda: b"",
     "too_big": lambda: b"# padding\n" * 200_000,
     "long_value": lambda: (BASE + "title: [" + "x" * 300_000 + "]\n").encode(),
+    "long_optimizer": lambda: (
+        BASE.replace("logistic_regression", "mlp, optimizer: " + "o" * 300_000) + "\n"
+    ).encode(),
     "long_key": lambda: (BASE + "? " + "k" * 300_000 + "\n: 1\n").encode(),
     "deep": lambda: b"a: " + b"[" * 50_000 + b"]" * 50_000 + b"\n",
     "huge_int": lambda: (BASE + "seed: " + "7" * 6000 + "\n").encode(),

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from miaudit.errors import ConfigError
+from miaudit.errors import ConfigError, short_repr
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -19,7 +19,7 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 
 def _positive_int(value: object, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{what} must be a positive integer, got {value!r}")
+        raise ConfigError(f"{what} must be a positive integer, got {short_repr(value)}")
     return value
 
 
@@ -27,7 +27,7 @@ def _widths(value: object, what: str, *, allow_empty: bool) -> tuple[int, ...]:
     if isinstance(value, int) and not isinstance(value, bool):
         value = (value,)
     if isinstance(value, str) or not isinstance(value, Sequence):
-        raise ConfigError(f"{what} must be a list of layer widths, got {value!r}")
+        raise ConfigError(f"{what} must be a list of layer widths, got {short_repr(value)}")
     widths = tuple(_positive_int(v, f"each entry of {what}") for v in value)
     if not widths and not allow_empty:
         raise ConfigError(f"{what} needs at least one layer width")
@@ -36,13 +36,15 @@ def _widths(value: object, what: str, *, allow_empty: bool) -> tuple[int, ...]:
 
 def _dropout(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value < 1.0:
-        raise ConfigError(f"dropout must be a number in [0, 1), got {value!r}")
+        raise ConfigError(f"dropout must be a number in [0, 1), got {short_repr(value)}")
     return float(value)
 
 
 def _activation(name: object) -> type[nn.Module]:
     if name not in ACTIVATIONS:
-        raise ConfigError(f"unknown activation {name!r}; valid: {', '.join(sorted(ACTIVATIONS))}")
+        raise ConfigError(
+            f"unknown activation {short_repr(name)}; valid: {', '.join(sorted(ACTIVATIONS))}"
+        )
     return ACTIVATIONS[name]  # type: ignore[index]
 
 
@@ -191,7 +193,9 @@ class SampleConvNet(nn.Module):
         self.num_classes = _positive_int(num_classes, "num_classes")
         self.channels = _widths(channels, "channels", allow_empty=False)
         if len(self.channels) != 2:
-            raise ConfigError(f"sample_convnet has two convolutions, got channels={channels!r}")
+            raise ConfigError(
+                f"sample_convnet has two convolutions, got channels={short_repr(channels)}"
+            )
         self.hidden = _positive_int(hidden, "hidden")
         side = _conv_out(self.image_size, 8, 2, 3) - 1  # conv1, then maxpool 2 stride 1
         side = _conv_out(side, 4, 2) - 1  # conv2, then maxpool 2 stride 1
@@ -298,7 +302,9 @@ def sample_convnet_footprint(
     classes = _positive_int(num_classes, "num_classes")
     widths = _widths(channels, "channels", allow_empty=False)
     if len(widths) != 2:
-        raise ConfigError(f"sample_convnet has two convolutions, got channels={channels!r}")
+        raise ConfigError(
+            f"sample_convnet has two convolutions, got channels={short_repr(channels)}"
+        )
     hidden = _positive_int(hidden, "hidden")
     c1, c2 = widths
     s1 = _conv_out(size, 8, 2, 3)

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from miaudit.errors import ConfigError, DataError
+from miaudit.errors import ConfigError, DataError, short_repr
 from miaudit.outputs import check_labels
 
 OPTIMIZERS = ("adam", "sgd")
@@ -63,24 +63,24 @@ class TrainConfig:
         for name in ("epochs", "batch_size"):
             value = getattr(self, name)
             if not _is_int(value) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+                raise ConfigError(f"{name} must be a positive integer, got {short_repr(value)}")
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(
-                f"unknown optimizer {self.optimizer!r}; valid: {', '.join(OPTIMIZERS)}"
+                f"unknown optimizer {short_repr(self.optimizer)}; valid: {', '.join(OPTIMIZERS)}"
             )
         for name in ("lr", "momentum", "weight_decay"):
             value = getattr(self, name)
             if not _is_number(value) or not math.isfinite(value):
                 hint = " (in YAML write 1.0e-3, not 1e-3)" if isinstance(value, str) else ""
-                raise ConfigError(f"{name} must be a finite number, got {value!r}{hint}")
+                raise ConfigError(f"{name} must be a finite number, got {short_repr(value)}{hint}")
         if self.lr <= 0:
-            raise ConfigError(f"lr must be positive, got {self.lr!r}")
+            raise ConfigError(f"lr must be positive, got {short_repr(self.lr)}")
         if not 0.0 <= self.momentum < 1.0:
-            raise ConfigError(f"momentum must be in [0, 1), got {self.momentum!r}")
+            raise ConfigError(f"momentum must be in [0, 1), got {short_repr(self.momentum)}")
         if self.weight_decay < 0:
-            raise ConfigError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+            raise ConfigError(f"weight_decay must be >= 0, got {short_repr(self.weight_decay)}")
         if not _is_int(self.seed) or not 0 <= self.seed < 2**63:
-            raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
+            raise ConfigError(f"seed must be a non-negative integer, got {short_repr(self.seed)}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

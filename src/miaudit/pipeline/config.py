@@ -325,7 +325,8 @@ def _attacks(value: Any, source: str) -> list[str | dict[str, Any]] | str:
             out.append(dict(item))
         else:
             raise ConfigError(
-                f"{source}: each attack must be a name or a mapping with 'name', got {item!r}"
+                f"{source}: each attack must be a name or a mapping with 'name', "
+                f"got {short_repr(item)}"
             )
     return out
 
