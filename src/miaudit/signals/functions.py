@@ -21,7 +21,7 @@ mpmath), and distinct float32 margins give distinct, correctly ordered values:
   about -margin, it never underflows).
 * true-class and max confidence are probabilities: in float64 they round to exactly 1.0
   beyond a margin of about 37 whatever the computation, so the confidence attacks keep ties
-  at the top there (the loss, entropy and LiRA attacks rank those records exactly).
+  at the top there (the loss, entropy, modified-entropy and LiRA attacks rank them).
 
 With probabilities only (scikit-learn targets, ``PrecomputedTarget`` without logits,
 inference-time defenses), ``1 - p`` of a top probability near 1 is quantized (at 1.1e-16 in
