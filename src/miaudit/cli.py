@@ -85,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="data directory (default: $MIAUDIT_DATA)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
+    p.add_argument("--no-code", action="store_true", help=NO_CODE_HELP)
     p.set_defaults(func=_cmd_tradeoff)
 
     p = sub.add_parser("defenses", help="list the defenses")
@@ -138,6 +139,7 @@ def _cmd_tradeoff(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         progress=not args.no_progress,
         overwrite=args.overwrite,
+        allow_imports=False if args.no_code else None,
     )
     print(table(points))
     print(f"results: {args.output}/results.json  report: {args.output}/report.html")

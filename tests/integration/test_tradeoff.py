@@ -102,3 +102,22 @@ def test_tradeoff_recipe_errors() -> None:
     bad["tradeoff"]["defenses"][0]["target"] = {"widht": 3}
     with pytest.raises(ConfigError, match="widht"):
         parse_tradeoff(bad, "t")
+
+
+def test_tradeoff_no_code_refuses_train_fn_before_any_audit(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    import miaudit.pipeline.tradeoff as tradeoff
+
+    monkeypatch.setattr(tradeoff, "run_config", lambda *a, **k: pytest.fail("audit ran"))
+    config = {**CONFIG, "reference": {"train_fn": "tradeoff_never_imported_module:train"}}
+    path = tmp_path / "t.yaml"
+    path.write_text(yaml.safe_dump(config))
+    argv = ["tradeoff", str(path), "--output", str(tmp_path / "out"), "--no-code"]
+    assert main([*argv, "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "imports from configs are disabled" in err[0]
+    assert "tradeoff_never_imported_module" not in sys.modules
+    assert not (tmp_path / "out").exists()  # refused before the output was even created

@@ -33,10 +33,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from miaudit.errors import ConfigError
+from miaudit.pipeline._preflight import check_config_code
+from miaudit.pipeline._yaml import read_yaml
 from miaudit.pipeline.config import parse_config
+from miaudit.pipeline.output import prepare_output_dir, run_identity, write_outputs
 from miaudit.pipeline.result import AuditResult, _json_safe
 from miaudit.pipeline.run import run_config
 
@@ -210,28 +211,46 @@ def recipe_config(base: dict[str, Any], recipe: dict[str, Any] | None) -> dict[s
     return cfg
 
 
+TRADEOFF_FILES = ("results.json", "report.html")
+
+
 def run_tradeoff(
     path: str | Path,
     *,
     output: str | Path,
     data_dir: str | None = None,
     progress: bool = True,
+    overwrite: bool = False,
+    allow_imports: bool | None = None,
 ) -> list[TradeoffPoint]:
-    """Run the sweep of ``path`` and write results.json and report.html into ``output``."""
+    """Run the sweep of ``path`` and write results.json and report.html into ``output``.
+
+    The output directory is checked before the first audit (writable, and not holding a
+    different sweep's results unless ``overwrite``); results are rewritten atomically after
+    every point. ``allow_imports=False`` (or ``MIAUDIT_NO_CONFIG_IMPORTS=1``) refuses a
+    ``reference.train_fn`` before anything is imported, as :func:`run_config` does.
+    """
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    raw = yaml.safe_load(path.read_text())
+    raw = read_yaml(path)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the configuration must be a mapping")
     base, sweep = parse_tradeoff(raw, str(path))
     base.pop("output", None)
+    check_config_code(parse_config(base, source=str(path)), allow_imports)
+    prepare_output_dir(
+        output,
+        identity=run_identity({"config": raw, "points": []}),
+        files=TRADEOFF_FILES,
+        overwrite=overwrite,
+    )
     points: list[TradeoffPoint] = []
 
     def audit_point(cfg: dict, defense: str, param: str | None, value: Any, recipe) -> None:
         start = time.perf_counter()
         try:
-            result = run_config(cfg, data_dir=data_dir, progress=progress)
+            result = run_config(
+                cfg, data_dir=data_dir, progress=progress, allow_imports=allow_imports
+            )
             point = point_from(result, defense, param, value)
         except Exception as e:  # one failed point must not lose the sweep
             point = failed_point(defense, param, value, recipe, f"{type(e).__name__}: {e}")
@@ -261,12 +280,14 @@ def run_tradeoff(
 def write_tradeoff(points: list[TradeoffPoint], config: dict, output: str | Path) -> Path:
     from miaudit.report.tradeoff import render_tradeoff_html
 
-    out = Path(output)
-    out.mkdir(parents=True, exist_ok=True)
     data = _json_safe({"config": config, "points": [p.to_dict() for p in points]})
-    (out / "results.json").write_text(json.dumps(data, indent=2) + "\n")
-    (out / "report.html").write_text(render_tradeoff_html(points), encoding="utf-8")
-    return out
+    return write_outputs(
+        output,
+        {
+            "results.json": lambda p: p.write_text(json.dumps(data, indent=2) + "\n"),
+            "report.html": lambda p: p.write_text(render_tradeoff_html(points), encoding="utf-8"),
+        },
+    )
 
 
 def _ci_text(ci: tuple[float, float] | None) -> str:
