@@ -61,8 +61,9 @@ def test_tradeoff_recipe_override_and_failed_point(tmp_path: Path) -> None:
         "tradeoff": {
             "defenses": [
                 {"name": "l2", "values": [0.01], "target": {"hidden": [8], "epochs": 4}},
-                # distillation needs the defender's reference records: reference_size is 0
-                {"name": "distillation", "values": [2.0]},
+                # distillation's defender records: more than the population holds (a
+                # config error at run time, before this point's training)
+                {"name": "distillation", "values": [2.0], "reference_size": 10**6},
                 {"name": "top_k", "values": [1]},
             ]
         },
