@@ -99,7 +99,8 @@ def test_user_npz_mismatched_lengths(tmp_path):
 
 @pytest.mark.parametrize(
     ("y", "message"),
-    [(np.array([0.0, 1.0, 1.0]), "integers"), (np.array([-1, 0, 1]), "0..C-1")],
+    # negative labels are no longer refused: labels are encoded as 0..C-1 (issue 9 item 6)
+    [(np.array([0.0, 1.0, 1.0]), "integers"), (np.array([[0], [1], [1]]), "1-d")],
 )
 def test_user_npz_bad_labels(tmp_path, y, message):
     path = tmp_path / "bad.npz"

@@ -114,6 +114,12 @@ class Attack:
     #: label-only, query-counted target; "white-box" -> ``score_records(target, x, y)``
     #: with the full target (parameters and gradients).
     access: ClassVar[Access] = "outputs"
+    #: whether ``fit`` reads ``AttackerKnowledge.population`` (the target's outputs on the
+    #: attacker's population records). The pipeline queries the target on the population
+    #: only when a requested attack declares it (issue 9 item 15: at 200,000 records that
+    #: query cost 420 MB that the threshold attacks never read); the others get
+    #: ``population=None``. The raw records (``population_data``) are always given.
+    uses_population: ClassVar[bool] = False
     #: ranges and choices of the constructor's parameters (:mod:`miaudit.validation`); their
     #: types come from the constructor's type hints. Checked when an attack is built from a
     #: name or a config, when audit() receives it, and again when it is fitted.

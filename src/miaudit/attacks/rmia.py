@@ -167,6 +167,7 @@ class RMIA(Attack):
     """
 
     name = "rmia"
+    uses_population = True
     threat_model = ThreatModel(
         knowledge="black-box probabilities",
         needs_shadow_models=True,

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from miaudit.data.integrity import check_features, check_num_classes
 from miaudit.errors import DataError
 
 
@@ -15,7 +16,12 @@ class Dataset:
 
     ``x`` is float32: tabular data has shape (n, d), images (n, C, H, W) scaled to [0, 1].
     ``y`` is int64 of shape (n,) with labels in 0..num_classes-1. Arrays given in other
-    numeric dtypes are converted (floating labels are rejected, never rounded).
+    real numeric dtypes are converted; complex, object and string records are refused
+    (a float conversion would drop the imaginary part or guess), floating labels are
+    rejected, never rounded, and more than ``MAX_CLASSES`` classes are refused.
+    ``classes``, when set, holds the original label of each class 0..num_classes-1 (the data
+    set's labels were encoded as 0..C-1, e.g. {3, 7, 100} -> {0, 1, 2}: see
+    :func:`~miaudit.data.load_dataset`); None means the labels are the original ones.
     """
 
     name: str
@@ -23,12 +29,15 @@ class Dataset:
     y: np.ndarray
     num_classes: int
     description: str = ""
+    classes: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         try:
-            x = np.asarray(self.x, dtype=np.float32)
+            x = np.asarray(self.x)
         except (TypeError, ValueError) as err:
             raise DataError(f"dataset {self.name!r}: x is not numeric ({err})") from None
+        check_features(x, what=f"dataset {self.name!r}: records x")
+        x = x.astype(np.float32, copy=False)
         y = np.asarray(self.y)
         if y.dtype == np.bool_ or not np.issubdtype(y.dtype, np.integer):
             raise DataError(
@@ -55,6 +64,15 @@ class Dataset:
             raise DataError(f"dataset {self.name!r}: num_classes must be an int")
         if num_classes < 1:
             raise DataError(f"dataset {self.name!r}: num_classes must be >= 1, got {num_classes}")
+        check_num_classes(num_classes, what=f"dataset {self.name!r}: num_classes={num_classes}")
+        if self.classes is not None:
+            classes = tuple(int(c) for c in self.classes)
+            if len(classes) != num_classes or len(set(classes)) != num_classes:
+                raise DataError(
+                    f"dataset {self.name!r}: classes must name {num_classes} distinct "
+                    f"original labels, got {len(classes)}"
+                )
+            object.__setattr__(self, "classes", classes)
         lo, hi = int(y.min()), int(y.max())
         if lo < 0 or hi >= num_classes:
             raise DataError(
@@ -114,4 +132,5 @@ class Dataset:
             y=self.y[index],
             num_classes=self.num_classes,
             description=self.description,
+            classes=self.classes,
         )

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import functools
 import os
+import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from miaudit.data import download as dl
-from miaudit.data import formats
+from miaudit.data import formats, integrity
 from miaudit.data.dataset import Dataset
 from miaudit.errors import DataError
 from miaudit.registry import Registry
@@ -90,8 +93,10 @@ def load_dataset(
 ) -> Dataset:
     """Load a registered data set by ``name``, or the user's own ``.npz`` file at ``path``.
 
-    The user's file must hold arrays ``x`` (records) and ``y`` (integer labels 0..C-1);
-    ``num_classes`` is ``max(y) + 1``. ``data_dir`` and ``download`` apply to named sets.
+    The user's file must hold arrays ``x`` (records) and ``y`` (integer labels); the labels
+    are encoded as 0..C-1 (C distinct labels, in sorted order; ``Dataset.classes`` keeps the
+    original values when they are not already 0..C-1). ``data_dir`` and ``download`` apply
+    to named sets.
     """
     if (name is None) == (path is None):
         raise DataError(
@@ -108,22 +113,50 @@ def load_dataset(
 
 
 def _read_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """The named arrays of an .npz file (no pickles), with a clear error for missing ones."""
+    """The named arrays of an .npz file (no pickles), with a one-line DataError for a file
+    that is not an .npz archive (a .npy array, a pickle, a corrupt or truncated archive),
+    object arrays, and missing arrays."""
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            present = list(npz.files)
-            missing = [k for k in keys if k not in present]
-            if missing:
-                raise DataError(
-                    f"{path}: missing array(s) {', '.join(map(repr, missing))}; the file has "
-                    f"{', '.join(map(repr, present)) or 'no arrays'}; save it with "
-                    "np.savez(path, x=..., y=...)"
-                )
-            return {k: npz[k] for k in keys}
-    except DataError:
-        raise
-    except (OSError, ValueError, EOFError) as err:
-        raise DataError(f"{path}: cannot read as .npz ({err})") from None
+        # our own handle: np.load leaves its own open when the zip cannot be read
+        with open(path, "rb") as handle:
+            return _read_npz_arrays(path, handle, keys)
+    except OSError as err:
+        raise DataError(f"{path}: cannot read as an .npz file ({err})") from None
+
+
+def _read_npz_arrays(path: Path, handle: Any, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    try:
+        loaded = np.load(handle, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise DataError(f"{path}: cannot read as an .npz file ({err})") from None
+    if not isinstance(loaded, np.lib.npyio.NpzFile):  # np.load of a .npy file: one array
+        raise DataError(
+            f"{path}: holds a single .npy array ({loaded.dtype} {loaded.shape}), not an .npz "
+            "archive of named arrays; save one with np.savez(path, x=..., y=...)"
+        )
+    with loaded as npz:
+        present = list(npz.files)
+        missing = [k for k in keys if k not in present]
+        if missing:
+            raise DataError(
+                f"{path}: missing array(s) {', '.join(map(repr, missing))}; the file has "
+                f"{', '.join(map(repr, present)) or 'no arrays'}; save it with "
+                "np.savez(path, x=..., y=...)"
+            )
+        arrays = {}
+        for k in keys:
+            try:
+                arrays[k] = npz[k]
+            except ValueError as err:
+                if "allow_pickle" in str(err):
+                    raise DataError(
+                        f"{path}: array {k!r} holds Python objects, which only pickle can "
+                        "load (refused: unpickling runs code); save numeric arrays"
+                    ) from None
+                raise DataError(f"{path}: array {k!r} is corrupt ({err})") from None
+            except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+                raise DataError(f"{path}: corrupt or truncated .npz ({err})") from None
+    return arrays
 
 
 def _write_cache(path: Path, **arrays: np.ndarray) -> None:
@@ -137,27 +170,25 @@ def _write_cache(path: Path, **arrays: np.ndarray) -> None:
 
 
 def load_npz(path: str | Path) -> Dataset:
-    """A `Dataset` from the user's .npz file with arrays ``x`` and ``y`` (labels 0..C-1)."""
+    """A `Dataset` from the user's .npz file with arrays ``x`` (records) and ``y`` (labels).
+
+    The labels may be any integers: they are encoded as 0..C-1 in sorted order (labels
+    {3, 7, 100} become 3 classes, not the 101 that ``max(y) + 1`` would make), and
+    ``Dataset.classes`` keeps the original label of each class when they differ.
+    """
     path = Path(path).expanduser()
     if not path.is_file():
         raise DataError(f"dataset file {path} not found")
     arrays = _read_npz(path, ("x", "y"))
-    y = arrays["y"]
-    if y.dtype == np.bool_ or not np.issubdtype(y.dtype, np.integer):
-        raise DataError(
-            f"{path}: labels y must be integers 0..C-1, got dtype {y.dtype}; "
-            "save them with y.astype(np.int64)"
-        )
-    if y.ndim != 1 or y.size == 0:
-        raise DataError(f"{path}: y must be a non-empty 1-d array, got shape {y.shape}")
-    if int(y.min()) < 0:
-        raise DataError(f"{path}: labels y must be 0..C-1, found {int(y.min())}")
+    codes, classes = integrity.encode_labels(arrays["y"], source=str(path))
+    identity = bool(classes[0] == 0 and classes[-1] == classes.size - 1)
     return Dataset(
         name=path.stem,
         x=arrays["x"],
-        y=y,
-        num_classes=int(y.max()) + 1,
+        y=codes,
+        num_classes=int(classes.size),
         description=f"user data from {path}",
+        classes=None if identity else tuple(int(c) for c in classes),
     )
 
 

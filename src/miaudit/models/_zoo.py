@@ -13,6 +13,7 @@ from sklearn.base import ClassifierMixin
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
+from miaudit.data.integrity import check_num_classes
 from miaudit.errors import ConfigError, DataError, short_repr
 from miaudit.models._architectures import (
     CNN,
@@ -417,6 +418,7 @@ def check_training_inputs(
         )
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
         raise ConfigError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+    check_num_classes(num_classes, what=f"num_classes={num_classes}")
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
     x = np.asarray(x)

@@ -13,9 +13,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from miaudit.attacks import ATTACKS, Attack, AttackerKnowledge, make_attack
+from miaudit.data.integrity import check_disjoint, check_features
 from miaudit.errors import ConfigError, DataError, MiauditError
 from miaudit.metrics import evaluate_scores
-from miaudit.outputs import ModelOutputs, concat_outputs
+from miaudit.outputs import ModelOutputs, check_labels, concat_outputs
 from miaudit.pipeline.references import (
     ReferenceSettings,
     augmenter,
@@ -29,6 +30,9 @@ from miaudit.validation import check_evaluation
 DEFAULT_ATTACKS = ("gap", "loss", "confidence", "entropy", "modified_entropy")
 
 AttackSpec = str | dict[str, Any] | Attack
+
+# random_inputs reads its reference records this many bytes at a time
+_CHUNK_BYTES = 1 << 24
 
 
 def audit(
@@ -86,18 +90,31 @@ def audit(
     attack_objs = resolve_attacks(
         attacks, with_reference_models=has_recipe, white_box="parameters" in target.capabilities
     )
-    x_in, y_in = _check_pair(members, "members")
-    x_out, y_out = _check_pair(nonmembers, "nonmembers")
+    known_classes = _known_classes(target)
+    x_in, y_in = _check_pair(members, "members", known_classes)
+    x_out, y_out = _check_pair(nonmembers, "nonmembers", known_classes)
     if x_in.shape[1:] != x_out.shape[1:]:
         raise DataError(
             f"members and non-members have different record shapes: {x_in.shape[1:]} vs "
             f"{x_out.shape[1:]}"
         )
+    population_pair = None
+    if population is not None:
+        population_pair = _check_pair(population, "population", known_classes)
+        if population_pair[0].shape[1:] != x_in.shape[1:]:
+            raise DataError(
+                f"population records have shape {population_pair[0].shape[1:]}, "
+                f"expected {x_in.shape[1:]}"
+            )
+    _check_disjoint(x_in, x_out, population_pair)
     augment = augmenter(x_in, settings)
     out_in = _target_outputs(target, x_in, y_in, augment)
     out_out = _target_outputs(target, x_out, y_out, augment)
     c = out_in.num_classes
+    train_accuracy = float(np.mean(out_in.predicted == out_in.y))
+    test_accuracy = float(np.mean(out_out.predicted == out_out.y))
     audited = concat_outputs([out_in, out_out])
+    del out_in, out_out  # `audited` holds a copy of both (issue 9 item 15)
     membership = np.concatenate([np.ones(len(y_in), bool), np.zeros(len(y_out), bool)])
     if record_ids is None:
         record_ids = np.arange(len(membership), dtype=np.int64)
@@ -109,25 +126,22 @@ def audit(
 
     rng = np.random.default_rng(seed)
     pop_outputs = None
-    population_pair = None
     x_ref = x_in
-    if population is not None:
-        x_pop, y_pop = _check_pair(population, "population")
-        if x_pop.shape[1:] != x_in.shape[1:]:
-            raise DataError(
-                f"population records have shape {x_pop.shape[1:]}, expected {x_in.shape[1:]}"
-            )
-        pop_outputs = target.outputs(x_pop, y_pop)
-        population_pair = (x_pop, y_pop)
-        x_ref = x_pop
+    if population_pair is not None:
+        x_ref = population_pair[0]
+        if any(attack.uses_population for _, attack in attack_objs):
+            pop_outputs = target.outputs(*population_pair)
     rand_outputs = None
     if random_queries > 0:
         x_rand = random_inputs(x_ref, random_queries, rng)
         probs = target.predict_proba(x_rand)
         rand_outputs = ModelOutputs(probs=probs, y=np.argmax(probs, axis=1))
 
-    x_aud = np.concatenate([x_in, x_out])
-    y_aud = np.concatenate([y_in, y_out])
+    # the audited records in one array, only for attacks that query the target themselves
+    # or train reference models on them (a copy of every audited record: issue 9 item 15)
+    records = None
+    if any(a.access != "outputs" or a.reference_request() is not None for _, a in attack_objs):
+        records = (np.concatenate([x_in, x_out]), np.concatenate([y_in, y_out]))
     knowledge = AttackerKnowledge(
         num_classes=c,
         population=pop_outputs,
@@ -136,14 +150,15 @@ def audit(
         population_data=population_pair,
         train_model=reference_trainer(settings, c),
     )
-    records = (x_aud, y_aud)
     references: dict[Any, Any] = {}
     ref_seconds: dict[str, float] = {}
     results = []
     bar = tqdm(attack_objs, desc="attacks", disable=not progress, leave=False)
     for label, attack in bar:
         bar.set_postfix_str(label)
-        attack_knowledge = knowledge
+        # an attack that does not declare uses_population gets no population outputs, so
+        # one that reads them without declaring it fails instead of being silently starved
+        attack_knowledge = knowledge if attack.uses_population else _without_population(knowledge)
         request = attack.reference_request()
         if request is not None:
             try:
@@ -156,7 +171,7 @@ def audit(
                             settings=settings,
                             target=target,
                             num_classes=c,
-                            audited=(x_aud, y_aud),
+                            audited=records,
                             population=population_pair,
                             n_members=len(y_in),
                             seed=seed,
@@ -168,7 +183,7 @@ def audit(
                 built = references[request]
                 if isinstance(built, Exception):
                     raise built
-                attack_knowledge = replace(knowledge, reference=built)
+                attack_knowledge = replace(attack_knowledge, reference=built)
             except MiauditError as exc:
                 results.append(_failed(label, attack, time.perf_counter(), str(exc)))
                 continue
@@ -192,8 +207,8 @@ def audit(
         num_classes=c,
         n_members=len(y_in),
         n_nonmembers=len(y_out),
-        train_accuracy=float(np.mean(out_in.predicted == out_in.y)),
-        test_accuracy=float(np.mean(out_out.predicted == out_out.y)),
+        train_accuracy=train_accuracy,
+        test_accuracy=test_accuracy,
         dataset=dataset,
     )
     return AuditResult(
@@ -279,12 +294,25 @@ def _make(name: str, params: dict[str, Any]) -> Attack:
 def random_inputs(x_like: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """Uniform random inputs in the per-feature range of ``x_like`` (ML-Leaks adversary 3).
 
-    Binary features (only 0/1 seen) are drawn as fair coin flips.
+    Binary features (only 0/1 seen) are drawn as fair coin flips. The range and the binary
+    test are computed chunk by chunk in ``x_like``'s own dtype (min and max commute with the
+    exact, monotone conversion to float64, so the values equal those of a float64 copy):
+    a float64 copy of a 160,000-record population cost 768 MB (issue 9 item 15).
     """
-    flat = x_like.reshape(len(x_like), -1).astype(np.float64)
-    lo, hi = flat.min(axis=0), flat.max(axis=0)
-    binary = np.all((flat == 0) | (flat == 1), axis=0)
-    u = rng.random((n, flat.shape[1]))
+    count = len(x_like)
+    width = int(np.prod(x_like.shape[1:], dtype=np.int64))
+    step = max(1, _CHUNK_BYTES // max(width * x_like.itemsize, 1))
+    lo = hi = binary = None
+    for start in range(0, count, step):
+        block = x_like[start : start + step].reshape(-1, width)
+        b_lo, b_hi = block.min(axis=0), block.max(axis=0)
+        b_bin = np.all((block == 0) | (block == 1), axis=0)
+        if lo is None:
+            lo, hi, binary = b_lo, b_hi, b_bin
+        else:
+            lo, hi, binary = np.minimum(lo, b_lo), np.maximum(hi, b_hi), binary & b_bin
+    lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+    u = rng.random((n, width))
     x = np.where(binary, (u < 0.5).astype(np.float64), lo + u * (hi - lo))
     return x.reshape((n, *x_like.shape[1:])).astype(x_like.dtype)
 
@@ -319,7 +347,7 @@ def _run_attack(
     bootstrap: int,
     *,
     target: Target,
-    records: tuple[np.ndarray, np.ndarray],
+    records: tuple[np.ndarray, np.ndarray] | None,
 ) -> AttackResult:
     start = time.perf_counter()
     queries_per_record = None
@@ -328,6 +356,7 @@ def _run_attack(
             attack.fit(knowledge)
             scores = attack.score_samples(audited)
         else:
+            assert records is not None  # built whenever an attack has access != "outputs"
             fit_view, score_view = _views(attack, target, len(records[1]))
             attack.fit(replace(knowledge, target=fit_view))
             scores = attack.score_records(score_view, *records)
@@ -410,18 +439,63 @@ def _failed(label: str, attack: Attack, start: float, message: str) -> AttackRes
     )
 
 
-def _check_pair(pair: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
+def _check_pair(pair: Any, what: str, num_classes: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """``(x, y)`` as arrays: real numeric records (complex and object arrays refused), as
+    many labels as records, labels that index the model's ``num_classes`` outputs (None:
+    not known yet, checked on the outputs)."""
     if not isinstance(pair, (tuple, list)) or len(pair) != 2:
         raise DataError(f"{what} must be a pair (x, y)")
     x, y = np.asarray(pair[0]), np.asarray(pair[1])
+    check_features(x, what=f"{what} records x")
+    if x.ndim == 0 or y.ndim != 1:
+        raise DataError(
+            f"{what} must be records x of shape (n, ...) and labels y of shape (n,), "
+            f"got {x.shape} and {y.shape}"
+        )
     if len(x) != len(y):
         raise DataError(f"mismatched lengths: {what} has {len(x)} records but {len(y)} labels")
     if len(x) == 0:
         singular = {"members": "member", "nonmembers": "non-member"}.get(what, what)
         raise DataError(f"empty {singular} set: {what} has no records")
+    if y.dtype.kind not in "biuf":
+        raise DataError(f"{what} labels must be integer class indices, got dtype {y.dtype}")
+    if num_classes is None:  # a torch module's classes are known after its first query,
+        # whose outputs check the labels' range; integers >= 0 can be checked now
+        y = check_labels(y, np.iinfo(np.int64).max, what=f"{what} labels")
+        if y.min() < 0:
+            raise DataError(f"{what} labels must be class indices >= 0, found {int(y.min())}")
+    else:
+        y = check_labels(y, num_classes, what=f"{what} labels")
     if np.issubdtype(x.dtype, np.floating) and not np.all(np.isfinite(x)):
         raise DataError(f"{what} records contain NaN or inf")
     return x, y
+
+
+def _known_classes(target: Target) -> int | None:
+    """The target's number of classes, or None while it is unknown (a torch module given
+    without ``num_classes`` learns it from its first query)."""
+    try:
+        return target.num_classes
+    except DataError:
+        return None
+
+
+def _check_disjoint(
+    x_in: np.ndarray, x_out: np.ndarray, population: tuple[np.ndarray, np.ndarray] | None
+) -> None:
+    """Refuse members, non-members and population that share a record (exact duplicates,
+    labels ignored; issue 9 item 5): an overlap makes the sets indistinguishable by
+    construction and the audit would report AUC 0.5 whatever the model leaks."""
+    sets = {"members": x_in, "nonmembers": x_out}
+    if population is not None:
+        sets["population"] = population[0]
+    check_disjoint(sets)
+
+
+def _without_population(knowledge: AttackerKnowledge) -> AttackerKnowledge:
+    if knowledge.population is None:
+        return knowledge
+    return replace(knowledge, population=None)
 
 
 def _target_outputs(target: Target, x: np.ndarray, y: np.ndarray, augment: Any) -> ModelOutputs:

@@ -42,6 +42,12 @@ class TargetSummary:
     test_accuracy: float
     dataset: str | None = None
     defense: dict[str, Any] | None = None
+    #: the data set's original label of each class 0..C-1 when miaudit encoded its labels
+    #: (e.g. {3, 7, 100} -> 0, 1, 2); None when the labels were used as they are
+    label_values: list[int] | None = None
+    #: exact duplicate records dropped from the data set before the split (config runs);
+    #: None when the audit did not split a data set itself
+    duplicates_dropped: int | None = None
 
     @property
     def generalization_gap(self) -> float:
@@ -59,6 +65,8 @@ class TargetSummary:
             "test_accuracy": self.test_accuracy,
             "generalization_gap": self.generalization_gap,
             "defense": self.defense,
+            "label_values": self.label_values,
+            "duplicates_dropped": self.duplicates_dropped,
             **(
                 {"epsilon": self.defense["epsilon"]}
                 if self.defense and "epsilon" in self.defense

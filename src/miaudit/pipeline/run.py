@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from miaudit.data import load_dataset, make_split
+from miaudit.data.integrity import first_occurrences
 from miaudit.defenses import DEFENSES, DefenseData, make_defense
 from miaudit.errors import ConfigError
 from miaudit.models import train_model
@@ -35,6 +36,10 @@ def run_config(
 
     The target is trained on the split's members with the config's seed; the
     attacker's population is the rest of the data set (or ``split.population`` records).
+    Exact duplicate records are dropped before the split (the first copy is kept; their
+    number is ``results.json``'s ``target.duplicates_dropped``, and record ids stay indices
+    into the data set as loaded); labels a user's file encodes other than 0..C-1 are
+    remapped, the original values in ``target.label_values``.
     The output directory is checked before any work (see :mod:`miaudit.pipeline.output`):
     it must be writable and must not hold another config's results unless ``overwrite``.
 
@@ -62,6 +67,12 @@ def run_config(
         path=config.dataset.path,
         data_dir=data_dir or config.dataset.data_dir,
     )
+    # exact duplicates could land on both sides of the split (issue 9 item 5): keep the
+    # first copy of each record; `kept` maps back to the data set's own record indices
+    kept = first_occurrences(dataset.x)
+    duplicates_dropped = len(dataset) - len(kept)
+    if duplicates_dropped:
+        dataset = dataset.subset(kept)
     split = make_split(
         len(dataset.y),
         members=config.split.members,
@@ -96,14 +107,22 @@ def run_config(
             ref = population_idx[:reference_size]
             population_idx = population_idx[reference_size:]
             defense_data = DefenseData(reference=(x[ref], y[ref]))
-    start = time.perf_counter()
     members = (x[split.members], y[split.members])
+    nonmembers = (x[split.nonmembers], y[split.nonmembers])
+    population = None
+    if len(population_idx) > 0:
+        population = (x[population_idx], y[population_idx])
+    # every record the audit reads is in these sets now: let the whole data set go rather
+    # than hold it through training and every attack (issue 9 item 15)
+    dataset_name, num_classes, label_values = dataset.name, dataset.num_classes, dataset.classes
+    del dataset, x, y
+    start = time.perf_counter()
     if defense is not None and defense.kind == "training":
         target = defense.train(
             config.target.model,
             dict(config.target.params),
             *members,
-            num_classes=dataset.num_classes,
+            num_classes=num_classes,
             seed=config.seed,
             data=defense_data,
             progress=progress,
@@ -113,7 +132,7 @@ def run_config(
             config.target.model,
             config.target.params,
             *members,
-            num_classes=dataset.num_classes,
+            num_classes=num_classes,
             seed=config.seed,
             progress=progress,
         )
@@ -121,33 +140,33 @@ def run_config(
             target = defense.wrap(target, train=members, seed=config.seed, data=defense_data)
     train_seconds = time.perf_counter() - start
     reference = reference_settings(resolved, data_dir=data_dir or config.dataset.data_dir)
-    population = None
-    if len(population_idx) > 0:
-        population = (x[population_idx], y[population_idx])
     result = audit(
         target,
-        members=(x[split.members], y[split.members]),
-        nonmembers=(x[split.nonmembers], y[split.nonmembers]),
+        members=members,  # the training set itself, not a second copy
+        nonmembers=nonmembers,
         population=population,
         attacks=config.attacks,
-        num_classes=dataset.num_classes,
+        num_classes=num_classes,
         seed=config.seed,
         random_queries=config.evaluation.random_queries,
         bootstrap=config.evaluation.bootstrap,
         reference=reference,
-        record_ids=np.concatenate([split.members, split.nonmembers]),
+        record_ids=kept[np.concatenate([split.members, split.nonmembers])],
         model_name=config.target.model,
         model_params=config.target.params,
-        dataset=dataset.name,
+        dataset=dataset_name,
         config=config.to_dict(),
         title=config.title
-        or f"Membership-inference audit: {config.target.model} on {dataset.name}",
+        or f"Membership-inference audit: {config.target.model} on {dataset_name}",
         progress=progress,
     )
     if defense is not None:
         result.target.defense = defense.report()
         if reference_size:
             result.target.defense.setdefault("reference_size", reference_size)
+    result.target.duplicates_dropped = duplicates_dropped
+    if label_values is not None:
+        result.target.label_values = list(label_values)
     result.timings = {"train_target": train_seconds, **result.timings}
     if out_dir is not None:
         result.save(out_dir, overwrite=overwrite)

@@ -8,6 +8,7 @@ import numpy as np
 from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 from sklearn.utils.validation import check_is_fitted
 
+from miaudit.data.integrity import check_num_classes
 from miaudit.errors import DataError
 from miaudit.targets._base import Target
 
@@ -50,11 +51,14 @@ class SklearnTarget(Target):
             )
         if classes.min() < 0 or len(np.unique(classes)) != classes.size:
             raise DataError(f"{name}.classes_ must be distinct non-negative integers: {classes}")
-        inferred = int(classes.max()) + 1
+        inferred = check_num_classes(
+            int(classes.max()) + 1, what=f"{name}.classes_ (largest label {int(classes.max())})"
+        )
         if num_classes is None:
             num_classes = max(inferred, 2)
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
             raise DataError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+        check_num_classes(num_classes, what=f"num_classes={num_classes}")
         if inferred > num_classes:
             raise DataError(
                 f"{name} was fitted on class {inferred - 1} but num_classes={num_classes}"
