@@ -215,10 +215,19 @@ def init_parameters(cls: type) -> dict[str, inspect.Parameter]:
 
 @functools.cache
 def init_type_hints(cls: type) -> dict[str, Any]:
-    """The resolved type hints of ``cls.__init__``'s parameters."""
+    """The resolved type hints of ``cls.__init__``'s parameters.
+
+    When the hints cannot be resolved at run time (a user's attack annotating a parameter
+    with a name imported only under ``TYPE_CHECKING``), none are used: its parameters are
+    checked against their declared constraints only. miaudit's own classes resolve every
+    hint (tests/contract/test_param_contract.py).
+    """
     if cls.__init__ is object.__init__:
         return {}
-    hints = typing.get_type_hints(cls.__init__)
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except (NameError, TypeError, AttributeError):
+        return {}
     hints.pop("return", None)
     return hints
 

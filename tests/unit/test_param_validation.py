@@ -292,3 +292,20 @@ def test_missing_defender_records_name_the_config_key():
     model, members, _, _ = _problem()
     with pytest.raises(ConfigError, match="in a config set target.defense.reference_size"):
         MemGuard().wrap(as_target(model), train=members, seed=0)
+
+
+def test_a_users_attack_with_unresolvable_hints_still_validates():
+    from miaudit.attacks import Attack
+    from miaudit.validation import init_type_hints, validate_instance
+
+    class Mine(Attack):
+        name = "mine"
+        param_constraints = {"k": Interval(int, 1)}
+
+        def __init__(self, *, k: OnlyForTypeCheckers = 1) -> None:  # type: ignore[name-defined] # noqa: F821
+            self.k = k
+
+    assert init_type_hints(Mine) == {}
+    validate_instance(Mine(), kind="attack")
+    with pytest.raises(ConfigError, match="attack 'mine': k must be a positive integer"):
+        validate_instance(Mine(k=0), kind="attack")
