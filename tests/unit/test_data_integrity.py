@@ -309,3 +309,13 @@ def test_config_run_of_distinct_records_keeps_its_split(tmp_path):
         result.record_ids, np.concatenate([split.members, split.nonmembers])
     )
     assert result.target.duplicates_dropped == 0 and result.target.label_values is None
+
+
+def test_random_inputs_refuse_an_impossible_size_before_allocating():
+    """Issue 9 item 11: random_queries of 1e11 tried a 14.6 TiB allocation in the API too."""
+    from miaudit.errors import ResourceError
+    from miaudit.pipeline.api import random_inputs
+
+    x = np.zeros((10, 446), dtype=np.float32)
+    with pytest.raises(ResourceError, match="random queries"):
+        random_inputs(x, 100_000_000_000, np.random.default_rng(0))

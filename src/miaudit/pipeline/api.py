@@ -299,8 +299,15 @@ def random_inputs(x_like: np.ndarray, n: int, rng: np.random.Generator) -> np.nd
     exact, monotone conversion to float64, so the values equal those of a float64 copy):
     a float64 copy of a 160,000-record population cost 768 MB (issue 9 item 15).
     """
+    from miaudit.resources import random_queries_bytes, require_memory
+
     count = len(x_like)
     width = int(np.prod(x_like.shape[1:], dtype=np.int64))
+    require_memory(
+        random_queries_bytes(n, width),
+        f"{n:,} random queries of {width:,} features",
+        "lower random_queries (evaluation.random_queries in a config)",
+    )
     step = max(1, _CHUNK_BYTES // max(width * x_like.itemsize, 1))
     lo = hi = binary = None
     for start in range(0, count, step):
