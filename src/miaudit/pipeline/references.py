@@ -48,6 +48,10 @@ class ReferenceSettings:
             ``reference_size`` sizes the simulated defender's data, see
             :meth:`~miaudit.reference.TrainRecipe.defender_indices`); None for an attacker
             who ignores the defense.
+        train_fn_version: an explicit cache version of ``train_fn`` that replaces its
+            automatic fingerprint (needed when the function reads a value that cannot be
+            fingerprinted; change it whenever the function changes). See
+            :class:`~miaudit.reference.TrainRecipe`.
     """
 
     num_models: int = 16
@@ -61,6 +65,7 @@ class ReferenceSettings:
     augment: bool | None = None
     data_dir: str | None = None
     defense: dict[str, Any] | None = None
+    train_fn_version: str | None = None
 
 
 def resolve_request(request: ReferenceRequest, settings: ReferenceSettings) -> ReferenceRequest:
@@ -216,8 +221,13 @@ def _recipe(settings: ReferenceSettings, num_classes: int):
 
     if settings.train_fn is not None:  # an inference-time defense wraps any model
         return TrainRecipe(
-            train_fn=settings.train_fn, num_classes=num_classes, defense=settings.defense
+            train_fn=settings.train_fn,
+            num_classes=num_classes,
+            defense=settings.defense,
+            train_fn_version=settings.train_fn_version,
         )
+    if settings.train_fn_version is not None:
+        raise ConfigError("train_fn_version belongs to a train_fn; this recipe has none")
     if settings.model is None:
         raise ConfigError(
             "reference models need a recipe: the target's model and parameters (config runs "

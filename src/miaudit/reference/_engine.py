@@ -16,12 +16,15 @@ import contextlib
 import math
 import multiprocessing
 import os
+import signal
 import sys
+import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +32,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from miaudit.errors import ConfigError, DataError
+from miaudit.errors import ConfigError, DataError, WorkerError
 from miaudit.outputs import ModelOutputs, ReferenceOutputs
 from miaudit.reference import _cache
 from miaudit.reference._plan import ReferencePlan
@@ -143,6 +146,8 @@ class _Shared:
     #: the records defender indices point into (None: the training pool)
     x_defender: np.ndarray | None = None
     y_defender: np.ndarray | None = None
+    #: the recipe's fingerprint (computed once, in the calling process; None without cache)
+    fingerprint: str | None = None
 
     def defender(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The defender's records at ``indices`` (of the defender pool, else the pool)."""
@@ -168,6 +173,10 @@ class _Result:
     outputs: dict[str, ModelOutputs]
     train_loss: float
     trained: bool
+    #: CacheWarning messages raised in a worker, re-emitted by the calling process
+    notes: tuple[str, ...] = ()
+    #: why this model's cache entry could not be written (None: written, or no cache)
+    cache_error: str | None = None
 
 
 def _writable(a: np.ndarray) -> np.ndarray:
@@ -198,7 +207,7 @@ def _mean_loss(target: Target, x: np.ndarray, y: np.ndarray) -> float:
 def _meta(shared: _Shared, job: _Job, loss: float) -> dict[str, Any]:
     meta = {
         "train_loss": loss,
-        "recipe": shared.recipe.fingerprint(),
+        "recipe": shared.fingerprint,
         "executor": "batched" if shared.batched else "per-model",
         "seed": job.seed,
         "n_train": int(job.train_indices.size),
@@ -222,39 +231,64 @@ def _train(job: _Job, shared: _Shared) -> Target:
 
 def _run_job(job: _Job, shared: _Shared) -> _Result:
     """Train (or restore) one model, evaluate the missing query sets, fill the cache."""
-    recipe = shared.recipe
     cache = Path(shared.cache_dir) if shared.cache_dir is not None and job.key else None
     entry = _cache.entry_dir(cache, job.key) if cache is not None and job.key else None
     meta = _cache.read_meta(entry) if entry is not None else None
-    outputs: dict[str, ModelOutputs] = {}
     if meta is not None and entry is not None:
-        for name, q in shared.queries.items():
-            got = _cache.read_outputs(entry, q.qhash)
-            if got is not None:
-                outputs[name] = got
-        missing = [name for name in shared.queries if name not in outputs]
-        if not missing:
-            return _Result(job.index, outputs, float(meta["train_loss"]), trained=False)
-        weights = _cache.read_weights(entry) if recipe.can_rebuild() else None
-        trained = weights is None
-        if weights is not None:
-            module = recipe.build_module(tuple(shared.x_pool.shape[1:]))
-            module.load_state_dict(weights)
-            target: Target = TorchTarget(module.eval(), num_classes=recipe.num_classes)
-        else:  # no weights to load (sklearn, train_fn, defended): retrain, deterministic
-            target = _train(job, shared)
-        for name in missing:
-            q = shared.queries[name]
-            outputs[name] = _evaluate(target, q)
-            assert cache is not None and job.key is not None
-            _cache.add_outputs(cache, job.key, q.qhash, outputs[name])
-        ordered = {name: outputs[name] for name in shared.queries}
-        return _Result(job.index, ordered, float(meta["train_loss"]), trained=trained)
-
+        resumed = _resume(job, shared, entry, meta)
+        if resumed is not None:
+            return resumed
     x_train = shared.x_pool[job.train_indices]
     y_train = shared.y_pool[job.train_indices]
     target = _train(job, shared)
     return _finish(job, shared, target, x_train, y_train)
+
+
+def _resume(job: _Job, shared: _Shared, entry: Path, meta: dict[str, Any]) -> _Result | None:
+    """A model from its cache entry: the cached outputs, the missing (or discarded) ones
+    computed from the cached weights, or by retraining (deterministic) where the entry has
+    none. None when the weights turn out unusable (the entry is discarded: retrain all)."""
+    recipe = shared.recipe
+    outputs: dict[str, ModelOutputs] = {}
+    for name, q in shared.queries.items():
+        got = _cache.read_outputs(entry, q.qhash, meta)
+        if got is not None:
+            outputs[name] = got
+    missing = [name for name in shared.queries if name not in outputs]
+    if not missing:
+        return _Result(job.index, outputs, float(meta["train_loss"]), trained=False)
+    target: Target
+    if recipe.can_rebuild() and meta["has_weights"]:
+        weights = _cache.read_weights(entry, meta)
+        if weights is None:
+            return None
+        module = recipe.build_module(tuple(shared.x_pool.shape[1:]))
+        module.load_state_dict(weights)
+        target, trained = TorchTarget(module.eval(), num_classes=recipe.num_classes), False
+    else:  # no weights to load (sklearn, train_fn, defended): retrain, deterministic
+        target, trained = _train(job, shared), True
+    error = None
+    assert shared.cache_dir is not None and job.key is not None
+    for name in missing:
+        q = shared.queries[name]
+        outputs[name] = _evaluate(target, q)
+        if error is None:
+            error = _try_write(
+                _cache.add_outputs, Path(shared.cache_dir), job.key, q.qhash, outputs[name]
+            )
+    ordered = {name: outputs[name] for name in shared.queries}
+    loss = float(meta["train_loss"])
+    return _Result(job.index, ordered, loss, trained=trained, cache_error=error)
+
+
+def _try_write(write: Callable[..., None], *args: Any) -> str | None:
+    """Run a cache write; an OSError (full disk, no permission, read-only file system)
+    becomes its message: the audit goes on without caching (issue 9 item 2)."""
+    try:
+        write(*args)
+    except OSError as exc:
+        return f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
+    return None
 
 
 def _finish(
@@ -263,12 +297,15 @@ def _finish(
     """Evaluate a freshly trained model on every query set and write its cache entry."""
     loss = _mean_loss(target, x_train, y_train)
     outputs = {name: _evaluate(target, q) for name, q in shared.queries.items()}
+    error = None
     if shared.cache_dir is not None and job.key is not None:
         state = target.module.state_dict() if isinstance(target, TorchTarget) else None
         by_hash = {shared.queries[n].qhash: o for n, o in outputs.items()}
         meta = _meta(shared, job, loss)
-        _cache.write_entry(Path(shared.cache_dir), job.key, meta, state, by_hash)
-    return _Result(job.index, outputs, loss, trained=True)
+        error = _try_write(
+            _cache.write_entry, Path(shared.cache_dir), job.key, meta, state, by_hash
+        )
+    return _Result(job.index, outputs, loss, trained=True, cache_error=error)
 
 
 # -- executors -----------------------------------------------------------------------------
@@ -288,6 +325,11 @@ _WORKER_SHARED: _Shared | None = None
 
 
 def _init_worker(shared: _Shared, threads: int) -> None:
+    """A process-pool worker: SIGINT ignored (the caller stops workers on Ctrl-C; see
+    :func:`_process`), then the job data and the torch thread count."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):  # started blocked (_sigint_deferred); now ignored
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     global _WORKER_SHARED
     _WORKER_SHARED = shared
     torch.set_num_threads(threads)
@@ -295,12 +337,28 @@ def _init_worker(shared: _Shared, threads: int) -> None:
 
 def _worker_run(job: _Job) -> _Result:
     assert _WORKER_SHARED is not None, "worker not initialised"
-    return _run_job(job, _WORKER_SHARED)
+    return _relaying_warnings(job, _WORKER_SHARED)
 
 
 def _ray_run(job: _Job, shared: _Shared, threads: int) -> _Result:
     torch.set_num_threads(threads)
-    return _run_job(job, shared)
+    return _relaying_warnings(job, shared)
+
+
+def _relaying_warnings(job: _Job, shared: _Shared) -> _Result:
+    """``_run_job`` in a worker: its CacheWarnings travel back with the result (the caller
+    re-emits them, so they reach the user and ``warnings`` filters, even from Ray workers
+    whose output is not shown); other warnings are shown here as usual."""
+    show = warnings.showwarning
+    with warnings.catch_warnings(record=True) as caught:
+        res = _run_job(job, shared)
+    notes = []
+    for w in caught:
+        if issubclass(w.category, _cache.CacheWarning):
+            notes.append(str(w.message))
+        else:
+            show(w.message, w.category, w.filename, w.lineno, w.file, w.line)
+    return replace(res, notes=tuple(notes)) if notes else res
 
 
 def _serial(jobs: list[_Job], shared: _Shared, threads: int) -> Iterator[_Result]:
@@ -310,6 +368,11 @@ def _serial(jobs: list[_Job], shared: _Shared, threads: int) -> Iterator[_Result
 
 
 def _process(jobs: list[_Job], shared: _Shared, workers: int, threads: int) -> Iterator[_Result]:
+    """A spawn process pool. Workers ignore SIGINT (issue 9 item 11: Ctrl-C reaches every
+    process of the terminal's process group, and workers interrupted while starting or
+    reading a job printed tracebacks, e.g. a spurious ``UnpicklingError``); the caller gets
+    the KeyboardInterrupt and terminates them. A worker that dies (killed, out of memory)
+    ends in a one-line :class:`WorkerError`."""
     ctx = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(
         max_workers=min(workers, len(jobs)),
@@ -317,22 +380,75 @@ def _process(jobs: list[_Job], shared: _Shared, workers: int, threads: int) -> I
         initializer=_init_worker,
         initargs=(shared, threads),
     )
+    interrupted = True
     try:
-        pending = {pool.submit(_worker_run, job) for job in jobs}
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in done:
-                try:
-                    res = fut.result()
-                except BrokenProcessPool as e:
-                    raise RuntimeError(
-                        "a reference-model worker process died (out of memory, killed, or a "
-                        "script without the `if __name__ == '__main__':` guard that the "
-                        f"spawn start method needs): {e}"
-                    ) from e
-                yield res
+        try:
+            with _sigint_deferred():  # workers start at submit
+                pending = {pool.submit(_worker_run, job) for job in jobs}
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    yield fut.result()
+        except BrokenProcessPool:  # raised by submit or result, whenever a worker died
+            raise _worker_died(len(jobs), shared.cache_dir) from None
+        interrupted = False
+    except Exception:
+        interrupted = False  # an error: running models finish (and are cached) first
+        raise
     finally:
+        if interrupted:  # KeyboardInterrupt (or the caller gave up): workers ignore SIGINT
+            _terminate_workers(pool)
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Start workers without a Ctrl-C reaching them or cutting the start short.
+
+    SIGINT is blocked in this thread, so the workers inherit a blocked SIGINT through fork
+    and exec and no Ctrl-C can interrupt their start-up (an interrupted import printed a
+    traceback from each) before their initializer ignores it. In the main thread a Ctrl-C
+    meanwhile is also held back (it could reach another thread of this process and be
+    raised half-way through starting a worker, leaving that worker unknown to the pool and
+    running on); it is raised again once every worker is registered.
+    """
+    caught: list[int] = []
+    handler = None
+    if threading.current_thread() is threading.main_thread():
+        handler = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    mask = None
+    if hasattr(signal, "pthread_sigmask"):  # POSIX
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        if mask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        if handler is not None:
+            signal.signal(signal.SIGINT, handler)
+            if caught:
+                signal.raise_signal(signal.SIGINT)
+
+
+def _terminate_workers(pool: ProcessPoolExecutor) -> None:
+    """SIGTERM every worker of ``pool`` (they ignore SIGINT; a stopped run must not wait
+    for their models)."""
+    processes = getattr(pool, "_processes", None) or {}
+    for process in list(processes.values()):
+        with contextlib.suppress(Exception):
+            process.terminate()
+
+
+def _worker_died(total: int, cache_dir: str | None) -> WorkerError:
+    if cache_dir is None:
+        kept = "set reference.cache_dir (cache_dir=...) to keep finished models across runs"
+    else:
+        kept = "finished models are cached; rerun to resume"
+    return WorkerError(
+        f"a reference-model worker died (killed or out of memory) while {total} models "
+        f"were trained; {kept} (a script that starts the process executor needs the "
+        "`if __name__ == '__main__':` guard of the spawn start method)"
+    )
 
 
 def _ray(
@@ -499,12 +615,15 @@ def train_references(
     record_shape = tuple(x_pool.shape[1:])
     prepared = _prepare_queries(queries, augment, record_shape, recipe.num_classes)
     cache = None if cache_dir is None else Path(cache_dir)
-    fingerprint = recipe.fingerprint()
     if executor == "batched":
         from miaudit.reference._batched import check_batchable
 
         check_batchable(recipe)
-        fingerprint += "|batched"  # equal to per-model training up to rounding only
+    fingerprint = None
+    if cache is not None:  # a train_fn that cannot be fingerprinted refuses to be cached
+        fingerprint = recipe.fingerprint()
+        if executor == "batched":
+            fingerprint += "|batched"  # equal to per-model training up to rounding only
 
     x_def = y_def = None
     n_defender_pool = None
@@ -529,6 +648,7 @@ def train_references(
         executor == "batched",
         x_def,
         y_def,
+        fingerprint,
     )
     k = plan.num_models
     results: list[_Result | None] = [None] * k
@@ -539,13 +659,14 @@ def train_references(
             plan.out_indices[j], plan.seeds[j], defender_pool_size=n_defender_pool
         )
         key = None
-        if cache is not None:
+        if fingerprint is not None:
             defender = None if defender_idx is None else shared.defender(defender_idx)
             key = _cache.model_key(
                 x_pool[idx], y_pool[idx], fingerprint, plan.seeds[j], defender=defender
             )
         jobs.append(_Job(j, plan.seeds[j], key, idx, defender_idx))
 
+    reported: set[str] = set()
     bar = tqdm(
         total=k, desc="reference models", unit="model", file=sys.stderr, disable=not progress
     )
@@ -560,9 +681,15 @@ def train_references(
                 bar.update(1)
         if todo:
             stream = _dispatch(todo, shared, executor, n_workers, threads_per_model, address)
-            for res in stream:
-                results[res.index] = res
-                bar.update(1)
+            try:
+                for res in stream:
+                    results[res.index] = res
+                    _report(res, shared, reported)
+                    bar.update(1)
+            finally:
+                close = getattr(stream, "close", None)
+                if close is not None:
+                    close()  # stops a process pool now (Ctrl-C), not when collected
     finally:
         bar.close()
 
@@ -579,7 +706,25 @@ def train_references(
     )
 
 
+def _report(res: _Result, shared: _Shared, reported: set[str]) -> None:
+    """Re-emit a worker's CacheWarnings; warn once per call that the cache is unwritable."""
+    for note in res.notes:
+        warnings.warn(note, _cache.CacheWarning, stacklevel=4)
+    if res.cache_error is not None and "unwritable" not in reported:
+        reported.add("unwritable")
+        warnings.warn(
+            f"cannot write the reference-model cache {shared.cache_dir} ({res.cache_error}); "
+            "the audit goes on without caching (models of this run are not saved)",
+            _cache.CacheWarning,
+            stacklevel=4,
+        )
+
+
 def _cached_result(job: _Job, shared: _Shared) -> _Result | None:
+    """A complete cache hit, read in the calling process; None sends the job to a worker.
+
+    Unusable entries and outputs files are discarded here, with their warnings, so the
+    worker finds them absent."""
     if shared.cache_dir is None or job.key is None:
         return None
     entry = _cache.entry_dir(Path(shared.cache_dir), job.key)
@@ -588,10 +733,11 @@ def _cached_result(job: _Job, shared: _Shared) -> _Result | None:
         return None
     outputs = {}
     for name, q in shared.queries.items():
-        got = _cache.read_outputs(entry, q.qhash)
-        if got is None:
-            return None
-        outputs[name] = got
+        got = _cache.read_outputs(entry, q.qhash, meta)
+        if got is not None:
+            outputs[name] = got
+    if len(outputs) < len(shared.queries):
+        return None
     return _Result(job.index, outputs, float(meta["train_loss"]), trained=False)
 
 

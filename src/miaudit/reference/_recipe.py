@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from miaudit.errors import ConfigError
+from miaudit.errors import ConfigError, short_repr
 from miaudit.models import MODELS, build_torch_module, torch_models, train_model
+from miaudit.reference._fingerprint import Unfingerprintable, fingerprint_callable
 from miaudit.targets import Target, as_target
 
 #: the stream of the defender-record draw, apart from everything else seeded by a model's seed
@@ -29,6 +30,13 @@ def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         return value
     return repr(value)
+
+
+def _check_version(value: object, what: str) -> str:
+    """An explicit train_fn cache version: a non-empty string."""
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{what} must be a non-empty string, got {short_repr(value)}")
+    return value
 
 
 def function_name(fn: Callable[..., Any]) -> str:
@@ -49,8 +57,14 @@ class TrainRecipe:
     architecture and training procedure (Shokri et al. 2017; Carlini et al. 2022).
 
     For the process and Ray executors ``train_fn`` must be picklable (a module-level
-    function). The cache identifies ``train_fn`` by its module and qualified name only:
-    **rename the function (or clear the cache) when you change what it does**.
+    function). The cache identifies ``train_fn`` by everything its behaviour can depend on
+    (:mod:`miaudit.reference._fingerprint`: its code, defaults, closure, ``partial``
+    arguments and the module globals it reads), so changing any of them retrains. Where a
+    value cannot be fingerprinted (a random generator, an arbitrary object) caching is
+    refused unless an explicit version key is given: ``train_fn_version`` here (or
+    ``ReferenceSettings(train_fn_version=...)``), or a ``cache_version`` attribute on the
+    function (``train_fn.cache_version = "v2"``, also for config runs). The key replaces
+    the automatic fingerprint: change it whenever the function changes.
 
     Attributes:
         model: a name in :data:`miaudit.models.MODELS`, or None with ``train_fn``.
@@ -64,6 +78,9 @@ class TrainRecipe:
             rounding) wraps each trained model before its outputs are computed and cached,
             with the same parameters; it may carry ``reference_size``, the number of
             defender records (see :meth:`defender_indices`). Any recipe takes one.
+        train_fn_version: an explicit cache version of ``train_fn`` (a non-empty string)
+            replacing its automatic fingerprint; None uses ``train_fn.cache_version`` when
+            the function has one, else the fingerprint.
     """
 
     model: str | None = None
@@ -71,6 +88,7 @@ class TrainRecipe:
     num_classes: int = 0
     train_fn: Callable[[np.ndarray, np.ndarray, int], Any] | None = None
     defense: Mapping[str, Any] | None = None
+    train_fn_version: str | None = None
 
     def __post_init__(self) -> None:
         if (self.model is None) == (self.train_fn is None):
@@ -96,6 +114,10 @@ class TrainRecipe:
             raise ConfigError("params belong to a built-in model; a train_fn takes none")
         elif not callable(self.train_fn):
             raise ConfigError(f"train_fn must be callable, got {type(self.train_fn).__name__}")
+        if self.train_fn_version is not None:
+            if self.train_fn is None:
+                raise ConfigError("train_fn_version belongs to a train_fn recipe")
+            _check_version(self.train_fn_version, "train_fn_version")
         if self.defense is not None:
             from miaudit.defenses import DEFENSES
 
@@ -123,7 +145,7 @@ class TrainRecipe:
         """This recipe with ``num_classes`` filled in (when it was 0)."""
         if self.num_classes:
             return self
-        return TrainRecipe(self.model, self.params, num_classes, self.train_fn, self.defense)
+        return replace(self, num_classes=num_classes)
 
     def full_params(self) -> dict[str, Any]:
         """The built-in model's parameters with defaults filled in."""
@@ -236,20 +258,46 @@ class TrainRecipe:
     def fingerprint(self) -> str:
         """Stable text identifying the recipe (the cache key's recipe part).
 
-        Built-in models: name, complete sorted parameters and classes. ``train_fn``: its
-        module and qualified name (change the name when you change the function). A defense
-        adds its name and parameters (so defended and undefended models never share a cache
-        entry); a recipe without one has the same fingerprint as before defenses existed.
+        Built-in models: name, complete sorted parameters and classes (unchanged since the
+        cache's first format, so their entries stay valid). ``train_fn``: its module and
+        qualified name plus either the explicit version key or the automatic fingerprint of
+        its behaviour (see the class docstring; issue 9 item 1: the name alone let two
+        partials with different settings share models). A defense adds its name and
+        parameters (so defended and undefended models never share a cache entry); a recipe
+        without one has the same fingerprint as before defenses existed.
+
+        Raises:
+            ConfigError: a ``train_fn`` that cannot be fingerprinted and has no version key.
         """
         if self.model is not None:
             body: dict[str, Any] = {"model": self.model, "params": _jsonable(self.full_params())}
         else:
             assert self.train_fn is not None
-            body = {"train_fn": function_name(self.train_fn)}
+            body = {"train_fn": function_name(self.train_fn), **self._train_fn_identity()}
         body["num_classes"] = self.num_classes
         if self.defense is not None:
             body["defense"] = _jsonable(self.defense)
         return json.dumps(body, sort_keys=True, separators=(",", ":"))
+
+    def _train_fn_identity(self) -> dict[str, str]:
+        """``{"version": key}`` from an explicit key, else ``{"behaviour": sha256}``."""
+        assert self.train_fn is not None
+        version = self.train_fn_version
+        if version is None:
+            attr = getattr(self.train_fn, "cache_version", None)
+            if attr is not None:
+                version = _check_version(attr, "train_fn.cache_version")
+        if version is not None:
+            return {"version": version}
+        try:
+            return {"behaviour": fingerprint_callable(self.train_fn)}
+        except Unfingerprintable as exc:
+            raise ConfigError(
+                f"cannot fingerprint train_fn {function_name(self.train_fn)} for the "
+                f"reference-model cache: {exc}; give an explicit version key "
+                '(ReferenceSettings(train_fn_version="v1") or train_fn.cache_version = "v1", '
+                "changed whenever the function changes) or run without a cache_dir"
+            ) from None
 
     # -- rebuilding a built-in torch architecture (to load cached weights) -----------------
     def can_rebuild(self) -> bool:
@@ -259,7 +307,8 @@ class TrainRecipe:
     def build_module(self, record_shape: tuple[int, ...]) -> nn.Module:
         """A fresh module of the recipe's architecture for records of ``record_shape``."""
         if self.model is None or not self.can_rebuild():
-            raise ConfigError(f"cannot rebuild the architecture of {self.fingerprint()}")
+            what = self.model or function_name(self.train_fn)  # type: ignore[arg-type]
+            raise ConfigError(f"cannot rebuild the architecture of {what}")
         return build_torch_module(self.model, self.full_params(), record_shape, self.num_classes, 0)
 
     def mlp_params(self, input_dim: int) -> int | None:
