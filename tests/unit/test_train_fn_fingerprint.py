@@ -21,7 +21,7 @@ from sklearn.linear_model import LogisticRegression
 
 from miaudit.errors import ConfigError
 from miaudit.pipeline import ReferenceSettings
-from miaudit.pipeline.references import _recipe
+from miaudit.pipeline.references import _recipe, check_cacheable
 from miaudit.reference import ReferenceRun, TrainRecipe, _cache, random_plan, train_references
 from miaudit.reference._fingerprint import Unfingerprintable, fingerprint_callable
 
@@ -197,6 +197,12 @@ def test_an_explicit_version_replaces_the_fingerprint(tmp_path: Path) -> None:
 def test_reference_settings_carry_the_version() -> None:
     settings = ReferenceSettings(train_fn=fit_lr, train_fn_version="v7")
     assert _recipe(settings, 2).train_fn_version == "v7"
+    rng = np.random.default_rng(0)
+    noisy = functools.partial(fit_lr, C=rng)
+    check_cacheable(ReferenceSettings(train_fn=noisy))  # no cache: nothing to identify
+    check_cacheable(ReferenceSettings(train_fn=noisy, cache_dir="c", train_fn_version="v1"))
+    with pytest.raises(ConfigError, match="cannot fingerprint train_fn"):
+        check_cacheable(ReferenceSettings(train_fn=noisy, cache_dir="c"))
     with pytest.raises(ConfigError, match="train_fn_version"):
         _recipe(ReferenceSettings(model="mlp", train_fn_version="v7"), 2)
 

@@ -68,6 +68,17 @@ class ReferenceSettings:
     train_fn_version: str | None = None
 
 
+def check_cacheable(settings: ReferenceSettings) -> None:
+    """Refuse, before anything trains, a ``train_fn`` the cache cannot identify.
+
+    With a ``cache_dir``, a ``train_fn`` whose behaviour cannot be fingerprinted and that
+    has no explicit version key raises the ConfigError that training would raise later
+    (see :meth:`~miaudit.reference.TrainRecipe.fingerprint`; issue 9 item 1).
+    """
+    if settings.cache_dir is not None and settings.train_fn is not None:
+        _recipe(settings, 2).fingerprint()
+
+
 def resolve_request(request: ReferenceRequest, settings: ReferenceSettings) -> ReferenceRequest:
     """Fill the request's defaults from the settings (so equal needs compare equal)."""
     if request.num_models is None:

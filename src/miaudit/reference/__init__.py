@@ -12,12 +12,14 @@ Executors ("serial", "process", "ray", "batched") give the same results: every m
 determined by its training records, recipe and per-model seed.
 """
 
+from miaudit.reference._cache import CacheWarning
 from miaudit.reference._engine import EXECUTORS, ReferenceRun, train_references
 from miaudit.reference._plan import ReferencePlan, random_plan, shadow_plan
 from miaudit.reference._recipe import TrainRecipe
 
 __all__ = [
     "EXECUTORS",
+    "CacheWarning",
     "ReferencePlan",
     "ReferenceRun",
     "TrainRecipe",
