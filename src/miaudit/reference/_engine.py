@@ -577,7 +577,11 @@ def train_references(
         address: Ray cluster address; None starts a local Ray instance (shut down again
             afterwards) unless Ray is already initialised.
         cache_dir: content-addressed cache (see :mod:`miaudit.reference._cache`); finished
-            models are reused, so a killed run resumes where it stopped.
+            models are reused, so a killed run resumes where it stopped. Every file is
+            checked against its checksum when read; an unusable entry or file is discarded
+            and recomputed with a :class:`~miaudit.reference.CacheWarning`, and a cache that
+            cannot be written (full disk, no permission) warns once and the run goes on
+            without it.
         progress: tqdm bar "reference models" on stderr.
         threads_per_model: torch threads each model trains with, in every executor (results
             are bitwise reproducible only for the same value; see the module docstring).
@@ -586,7 +590,9 @@ def train_references(
             :meth:`TrainRecipe.defender_indices`); None draws them from each model's out set.
 
     Raises:
-        ConfigError: unknown executor or bad sizes. DataError: malformed arrays.
+        ConfigError: unknown executor or bad sizes; a ``train_fn`` the cache cannot
+            fingerprint (see :class:`TrainRecipe`). DataError: malformed arrays.
+        WorkerError: a process-executor worker died (killed, out of memory).
     """
     start = time.perf_counter()
     if not isinstance(plan, ReferencePlan):
