@@ -416,7 +416,7 @@ def test_ctrl_c_with_the_process_executor_prints_no_traceback(phase: str, tmp_pa
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            proc.communicate()  # reaps it and closes its pipes
     stderr = err.decode()
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr and "Error" not in stderr, stderr
@@ -434,7 +434,7 @@ def test_killed_worker_in_a_config_run_prints_no_traceback(tmp_path: Path) -> No
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            proc.communicate()  # reaps it and closes its pipes
     stderr = err.decode()
     # 2: the run stopped with a one-line error; 3: recorded as the failure of the attacks
     # that needed the models (the pipeline's choice), the rest of the audit written

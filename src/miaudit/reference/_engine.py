@@ -390,6 +390,9 @@ def _process(jobs: list[_Job], shared: _Shared, workers: int, threads: int) -> I
                 for fut in done:
                     yield fut.result()
         except BrokenProcessPool:  # raised by submit or result, whenever a worker died
+            # the pool's own clean-up terminates the workers it knew of when it broke; one
+            # still starting then (spawn takes seconds) was waited for forever (Python 3.11)
+            _terminate_workers(pool)
             raise _worker_died(len(jobs), shared.cache_dir) from None
         interrupted = False
     except Exception:
