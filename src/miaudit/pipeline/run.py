@@ -12,7 +12,7 @@ import numpy as np
 from miaudit.data import load_dataset, make_split
 from miaudit.data.integrity import first_occurrences
 from miaudit.defenses import DEFENSES, DefenseData, make_defense
-from miaudit.errors import ConfigError
+from miaudit.errors import ConfigError, DataError
 from miaudit.models import train_model
 from miaudit.pipeline._preflight import check_audit_memory, check_config_code
 from miaudit.pipeline._preflight import import_train_fn as _import_train_fn
@@ -73,13 +73,22 @@ def run_config(
     duplicates_dropped = len(dataset) - len(kept)
     if duplicates_dropped:
         dataset = dataset.subset(kept)
-    split = make_split(
-        len(dataset.y),
-        members=config.split.members,
-        nonmembers=config.split.nonmembers,
-        population=config.split.population,
-        seed=config.seed,
-    )
+    try:
+        split = make_split(
+            len(dataset.y),
+            members=config.split.members,
+            nonmembers=config.split.nonmembers,
+            population=config.split.population,
+            seed=config.seed,
+        )
+    except DataError as exc:
+        if not duplicates_dropped:
+            raise
+        raise DataError(
+            f"{exc} ({duplicates_dropped} exact duplicate records were dropped from the "
+            f"{duplicates_dropped + len(dataset)} loaded, so that no record is both a member "
+            "and a non-member)"
+        ) from None
     x, y = dataset.x, dataset.y
     population_idx = split.population
     check_audit_memory(
