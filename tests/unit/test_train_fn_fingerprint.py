@@ -251,3 +251,29 @@ def test_fingerprint_is_the_same_in_a_fresh_interpreter() -> None:
         env={"PYTHONHASHSEED": seed, "PATH": ""},
     )
     assert out.stdout.strip() == here
+
+
+def test_config_train_fn_version_reaches_the_cache(tmp_path: Path) -> None:
+    """A config's reference.train_fn_version replaces the fingerprint (issue 9 item 1): the
+    run that the bare train_fn refuses goes through and caches its models."""
+    from miaudit.pipeline import run_config
+
+    config = {
+        "seed": 0,
+        "dataset": {"name": "digits"},
+        "split": {"members": 60, "nonmembers": 60, "population": 60},
+        "target": {"model": "logistic_regression"},
+        "attacks": ["lira"],
+        "evaluation": {"bootstrap": 0, "random_queries": 0},
+        "reference": {
+            "train_fn": "tests.fuzz.fuzz_train_fns:reads_a_generator",
+            "cache_dir": str(tmp_path / "cache"),
+            "num_models": 2,
+        },
+    }
+    with pytest.raises(ConfigError, match="cannot fingerprint train_fn"):
+        run_config(config, progress=False)
+    config["reference"]["train_fn_version"] = "v1"
+    result = run_config(config, progress=False)
+    assert result.attack("lira").error is None
+    assert len(list((tmp_path / "cache").glob("*/*/meta.json"))) == 2

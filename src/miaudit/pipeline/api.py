@@ -21,6 +21,7 @@ from miaudit.pipeline.references import (
     ReferenceSettings,
     augmenter,
     build_reference_outputs,
+    check_cacheable,
     resolve_request,
 )
 from miaudit.pipeline.result import AttackResult, AuditResult, TargetSummary
@@ -90,6 +91,8 @@ def audit(
     attack_objs = resolve_attacks(
         attacks, with_reference_models=has_recipe, white_box="parameters" in target.capabilities
     )
+    if has_recipe and any(a.needs_recipe() for _, a in attack_objs):
+        check_cacheable(settings)  # a train_fn the cache cannot identify: refuse before work
     known_classes = _known_classes(target)
     x_in, y_in = _check_pair(members, "members", known_classes)
     x_out, y_out = _check_pair(nonmembers, "nonmembers", known_classes)

@@ -49,6 +49,7 @@ REFERENCE_KEYS = {
     "workers",
     "cache_dir",
     "train_fn",
+    "train_fn_version",
     "model",
     "augment",
     "defense_aware",
@@ -103,6 +104,8 @@ class ReferenceConfig:
     workers: int | None = None
     cache_dir: str | None = None
     train_fn: str | None = None
+    #: explicit cache version of ``train_fn`` (replaces its automatic fingerprint)
+    train_fn_version: str | None = None
     model: dict[str, Any] | None = None
     augment: bool | None = None
     defense_aware: bool = True
@@ -277,6 +280,12 @@ def _reference(value: Any, source: str) -> ReferenceConfig:
         )
     if train_fn is not None and model is not None:
         raise ConfigError(f"{source}: reference needs at most one of 'train_fn' and 'model'")
+    train_fn_version = _opt_str(ref.get("train_fn_version"), "reference.train_fn_version", source)
+    if train_fn_version is not None and (train_fn is None or not train_fn_version.strip()):
+        raise ConfigError(
+            f"{source}: reference.train_fn_version must be a non-empty string and needs "
+            "reference.train_fn"
+        )
     augment = ref.get("augment")
     if augment is not None and not isinstance(augment, bool):
         raise ConfigError(f"{source}: 'reference.augment' must be true or false")
@@ -290,6 +299,7 @@ def _reference(value: Any, source: str) -> ReferenceConfig:
         workers=None if workers is None else _int(workers, "reference.workers", source, minimum=1),
         cache_dir=_opt_str(ref.get("cache_dir"), "reference.cache_dir", source),
         train_fn=train_fn,
+        train_fn_version=train_fn_version,
         model=None if model is None else dict(model),
         augment=augment,
         defense_aware=defense_aware,

@@ -19,7 +19,7 @@ from miaudit.pipeline._preflight import import_train_fn as _import_train_fn
 from miaudit.pipeline.api import audit
 from miaudit.pipeline.config import AuditConfig, load_config, parse_config
 from miaudit.pipeline.output import prepare_output_dir, run_identity
-from miaudit.pipeline.references import ReferenceSettings
+from miaudit.pipeline.references import ReferenceSettings, check_cacheable
 from miaudit.pipeline.result import OUTPUT_FILES, AuditResult
 
 
@@ -53,7 +53,15 @@ def run_config(
         config = load_config(config)
     elif isinstance(config, dict):
         config = parse_config(config)
-    check_config_code(config, allow_imports)
+    train_fn = check_config_code(config, allow_imports)
+    if train_fn is not None:  # a train_fn the reference cache cannot identify: refuse now
+        check_cacheable(
+            ReferenceSettings(
+                train_fn=train_fn,
+                cache_dir=config.reference.cache_dir,
+                train_fn_version=config.reference.train_fn_version,
+            )
+        )
     out_dir = output or config.output
     if out_dir is not None:
         prepare_output_dir(
@@ -263,6 +271,7 @@ def reference_settings(config: AuditConfig, *, data_dir: str | Path | None) -> R
         model=model,
         params=params,
         train_fn=train_fn,
+        train_fn_version=ref.train_fn_version,
         augment=ref.augment,
         data_dir=None if data_dir is None else str(data_dir),
         defense=defense,
