@@ -146,30 +146,34 @@ def _cmd_tradeoff(args: argparse.Namespace) -> int:
     return _attack_status(*_failed_points(points))
 
 
-def _attack_status(failures: list[str], total: int) -> int:
-    """Exit status 3, with one line on stderr, when any attack or sweep point failed."""
+def _attack_status(failures: list[tuple[str, str]], total: int) -> int:
+    """Exit status 3, with one line on stderr naming the failures and the first error, when
+    any attack or sweep point failed."""
     if not failures:
         return EXIT_OK
+    names = ", ".join(name for name, _ in failures)
+    first = " ".join(str(failures[0][1]).split())  # one line
+    first = first if len(first) <= 300 else first[:297] + "..."
     print(
-        f"miaudit: {len(failures)} of {total} failed ({', '.join(failures)}); "
-        "their errors are in the results",
+        f"miaudit: {len(failures)} of {total} failed ({names}); first error: {first}; "
+        "all errors are in results.json",
         file=sys.stderr,
     )
     return EXIT_ATTACK_FAILED
 
 
-def _failed_attacks(results: list) -> tuple[list[str], int]:
+def _failed_attacks(results: list) -> tuple[list[tuple[str, str]], int]:
     attacks = [a for r in results for a in r.attacks]
-    return [a.name for a in attacks if a.error is not None], len(attacks)
+    return [(a.name, a.error) for a in attacks if a.error is not None], len(attacks)
 
 
-def _failed_points(points: list) -> tuple[list[str], int]:
+def _failed_points(points: list) -> tuple[list[tuple[str, str]], int]:
     failed = []
     for p in points:
         label = p.defense if p.value is None else f"{p.defense}={p.value}"
         if p.error is not None:
-            failed.append(label)
-        failed += [f"{label}:{name}" for name in p.failed_attacks]
+            failed.append((label, p.error))
+        failed += [(f"{label}:{name}", "see the point's results") for name in p.failed_attacks]
     return failed, len(points)
 
 

@@ -170,7 +170,8 @@ def test_attack_failing_at_run_time_exits_3(tmp_path, monkeypatch, capsys):
     out = tmp_path / "out"
     code, captured = run_cli(tmp_path, {**TINY, "output": str(out)}, capsys=capsys)
     assert code == 3
-    assert "1 of 2 failed (loss)" in captured.err
+    assert "1 of 2 failed (loss); first error: " in captured.err
+    assert "simulated attack bug" in captured.err and len(captured.err.splitlines()) == 1
     results = json.loads((out / "results.json").read_text())
     assert results["attacks"][1]["error"].endswith("simulated attack bug")
     assert results["attacks"][0]["error"] is None
