@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,7 @@ from miaudit.errors import WorkerError
 from miaudit.reference import ReferenceRun, TrainRecipe, _cache, random_plan, train_references
 from miaudit.reference import _recipe as recipe_module
 from miaudit.reference._cache import CacheWarning
+from tests.integration.conftest import fill_disk
 from tests.integration.fault_helpers import fit_lr
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -290,29 +291,9 @@ def test_unwritable_cache_when_adding_outputs(
     assert _run(cache).cached.all()  # the entries already there are untouched
 
 
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A real 1 MiB file system (tmpfs), where the machine lets us mount one."""
-    mount = tmp_path / "small-disk"
-    mount.mkdir()
-    if shutil.which("mount") is None:
-        pytest.skip("no mount command")
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=False)
-
-
 def test_a_real_full_disk(small_disk: Path, clean: dict) -> None:
     """Room for about two entries: the run completes, warns once, keeps what it wrote."""
-    filler = small_disk / "filler"
-    free = shutil.disk_usage(small_disk).free
-    filler.write_bytes(b"\0" * max(0, free - 24 * 1024))
+    fill_disk(small_disk, 24 * 1024)
     cache = small_disk / "cache"
     with pytest.warns(CacheWarning, match="No space left on device") as got:
         run = _run(cache)
@@ -320,7 +301,7 @@ def test_a_real_full_disk(small_disk: Path, clean: dict) -> None:
     _assert_same(run, clean["mlp"])
     written = [e for e in cache.glob("??/*") if e.parent.name != ".tmp"]
     assert len(written) < K
-    filler.unlink()
+    (small_disk / "filler").unlink()
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # every entry written is complete and valid
         rerun = _run(cache)

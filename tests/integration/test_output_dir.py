@@ -20,6 +20,7 @@ from miaudit.errors import IncompleteOutputError, OutputError
 from miaudit.pipeline import run_config
 from miaudit.pipeline.output import prepare_output_dir, write_outputs
 from miaudit.pipeline.result import OUTPUT_FILES
+from tests.integration.conftest import fill_disk
 
 TINY = {
     "seed": 1,
@@ -178,38 +179,9 @@ def test_attack_failing_at_run_time_exits_3(tmp_path, monkeypatch, capsys):
     assert np.isfinite(results["attacks"][0]["auc"])
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A real 1 MiB file system (tmpfs), where the machine lets us mount one (root on Linux)."""
-    import shutil
-    import subprocess
-
-    mount = tmp_path / "small-disk"
-    mount.mkdir()
-    if shutil.which("mount") is None:
-        pytest.skip("no mount command")
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=False)
-
-
-def _fill(disk, leave_bytes):
-    """Fill ``disk`` with a file until about ``leave_bytes`` are free."""
-    import shutil
-
-    free = shutil.disk_usage(disk).free
-    (disk / "filler").write_bytes(b"\0" * max(free - leave_bytes, 0))
-
-
 def test_real_full_disk_keeps_results_and_a_rerun_completes_them(small_disk, capsys):
     out = small_disk / "out"
-    _fill(small_disk, 48 * 1024)  # room for results.json and scores.csv, not the report
+    fill_disk(small_disk, 48 * 1024)  # room for results.json and scores.csv, not the report
     config = {**TINY, "output": str(out)}
     code, captured = run_cli(small_disk.parent, config, capsys=capsys)
     assert code == 4, captured.err
