@@ -45,10 +45,11 @@ def test_confidence_threshold_from_random_queries_percentile():
     probs = np.array([[0.5, 0.5], [0.6, 0.4], [0.3, 0.7], [0.2, 0.8], [0.1, 0.9]])
     rand = ModelOutputs(probs=probs, y=probs.argmax(1))
     k = AttackerKnowledge(num_classes=2, random_queries=rand)
+    # The threshold is that percentile of the max posteriors, as log-odds like the scores.
     attack = make_attack("confidence", percentile=50).fit(k)
-    assert attack.threshold_ == pytest.approx(0.7)
+    assert attack.threshold_ == pytest.approx(np.log(0.7 / 0.3))
     attack = make_attack("confidence", percentile=100).fit(k)
-    assert attack.threshold_ == pytest.approx(0.9)
+    assert attack.threshold_ == pytest.approx(np.log(0.9 / 0.1))
     assert make_attack("confidence").fit(AttackerKnowledge(num_classes=2)).threshold_ is None
     with pytest.raises(ConfigError, match="percentile"):
         make_attack("confidence", percentile=120).fit(k)

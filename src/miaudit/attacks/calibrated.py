@@ -144,6 +144,12 @@ class CalibratedConfidence(_CalibratedThreshold):
 
     name = "calibrated_confidence"
     threat_model = _THREAT
+    # The probability itself, ties at 1.0 beyond a logit margin of ~37 included (issue 9
+    # item 4), unlike the ``confidence`` attack's log-odds: score = signal - t_y puts every
+    # class's distances to its threshold on one scale, and a monotone transform of the
+    # signal rescales them differently per class, so it would change the ranking (AUC,
+    # TPR at low FPR), not only break ties. Use calibrated_modified_entropy to rank
+    # saturated records.
     signal = staticmethod(true_class_confidence)
 
 

@@ -8,18 +8,31 @@ import numpy as np
 
 from miaudit.attacks.base import Attack, AttackerKnowledge, ThreatModel, register_attack
 from miaudit.outputs import ModelOutputs
-from miaudit.signals import max_confidence
+from miaudit.signals import max_confidence, max_confidence_log_odds, probability_log_odds
 from miaudit.validation import Interval
 
 
 @register_attack
 class ConfidenceAttack(Attack):
-    """ML-Leaks adversary 3: score = max_c f(x)_c (survey eq. 1).
+    """ML-Leaks adversary 3: a threshold on the max posterior max_c f(x)_c (survey eq. 1).
+
+    Score: the log-odds of the max posterior, ``log p_max - log(1 - p_max)``
+    (:func:`~miaudit.signals.max_confidence_log_odds`), an increasing function of the max
+    posterior, so ROC metrics are those of the max posterior wherever float64 tells the
+    records' max posteriors apart; but exact at any margin, where the max posterior itself
+    reads exactly 1.0 beyond a logit margin of ~37 and ties every such record (issue 9
+    item 4).
 
     Threshold choice (Salem et al. 2019, sec. V-B): the attacker queries the target on
     random inputs, which are non-members, and takes the ``percentile``-th percentile of
-    their max posteriors as the threshold (member iff max posterior >= threshold). Without
-    random queries the attack stays threshold-free (ROC metrics are unaffected).
+    their max posteriors as the threshold (member iff max posterior >= threshold).
+    ``threshold_`` is that same percentile of the max posteriors, transformed as the
+    scores are (:func:`~miaudit.signals.probability_log_odds`), so "score >= threshold_" is
+    the paper's decision: precision and recall at the threshold are unchanged, except for
+    records whose max posterior is within float64 rounding of the threshold. A threshold of
+    1.0 (the percentile falls among saturated random queries) becomes 53 ln 2, from which
+    float64 reads a max posterior as 1.0, so exactly the records that read 1.0 pass it.
+    Without random queries the attack stays threshold-free (ROC metrics are unaffected).
 
     Args:
         percentile: percentile (0-100) of the random queries' max posteriors used as the
@@ -43,8 +56,9 @@ class ConfidenceAttack(Attack):
         super().fit(knowledge)  # checks the parameters first
         if knowledge.random_queries is not None and knowledge.random_queries.n > 0:
             random_max = max_confidence(knowledge.random_queries)
-            self.threshold_ = float(np.percentile(random_max, self.percentile))
+            threshold = np.percentile(random_max, self.percentile)
+            self.threshold_ = float(probability_log_odds(threshold))
         return self
 
     def _score(self, outputs: ModelOutputs) -> np.ndarray:
-        return max_confidence(outputs)
+        return max_confidence_log_odds(outputs)

@@ -11,7 +11,9 @@ from miaudit.signals.functions import (
     entropy,
     loss,
     max_confidence,
+    max_confidence_log_odds,
     modified_entropy,
+    probability_log_odds,
     scaled_logit,
     true_class_confidence,
 )
@@ -22,7 +24,9 @@ __all__ = [
     "entropy",
     "loss",
     "max_confidence",
+    "max_confidence_log_odds",
     "modified_entropy",
+    "probability_log_odds",
     "scaled_logit",
     "true_class_confidence",
 ]

@@ -20,8 +20,10 @@ mpmath), and distinct float32 margins give distinct, correctly ordered values:
 * scaled logit (LiRA's phi): unchanged, it was already exact from logits (its value is
   about -margin, it never underflows).
 * true-class and max confidence are probabilities: in float64 they round to exactly 1.0
-  beyond a margin of about 37 whatever the computation, so the confidence attacks keep ties
-  at the top there (the loss, entropy, modified-entropy and LiRA attacks rank them).
+  beyond a margin of about 37 whatever the computation. The ``confidence`` attack therefore
+  scores :func:`max_confidence_log_odds`, ``log p_max - log(1 - p_max)``, an
+  increasing function of the max posterior that stays exact at any margin (the
+  ``calibrated_confidence`` attack keeps the probability and its ties, see its class).
 
 With probabilities only (scikit-learn targets, ``PrecomputedTarget`` without logits,
 inference-time defenses), ``1 - p`` of a top probability near 1 is quantized (at 1.1e-16 in
@@ -42,6 +44,7 @@ values; the authors' code caps at 103.6 with 1e-45).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -58,6 +61,15 @@ _TINY = float(np.finfo(np.float64).tiny)
 #: roundings: 2**-21 = 4.8e-7); its ``1 - p`` is then taken to be ``rest``. Rows further from
 #: summing to 1 (the check on ModelOutputs allows 1e-3) keep the formula on p.
 ROW_SUM_TOL = 2.0**-21
+#: The log-odds that a float64 max posterior of exactly 1.0 stands for. miaudit's float64
+#: softmax gives the top class 1 / (1 + r), r = sum_{i != m} exp(z_i - z_m) = (1 - p) / p,
+#: and 1 + r rounds to 1 when r <= 2**-53, i.e. from log-odds -log(r) = 53 ln 2 = 36.74 on
+#: (up to the rounding of its own sum, which can drop a few other classes' terms first).
+SATURATED_LOG_ODDS = 53.0 * math.log(2.0)
+#: Log-odds given, from probabilities only, to a row whose top probability is 1.0 and whose
+#: other classes are all exactly 0: above every finite value a float64 row can express
+#: (the smallest positive float64, 2**-1074, as the others' sum gives log-odds 744.4).
+PROB_LOG_ODDS_CAP = 745.0
 
 
 def _true_class(outputs: ModelOutputs) -> np.ndarray:
@@ -170,6 +182,70 @@ def max_confidence(outputs: ModelOutputs) -> np.ndarray:
     return outputs.probs.max(axis=1)
 
 
+def probability_log_odds(p: np.ndarray | float) -> np.ndarray:
+    """``log p - log(1 - p)`` of probabilities p in (0, 1], float64, with 1.0 mapped to
+    :data:`SATURATED_LOG_ODDS` (the log-odds from which float64 reads a max posterior as
+    1.0). Strictly increasing below 1 (``1 - p`` is exact for p >= 1/2); the transform of
+    a threshold on the max posterior into a threshold on :func:`max_confidence_log_odds`."""
+    p = np.asarray(p, dtype=np.float64)
+    out = np.full(p.shape, SATURATED_LOG_ODDS)
+    below = p < 1.0
+    with np.errstate(divide="ignore"):  # p = 0 -> -inf, a threshold every record passes
+        out[below] = np.log(p[below]) - np.log1p(-p[below])
+    return out
+
+
+def _max_log_odds_from_probs(probs: np.ndarray) -> np.ndarray:
+    """Log-odds of the max posterior from probabilities only.
+
+    ``log p_max - log(rest)`` with ``rest`` the other classes' sum where p_max > 1 - 2**-20
+    and the row is a correctly rounded probability vector (as :func:`_near_one`): there
+    ``1 - p_max`` has lost more than 20 of its 53 bits, which the small probabilities keep
+    (down to 2**-1074). :data:`PROB_LOG_ODDS_CAP` where p_max is 1.0 and the others are all
+    0 (nothing is left to rank by). Else the transform of p_max itself
+    (:func:`probability_log_odds`): below 1 - 2**-20 its float64 value tells continuous
+    outputs apart, and the rest's rounding would only break the ties of discrete ones (a
+    random forest's vote shares) at random."""
+    idx = np.arange(probs.shape[0])
+    m = np.argmax(probs, axis=1)
+    top = probs[idx, m]
+    others = probs.copy()
+    others[idx, m] = 0.0
+    rest = others.sum(axis=1)
+    odds = probability_log_odds(top)
+    near = (top > 1.0 - 2.0**-20) & (rest > 0.0) & (np.abs(top + rest - 1.0) <= ROW_SUM_TOL)
+    odds[near] = np.log(top[near]) - np.log(rest[near])
+    odds[(top == 1.0) & (rest == 0.0)] = PROB_LOG_ODDS_CAP
+    return odds
+
+
+def max_confidence_log_odds(outputs: ModelOutputs) -> np.ndarray:
+    """Log-odds of the max posterior, ``log p_max - log(1 - p_max)``, precise at any margin.
+
+    An increasing function of the max posterior (:func:`max_confidence`): it orders records
+    as the max posterior does wherever float64 tells their max posteriors apart, and keeps
+    ordering them where it does not: p_max is exactly 1.0 beyond a logit margin of ~37
+    (issue 9 item 4: a model trained to zero loss ties hundreds of members and non-members
+    there). Exact values also correct the order of max posteriors within 1e-13 of 1, which
+    float64 rounds to a few bits.
+
+    From logits it is ``z_m - logsumexp_{i != m} z_i`` (m the top class), exact for any
+    margin (about the margin itself at saturation). From probabilities only, see
+    :func:`_max_log_odds_from_probs`. Where the float64 max posterior reads exactly 1.0 the
+    value is at least :data:`SATURATED_LOG_ODDS`, the transform of 1.0: a row rounded to 1.0
+    (by a float32 softmax, or by the float64 softmax's own sum, up to ~1.5 nats below
+    53 ln 2 with 10 classes) ranks above every row that reads less, as it did, and the
+    decision "max posterior >= 1.0" is "log-odds >= SATURATED_LOG_ODDS"."""
+    if outputs.logits is not None:
+        _, _, t = _centred_logits(outputs.logits)
+        odds = -t
+    else:
+        odds = _max_log_odds_from_probs(outputs.probs)
+    saturated = outputs.probs.max(axis=1) == 1.0
+    odds[saturated] = np.maximum(odds[saturated], SATURATED_LOG_ODDS)
+    return odds
+
+
 def entropy(outputs: ModelOutputs) -> np.ndarray:
     """Shannon entropy -sum_c f(x)_c log f(x)_c of the prediction (nats).
 
@@ -224,6 +300,7 @@ SIGNALS: dict[str, Callable[[ModelOutputs], np.ndarray]] = {
     "loss": loss,
     "true_class_confidence": true_class_confidence,
     "max_confidence": max_confidence,
+    "max_confidence_log_odds": max_confidence_log_odds,
     "entropy": entropy,
     "modified_entropy": modified_entropy,
     "scaled_logit": scaled_logit,
