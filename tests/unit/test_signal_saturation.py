@@ -196,3 +196,36 @@ def test_non_saturated_values_agree_with_the_textbook_formulas():
     np.testing.assert_allclose(entropy(out), -np.sum(p * np.log(p), axis=1), rtol=1e-10)
     mentr = -(1 - p_y) * np.log(p_y) - np.sum(others * np.log(1 - others), axis=1)
     np.testing.assert_allclose(modified_entropy(out), mentr, rtol=1e-10)
+
+
+def test_equal_true_class_probabilities_tie_exactly():
+    """Vote shares (a random forest) with equal p_y must give equal losses: the other
+    classes' sum stands for 1 - p_y only where 1 - p_y itself has lost its digits, else its
+    rounding (0.03 + 0.07 != 0.05 + 0.05 in float64) broke exact ties at random and moved
+    TPR at low FPR (issue 9 item 4 follow-up)."""
+    p = np.array([[0.9, 0.03, 0.07], [0.9, 0.05, 0.05], [0.9, 0.1, 0.0], [0.9, 0.07, 0.03]])
+    out = ModelOutputs(probs=p, y=np.zeros(4, dtype=np.int64))
+    assert len(np.unique(loss(out))) == 1
+    assert loss(out)[0] == -np.log(0.9)
+    # near saturation the rest still ranks float64 softmax rows (it holds the digits)
+    z = margin_logits(np.array([40.0, 41.0, 42.0], dtype=np.float32), 5, seed=2)
+    soft = ModelOutputs(probs=softmax(z), y=np.zeros(3, dtype=np.int64))
+    assert len(np.unique(loss(soft))) == 3
+
+
+def test_entropies_do_not_depend_on_the_class_order():
+    """The same probabilities in another class order give bit-identical entropies (sums in
+    a canonical order), so such records tie instead of differing in the last bit."""
+    rng = np.random.default_rng(11)
+    base = rng.dirichlet(np.ones(10), size=200)
+    perm = np.stack([rng.permutation(10) for _ in range(200)])
+    shuffled = np.take_along_axis(base, perm, axis=1)
+    a = ModelOutputs(probs=base, y=np.zeros(200, dtype=np.int64))
+    b = ModelOutputs(probs=shuffled, y=np.argsort(perm, axis=1)[:, 0])
+    np.testing.assert_array_equal(entropy(a), entropy(b))
+    np.testing.assert_array_equal(modified_entropy(a), modified_entropy(b))
+    za = np.log(base)
+    np.testing.assert_array_equal(
+        entropy(ModelOutputs.from_logits(za, a.y)),
+        entropy(ModelOutputs.from_logits(np.take_along_axis(za, perm, axis=1), b.y)),
+    )

@@ -30,8 +30,9 @@ inference-time defenses), ``1 - p`` of a top probability near 1 is quantized (at
 float64, 6e-8 in float32) and exactly 0 once p rounds to 1.0. What the rounding took
 survives in the other classes' small probabilities, which keep their relative precision
 in a softmax computed in float32 or float64: where they sum to ``1 - p`` up to rounding
-(``ROW_SUM_TOL``), their sum is used as ``1 - p`` in ``log p`` and ``log(1 - p)``, so such
-records keep an exact ranking too, until the small probabilities underflow (margins of
+(``ROW_SUM_TOL``) and ``1 - p`` has lost more than 33 bits (p > 1 - 2**-20 in float64; any
+p > 1/2 for float32 values), their sum is used as ``1 - p`` in ``log p`` and ``log(1 - p)``,
+so such records keep an exact ranking too, until the small probabilities underflow (margins of
 ~745 in float64, ~100 in float32). Where the others are 0 as well (a binary scikit-learn
 classifier returns ``[1 - p, p]``, so class 0 reads exactly 0 when p rounds to 1; rounded
 or top-1 outputs) the information is gone and those records tie at the top; no
@@ -110,7 +111,8 @@ def _centred_logits(z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     e = z - z[idx, m][:, None]
     others = e.copy()
     others[idx, m] = -np.inf
-    return e, m, logsumexp(others, axis=1)
+    # summed in sorted order, so that permuted logits give the same bits (see _sum_sorted)
+    return e, m, logsumexp(np.sort(others, axis=1), axis=1)
 
 
 def _log_probs_from_logits(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -143,6 +145,14 @@ def _near_one(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     others[idx, m] = 0.0
     rest = others.sum(axis=1)
     near = (top > 0.5) & (rest > 0.0) & (np.abs(top + rest - 1.0) <= ROW_SUM_TOL)
+    # Only where 1 - p_m has lost more than 33 bits to the spacing of p near 1 (2**-53, or
+    # 2**-24 for rows whose values are all float32 numbers: a float32 softmax): elsewhere
+    # ``1 - p_m`` is precise and a function of p_m alone, while the rest's rounding differs
+    # between rows with equal p_m (vote shares 0.9 = 0.03 + 0.07 vs 0.05 + 0.05) and would
+    # break their exact ties at random (issue 9 item 4 follow-up).
+    float32_rows = np.all(probs.astype(np.float32) == probs, axis=1)
+    spacing = np.where(float32_rows, 2.0**-24, 2.0**-53)
+    near &= (1.0 - top) < spacing * 2.0**33
     return idx[near], m[near], rest[near]
 
 
@@ -291,7 +301,14 @@ def _entropy_rows(probs: np.ndarray, logits: np.ndarray | None, y: np.ndarray) -
     # p log p -> 0 as p -> 0: floor at the smallest normal float, not EPS, whose log (-69)
     # would understate the terms that make up a saturated row's entropy.
     p, log_p, _ = _log_probs(probs, logits, floor=_TINY)
-    return -np.sum(p * log_p, axis=1)
+    return -_sum_sorted(p * log_p)
+
+
+def _sum_sorted(terms: np.ndarray) -> np.ndarray:
+    """Row sums in a canonical (sorted) order: rows that hold the same terms in another
+    class order get the same float64 sum, so records with equal entropy tie exactly instead
+    of differing in the last bit (which decides TPR at low FPR among tied records)."""
+    return np.sort(terms, axis=1).sum(axis=1)
 
 
 def modified_entropy(outputs: ModelOutputs) -> np.ndarray:
@@ -310,7 +327,7 @@ def _modified_entropy_rows(
     first = -np.exp(log_q[idx, y]) * log_p[idx, y]
     other = p * log_q
     other[idx, y] = 0.0
-    return first - other.sum(axis=1)
+    return first - _sum_sorted(other)
 
 
 def scaled_logit(outputs: ModelOutputs) -> np.ndarray:
