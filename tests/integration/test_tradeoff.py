@@ -122,3 +122,19 @@ def test_tradeoff_no_code_refuses_train_fn_before_any_audit(
     assert len(err) == 1 and "imports from configs are disabled" in err[0]
     assert "tradeoff_never_imported_module" not in sys.modules
     assert not (tmp_path / "out").exists()  # refused before the output was even created
+
+
+def test_a_bad_sweep_value_is_refused_before_any_audit(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every point's parameters are checked before the baseline trains (issue 9 item 3)."""
+    import miaudit.pipeline.tradeoff as tradeoff
+
+    monkeypatch.setattr(tradeoff, "run_config", lambda *a, **k: pytest.fail("audit ran"))
+    config = {**CONFIG, "tradeoff": {"defenses": [{"name": "dropout", "values": [0.5, "x"]}]}}
+    path = tmp_path / "t.yaml"
+    path.write_text(yaml.safe_dump(config))
+    argv = ["tradeoff", str(path), "--output", str(tmp_path / "out"), "--no-progress"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "dropout rate='x'" in err[0] and "rate" in err[0], err

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from miaudit.errors import ConfigError
+from miaudit.errors import ConfigError, short_repr
 from miaudit.pipeline._preflight import check_config_code
 from miaudit.pipeline._yaml import read_yaml
 from miaudit.pipeline.config import parse_config
@@ -214,6 +214,29 @@ def recipe_config(base: dict[str, Any], recipe: dict[str, Any] | None) -> dict[s
 TRADEOFF_FILES = ("results.json", "report.html")
 
 
+def sweep_points(
+    base: dict[str, Any], sweep: list[dict[str, Any]]
+) -> list[tuple[dict[str, Any], str, str | None, Any, dict[str, Any] | None]]:
+    """The sweep's audits in order, as ``(config, defense, param, value, recipe)``: one
+    undefended baseline per distinct target recipe, then each defense at each value."""
+    points: list[tuple[dict[str, Any], str, str | None, Any, dict[str, Any] | None]] = []
+    baselines: list[dict | None] = []
+    for recipe in [None, *(item["recipe"] for item in sweep)]:
+        if recipe not in baselines:
+            baselines.append(recipe)
+    for recipe in baselines:
+        points.append((recipe_config(base, recipe), "none", None, None, recipe))
+    for item in sweep:
+        fixed = {k: v for k, v in item.items() if k not in ("param", "values", "recipe")}
+        for value in item["values"]:
+            cfg = recipe_config(base, item["recipe"])
+            cfg["target"]["defense"] = {**fixed, item["param"]: value}
+            if not cfg["target"]["defense"].get("reference_size"):
+                cfg["target"]["defense"].pop("reference_size", None)
+            points.append((cfg, item["name"], item["param"], value, item["recipe"]))
+    return points
+
+
 def run_tradeoff(
     path: str | Path,
     *,
@@ -260,20 +283,15 @@ def run_tradeoff(
         points.append(point)
         write_tradeoff(points, raw, output)
 
-    baselines: list[dict | None] = []
-    for recipe in [None, *(item["recipe"] for item in sweep)]:
-        if recipe not in baselines:
-            baselines.append(recipe)
-    for recipe in baselines:
-        audit_point(recipe_config(base, recipe), "none", None, None, recipe)
-    for item in sweep:
-        fixed = {k: v for k, v in item.items() if k not in ("param", "values", "recipe")}
-        for value in item["values"]:
-            cfg = recipe_config(base, item["recipe"])
-            cfg["target"]["defense"] = {**fixed, item["param"]: value}
-            if not cfg["target"]["defense"].get("reference_size"):
-                cfg["target"]["defense"].pop("reference_size", None)
-            audit_point(cfg, item["name"], item["param"], value, item["recipe"])
+    plan = sweep_points(base, sweep)
+    for cfg, defense, param, value, _ in plan:  # every point's parameters, before any training
+        where = "baseline" if defense == "none" else f"{defense} {param}={short_repr(value)}"
+        try:
+            parse_config(cfg, source=f"{path} ({where})")
+        except ConfigError as exc:
+            raise ConfigError(str(exc)) from None
+    for cfg, defense, param, value, recipe in plan:
+        audit_point(cfg, defense, param, value, recipe)
     return points
 
 
