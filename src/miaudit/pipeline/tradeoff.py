@@ -286,10 +286,7 @@ def run_tradeoff(
     plan = sweep_points(base, sweep)
     for cfg, defense, param, value, _ in plan:  # every point's parameters, before any training
         where = "baseline" if defense == "none" else f"{defense} {param}={short_repr(value)}"
-        try:
-            parse_config(cfg, source=f"{path} ({where})")
-        except ConfigError as exc:
-            raise ConfigError(str(exc)) from None
+        parse_config(cfg, source=f"{path} ({where})")
     for cfg, defense, param, value, recipe in plan:
         audit_point(cfg, defense, param, value, recipe)
     return points
