@@ -20,6 +20,7 @@ from miaudit.signals import (
     probability_log_odds,
 )
 from miaudit.signals.functions import PROB_LOG_ODDS_CAP, SATURATED_LOG_ODDS
+from tests.unit.test_signal_saturation import margin_logits
 
 # Relative error of the float64 log-odds: the centred logits are exact (float32 inputs),
 # the log-sum-exp rounds a few times: a few ulp (1e-16) of values of 1 to 200. From float64
@@ -36,17 +37,6 @@ def exact_log_odds(z: np.ndarray) -> np.ndarray:
             p = max(e) / mpmath.fsum(e)
             result.append(float(mpmath.log(p) - mpmath.log(1 - p)))
     return np.array(result)
-
-
-def margin_logits(margins: np.ndarray, num_classes: int, seed: int = 0) -> np.ndarray:
-    """float32 logits whose class 0 leads the runner-up by ``margins`` (others spread over
-    3 nats below it), as float64: what a torch target hands over."""
-    rng = np.random.default_rng(seed)
-    z = np.zeros((len(margins), num_classes), dtype=np.float32)
-    z[:, 1:] = -rng.uniform(0.0, 3.0, size=(len(margins), num_classes - 1))
-    z[:, 1] = 0.0
-    z[:, 0] = margins
-    return z.astype(np.float64)
 
 
 def confidence_scores(out: ModelOutputs, random_queries: ModelOutputs | None = None):

@@ -129,6 +129,16 @@ def _log_probs_from_logits(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return log_p, log_q
 
 
+def _top_and_rest(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(idx, m, top, rest)``: row indices, top class, its probability, and the other
+    classes' sum (which keeps the digits that ``1 - top`` loses near 1)."""
+    idx = np.arange(probs.shape[0])
+    m = np.argmax(probs, axis=1)
+    others = probs.copy()
+    others[idx, m] = 0.0
+    return idx, m, probs[idx, m], others.sum(axis=1)
+
+
 def _near_one(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(rows, m, rest)``: the rows whose top probability p_m > 1/2 is complemented by the
     other classes (a positive sum ``rest`` within ``ROW_SUM_TOL`` of ``1 - p_m``), their top
@@ -138,12 +148,7 @@ def _near_one(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     float64, 2**-24 in float32: a relative error of 2**-53 / (1 - p_m)) and exactly 0 once
     p_m rounds to 1, while the small probabilities keep their relative precision. On rows
     far from saturation both are equally good (the values change in the last bits)."""
-    idx = np.arange(probs.shape[0])
-    m = np.argmax(probs, axis=1)
-    top = probs[idx, m]
-    others = probs.copy()
-    others[idx, m] = 0.0
-    rest = others.sum(axis=1)
+    idx, m, top, rest = _top_and_rest(probs)
     near = (top > 0.5) & (rest > 0.0) & (np.abs(top + rest - 1.0) <= ROW_SUM_TOL)
     # Only where 1 - p_m has lost more than 33 bits to the spacing of p near 1 (2**-53, or
     # 2**-24 for rows whose values are all float32 numbers: a float32 softmax): elsewhere
@@ -245,12 +250,7 @@ def _max_log_odds_from_probs(probs: np.ndarray) -> np.ndarray:
     (:func:`probability_log_odds`): below 1 - 2**-20 its float64 value tells continuous
     outputs apart, and the rest's rounding would only break the ties of discrete ones (a
     random forest's vote shares) at random."""
-    idx = np.arange(probs.shape[0])
-    m = np.argmax(probs, axis=1)
-    top = probs[idx, m]
-    others = probs.copy()
-    others[idx, m] = 0.0
-    rest = others.sum(axis=1)
+    _, _, top, rest = _top_and_rest(probs)
     odds = probability_log_odds(top)
     near = (top > 1.0 - 2.0**-20) & (rest > 0.0) & (np.abs(top + rest - 1.0) <= ROW_SUM_TOL)
     odds[near] = np.log(top[near]) - np.log(rest[near])
