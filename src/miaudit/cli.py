@@ -13,7 +13,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from miaudit.errors import IncompleteOutputError, MiauditError
+from miaudit.errors import IncompleteOutputError, MiauditError, one_line
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
@@ -31,10 +31,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except IncompleteOutputError as exc:
-        print(f"miaudit: error: {one_line(exc)}", file=sys.stderr)
+        print(f"miaudit: error: {one_line(exc, MAX_ERROR_CHARS)}", file=sys.stderr)
         return EXIT_OUTPUT_INCOMPLETE
     except MiauditError as exc:
-        print(f"miaudit: error: {one_line(exc)}", file=sys.stderr)
+        print(f"miaudit: error: {one_line(exc, MAX_ERROR_CHARS)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("miaudit: interrupted", file=sys.stderr)
@@ -48,14 +48,6 @@ NO_CODE_HELP = (
 )
 #: Longest error line printed (issue 9 item 12: an error once printed 2.1 GB).
 MAX_ERROR_CHARS = 2000
-
-
-def one_line(exc: BaseException) -> str:
-    """The error's message on one line of at most :data:`MAX_ERROR_CHARS` characters."""
-    text = " ".join(str(exc).split())
-    if len(text) > MAX_ERROR_CHARS:
-        text = text[: MAX_ERROR_CHARS - 3] + "..."
-    return text
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -152,8 +144,7 @@ def _attack_status(failures: list[tuple[str, str]], total: int) -> int:
     if not failures:
         return EXIT_OK
     names = ", ".join(name for name, _ in failures)
-    first = " ".join(str(failures[0][1]).split())  # one line
-    first = first if len(first) <= 300 else first[:297] + "..."
+    first = one_line(failures[0][1], 300)
     print(
         f"miaudit: {len(failures)} of {total} failed ({names}); first error: {first}; "
         "all errors are in results.json",

@@ -64,6 +64,13 @@ def short_repr(value: object, limit: int = 80) -> str:
     return text
 
 
+def one_line(text: object, limit: int = 200) -> str:
+    """``str(text)`` on one line (whitespace runs collapsed), cut to ``limit`` characters:
+    how every error message reaches the command line's single stderr line."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
 def _bounded_repr(value: object, limit: int) -> str:
     """A repr that stops descending into containers once ``limit`` characters are spent."""
     import reprlib

@@ -31,6 +31,7 @@ from miaudit.reference import _recipe as recipe_module
 from miaudit.reference._cache import CacheWarning
 from tests.integration.conftest import fill_disk
 from tests.integration.fault_helpers import fit_lr
+from tests.integration.test_reference_executors import _assert_same
 
 ROOT = Path(__file__).resolve().parents[2]
 MLP = TrainRecipe(
@@ -76,16 +77,6 @@ def _run(
         cache_dir=cache,
         progress=False,
     )
-
-
-def _assert_same(a: ReferenceRun, b: ReferenceRun) -> None:
-    np.testing.assert_array_equal(a.train_loss, b.train_loss)
-    for oa, ob in zip(a.outputs, b.outputs, strict=True):
-        assert list(oa) == list(ob)
-        for name in oa:
-            np.testing.assert_array_equal(oa[name].probs, ob[name].probs)
-            if oa[name].logits is not None or ob[name].logits is not None:
-                np.testing.assert_array_equal(oa[name].logits, ob[name].logits)
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from miaudit.errors import ConfigError, short_repr
+from miaudit.errors import ConfigError, one_line, short_repr
 from miaudit.resources import bootstrap_bytes, outputs_bytes, random_queries_bytes, require_memory
 
 if TYPE_CHECKING:
@@ -78,10 +78,10 @@ def import_train_fn(spec: str, *, allow_imports: bool | None = None) -> Callable
     try:
         obj: Any = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ConfigError(f"{where} cannot be imported: {_text(exc)}") from None
+        raise ConfigError(f"{where} cannot be imported: {one_line(exc)}") from None
     except Exception as exc:  # noqa: BLE001 -- the module's own code failed while importing
         raise ConfigError(
-            f"{where}: importing {module_name!r} failed: {type(exc).__name__}: {_text(exc)}"
+            f"{where}: importing {module_name!r} failed: {type(exc).__name__}: {one_line(exc)}"
         ) from None
     for name in attr.split("."):
         try:
@@ -90,12 +90,6 @@ def import_train_fn(spec: str, *, allow_imports: bool | None = None) -> Callable
             raise ConfigError(f"{where}: {module_name!r} has no attribute {attr!r}") from None
     check_train_fn(obj, where)
     return obj
-
-
-def _text(exc: BaseException, limit: int = 200) -> str:
-    """An exception's message on one line, at most ``limit`` characters."""
-    text = " ".join(str(exc).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _dotted(text: str) -> bool:

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from miaudit.errors import ConfigError, short_repr
+from miaudit.errors import ConfigError, one_line, short_repr
 
 #: Largest config file read (bytes). Real configs are a few KB.
 MAX_FILE_BYTES = 1 << 20
@@ -159,7 +159,7 @@ def read_yaml(path: str | Path) -> Any:
         problem = str(exc)
         if "integer string conversion" in problem:
             problem = "an integer with thousands of digits"
-        raise ConfigError(f"{path}: invalid YAML value: {_cut(problem)}") from None
+        raise ConfigError(f"{path}: invalid YAML value: {one_line(problem)}") from None
     except RecursionError:
         raise ConfigError(f"{path}: nested too deeply") from None
     finally:
@@ -184,13 +184,7 @@ def _where(exc: yaml.YAMLError) -> str:
 
 def _problem(exc: yaml.YAMLError) -> str:
     problem = getattr(exc, "problem", None) or (str(exc).splitlines() or ["?"])[0]
-    return _cut(str(problem))
-
-
-def _cut(text: str, limit: int = 200) -> str:
-    """``text`` on one line, at most ``limit`` characters."""
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return one_line(problem)
 
 
 __all__ = ["BoundedSafeLoader", "read_yaml"]

@@ -14,8 +14,7 @@ from miaudit.data.integrity import first_occurrences
 from miaudit.defenses import DEFENSES, DefenseData, make_defense
 from miaudit.errors import ConfigError, DataError
 from miaudit.models import train_model
-from miaudit.pipeline._preflight import check_audit_memory, check_config_code
-from miaudit.pipeline._preflight import import_train_fn as _import_train_fn
+from miaudit.pipeline._preflight import check_audit_memory, check_config_code, import_train_fn
 from miaudit.pipeline.api import audit
 from miaudit.pipeline.config import AuditConfig, load_config, parse_config
 from miaudit.pipeline.output import prepare_output_dir, run_identity
@@ -276,10 +275,3 @@ def reference_settings(config: AuditConfig, *, data_dir: str | Path | None) -> R
         data_dir=None if data_dir is None else str(data_dir),
         defense=defense,
     )
-
-
-def import_train_fn(spec: str, *, allow_imports: bool | None = None) -> Any:
-    """Import "package.module:function" (the config's reference.train_fn) and check it is a
-    Python function accepting ``(x, y, seed)``; see
-    :func:`miaudit.pipeline._preflight.import_train_fn`."""
-    return _import_train_fn(spec, allow_imports=allow_imports)
