@@ -53,6 +53,15 @@ class Defense:
     #: types come from the constructor's type hints. Checked when a defense is built from a
     #: name or a config, and again when it trains or wraps.
     param_constraints: ClassVar[dict[str, Constraints]] = {}
+    #: True for an inference-time defense that changes the released scores but keeps every
+    #: predicted label (label-only attacks are unaffected by it by design; the report says so)
+    preserves_labels: ClassVar[bool] = False
+    #: what the defense does to the released outputs, in a few words after its name
+    #: ("adds crafted noise to the confidence scores"); None for training-time defenses
+    output_effect: ClassVar[str | None] = None
+    #: True when the training algorithm is differentially private (its report then carries
+    #: the accountant's epsilon and delta, and the report shows a privacy-budget row)
+    differentially_private: ClassVar[bool] = False
 
     def check_params(self) -> None:
         """ConfigError unless every parameter has its declared type and range."""

@@ -81,6 +81,7 @@ class DPSGD(Defense):
 
     name = "dp_sgd"
     kind = "training"
+    differentially_private = True
     paper = "Abadi et al. 2016, ACM CCS, sec. 3.1, Algorithm 1 (DP-SGD; via Opacus)"
     strength_param = "noise_multiplier"
     param_constraints = {

@@ -265,6 +265,8 @@ class MemGuard(Defense):
 
     name = "memguard"
     kind = "inference"
+    preserves_labels = True
+    output_effect = "adds crafted noise to the confidence scores"
     paper = (
         "Jia, Salem, Backes, Zhang & Gong 2019, MemGuard: Defending against Black-Box "
         "Membership Inference Attacks via Adversarial Examples (CCS)"

@@ -155,6 +155,8 @@ class TopK(_ProbabilityDefense):
     """
 
     name = "top_k"
+    preserves_labels = True
+    output_effect = "releases only the top-k confidence scores"
     strength_param = "k"
     param_constraints = {"k": Interval(int, 1)}
     label = "top-{}"
@@ -175,6 +177,8 @@ class Rounding(_ProbabilityDefense):
     """
 
     name = "rounding"
+    preserves_labels = True
+    output_effect = "rounds the confidence scores"
     strength_param = "decimals"
     param_constraints = {"decimals": Interval(int, 0)}
     label = "rounded-{}"
@@ -189,6 +193,8 @@ class LabelsOnly(_OutputDefense):
     """Release only the predicted label (Shokri et al. 2017, sec. VI): a LabelOnlyTarget view."""
 
     name = "labels_only"
+    preserves_labels = True
+    output_effect = "releases only the predicted label"
 
     def _view(self, target: Target) -> Target:
         require_target(self.name, target)
