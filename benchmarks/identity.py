@@ -99,7 +99,8 @@ def main() -> int:
             print(done.stderr, file=sys.stderr)
             return done.returncode
         digests.update(digest_run(name, target, args.out))
-    (args.out / "digests.json").write_text(json.dumps(digests, indent=1, sort_keys=True) + "\n")
+        # written after every run, so a long sweep still leaves the finished runs' digests
+        (args.out / "digests.json").write_text(json.dumps(digests, indent=1, sort_keys=True) + "\n")
     print(json.dumps(digests, indent=1, sort_keys=True))
     if args.compare is None:
         return 0
