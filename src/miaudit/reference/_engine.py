@@ -260,11 +260,11 @@ def train_references(
         y_pool,
         recipe,
         prepared,
-        None if cache_dir is None else str(Path(cache_dir)),
-        runner.batched,
-        x_def,
-        y_def,
-        fingerprint,
+        cache_dir=None if cache_dir is None else str(Path(cache_dir)),
+        batched=runner.batched,
+        x_defender=x_def,
+        y_defender=y_def,
+        fingerprint=fingerprint,
     )
     results = _collect(_jobs(plan, shared), shared, runner, resources, progress)
     trained = np.array([r.trained for r in results], dtype=bool)
