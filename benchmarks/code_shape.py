@@ -2,12 +2,16 @@
 
     python benchmarks/code_shape.py            # the table BENCHMARKS.md quotes
     python benchmarks/code_shape.py --cycles   # every import edge that closes a cycle
+    python benchmarks/code_shape.py --modules  # cycles between single modules as well
 
 A function's length counts its lines from ``def`` (decorators excluded) to its last line,
 docstring included. Import edges are every ``import`` / ``from ... import`` anywhere in a
 module (inside functions and ``if TYPE_CHECKING:`` blocks too: a lazy import hides a cycle,
 it does not remove it), between the top-level parts of ``miaudit`` (subpackages such as
-``pipeline`` and single modules such as ``outputs``).
+``pipeline`` and single modules such as ``outputs``). ``--modules`` also finds the cycles
+between modules (inside a part too, e.g. ``reference._engine <-> reference._batched``);
+there ``from package import submodule`` is an edge to the submodule only (importing a
+submodule runs its package's ``__init__`` first, which is not a cycle of its own).
 """
 
 from __future__ import annotations
@@ -71,8 +75,33 @@ def part_graph(src: Path = SRC) -> dict[tuple[str, str], list[str]]:
     return edges
 
 
+def module_graph(src: Path = SRC) -> dict[tuple[str, str], list[str]]:
+    """(from module, to module) -> the import that makes the edge, for every module."""
+    mods = modules(src)
+    edges: dict[tuple[str, str], list[str]] = {}
+    for name, path in mods.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text())):
+            found: set[str] = set()
+            if isinstance(node, ast.Import):
+                found = {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    up = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join([*up, base] if base else up)
+                subs = {f"{base}.{a.name}" for a in node.names}
+                found = subs & mods.keys() or {base}
+                if subs - mods.keys():  # names of the package itself, not submodules
+                    found.add(base)
+            for target in found & mods.keys() - {name}:
+                edges.setdefault((name, target), []).append(f"{name} -> {target}")
+    return edges
+
+
 def cycles(edges: dict[tuple[str, str], list[str]]) -> list[list[str]]:
-    """Strongly connected groups of more than one part (Tarjan), each sorted."""
+    """Strongly connected groups of more than one node (Tarjan; nodes are parts or
+    modules), each sorted."""
     graph: dict[str, set[str]] = {}
     for a, b in edges:
         graph.setdefault(a, set()).add(b)
@@ -138,6 +167,9 @@ def module_sizes(src: Path = SRC) -> list[tuple[int, str]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cycles", action="store_true", help="list the edges of each cycle")
+    parser.add_argument(
+        "--modules", action="store_true", help="also list the cycles between single modules"
+    )
     parser.add_argument("--top", type=int, default=5)
     args = parser.parse_args()
     print("longest functions (lines):")
@@ -155,6 +187,15 @@ def main() -> None:
             for (a, b), how in sorted(edges.items()):
                 if a in g and b in g:
                     print(f"      {a} -> {b}: {', '.join(how[:3])}")
+    if args.modules:
+        module_edges = module_graph()
+        groups = cycles(module_edges)
+        print(f"import cycles between modules of miaudit: {len(groups)}")
+        for g in groups:
+            print("  " + " <-> ".join(g))
+            for (a, b), _ in sorted(module_edges.items()):
+                if a in g and b in g:
+                    print(f"      {a} -> {b}")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from miaudit.errors import ConfigError
 from miaudit.pipeline import ReferenceSettings, run_config
 from miaudit.pipeline.api import reference_trainer
 from miaudit.reference import ReferenceRun, TrainRecipe, _cache, shadow_plan, train_references
-from miaudit.reference._engine import _torch_threads
+from miaudit.reference._threads import torch_threads
 from miaudit.targets import TorchTarget
 
 PARAMS = {"hidden": (32,), "epochs": 5, "batch_size": 32, "lr": 0.01}
@@ -81,7 +81,7 @@ def test_memguard_reference_equals_the_defense_applied_by_hand(guarded: Referenc
         tr, out, seed = plan.train_indices[j], plan.out_indices[j], plan.seeds[j]
         # The engine's one thread per model: the same computation, bit for bit (another
         # thread count may split float32 reductions differently).
-        with _torch_threads(1):
+        with torch_threads(1):
             model = recipe.train(x[tr], y[tr], seed)
             wrapped = defense.wrap(
                 model, train=(x[tr], y[tr]), seed=seed, data=DefenseData(reference=(x[out], y[out]))

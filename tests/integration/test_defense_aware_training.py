@@ -12,7 +12,7 @@ import pytest
 from miaudit.defenses import DefenseData, make_defense
 from miaudit.pipeline import run_config
 from miaudit.reference import TrainRecipe, random_plan, train_references
-from miaudit.reference._engine import _torch_threads
+from miaudit.reference._threads import torch_threads
 
 PARAMS = {"hidden": (16,), "epochs": 3, "batch_size": 32, "lr": 0.01}
 DISTILL = {"name": "distillation", "temperature": 2.0, "reference_size": 40}
@@ -39,7 +39,7 @@ def test_reference_models_get_defender_records_from_the_defender_pool() -> None:
         tr = plan.train_indices[j]
         # The engine's one thread per model: the same computation, bit for bit (another
         # thread count may split float32 reductions differently).
-        with _torch_threads(1):
+        with torch_threads(1):
             by_hand = defense.train(
                 "mlp",
                 dict(PARAMS),

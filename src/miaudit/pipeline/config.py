@@ -29,6 +29,7 @@ from miaudit.attacks import ATTACKS
 from miaudit.errors import ConfigError, short_repr
 from miaudit.models import MODELS, model_params_schema
 from miaudit.pipeline._yaml import read_yaml
+from miaudit.reference import EXECUTORS  # the executor registry's names
 from miaudit.validation import MIN_BOOTSTRAP, init_parameters, validate_params
 
 TOP_KEYS = {
@@ -54,7 +55,6 @@ REFERENCE_KEYS = {
     "augment",
     "defense_aware",
 }
-EXECUTORS = ("serial", "process", "ray", "batched")
 REQUIRED_TOP = ("dataset", "split", "target", "attacks")
 #: Largest seed: numpy, torch and scikit-learn all accept 0 <= seed < 2**32.
 MAX_SEED = 2**32 - 1

@@ -10,6 +10,9 @@ attack that asks for it. Plans (Carlini et al. 2022; Shokri et al. 2017):
 * ``shadow``: Shokri-style shadows, each trained on ``train_size`` records of the attacker's
   data (the target's training-set size, capped at half the pool) with a disjoint out set of
   the same size. The data come from the request's ``data_source`` or another data set.
+
+Each plan kind is one function registered in :data:`PLAN_KINDS` (by ``ReferenceRequest.kind``);
+the shadow data sources are registered in :mod:`miaudit.reference.sources`.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +29,9 @@ from miaudit.data.augment import image_views
 from miaudit.errors import ConfigError, DataError
 from miaudit.outputs import ReferenceOutputs
 from miaudit.targets import Target
+
+if TYPE_CHECKING:
+    from miaudit.reference import ReferencePlan, ReferenceRun, TrainRecipe
 
 
 @dataclass(frozen=True)
@@ -98,6 +104,70 @@ def augmenter(x: np.ndarray, settings: ReferenceSettings) -> Callable | None:
     return image_views
 
 
+@dataclass(frozen=True)
+class _PlanInputs:
+    """What every plan kind gets: the request, the audit's data and where to train."""
+
+    request: ReferenceRequest
+    settings: ReferenceSettings
+    target: Target
+    num_classes: int
+    audited: tuple[np.ndarray, np.ndarray]
+    population: tuple[np.ndarray, np.ndarray] | None
+    n_members: int
+    plan_seed: int
+    rng: np.random.Generator
+    recipe: TrainRecipe
+    progress: bool
+
+    def train(
+        self,
+        plan: ReferencePlan,
+        x_pool: np.ndarray,
+        y_pool: np.ndarray,
+        recipe: TrainRecipe,
+        *,
+        queries: dict[str, tuple[np.ndarray, np.ndarray]],
+        augment: Callable | None = None,
+        defender_pool: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> ReferenceRun:
+        """:func:`~miaudit.reference.train_references` with the settings' executor and cache."""
+        from miaudit.reference import train_references
+
+        return train_references(
+            plan,
+            x_pool,
+            y_pool,
+            recipe,
+            executor=self.settings.executor,
+            workers=self.settings.workers,
+            address=self.settings.address,
+            cache_dir=self.settings.cache_dir,
+            progress=self.progress,
+            queries=queries,
+            augment=augment,
+            defender_pool=defender_pool,
+        )
+
+
+PlanKind = Callable[[_PlanInputs], ReferenceOutputs]
+
+#: reference plan kinds, name -> how its models are planned, trained and assembled
+PLAN_KINDS: dict[str, PlanKind] = {}
+
+
+def _plan_kind(name: str) -> Callable[[PlanKind], PlanKind]:
+    """Decorator registering a plan kind under ``name`` (a ``ReferenceRequest.kind``)."""
+
+    def register(fn: PlanKind) -> PlanKind:
+        if name in PLAN_KINDS:
+            raise ValueError(f"reference kind {name!r} is already registered")
+        PLAN_KINDS[name] = fn
+        return fn
+
+    return register
+
+
 def build_reference_outputs(
     request: ReferenceRequest,
     *,
@@ -111,69 +181,93 @@ def build_reference_outputs(
     progress: bool,
 ) -> ReferenceOutputs:
     """Train the models ``request`` asks for and return their outputs (see module docstring)."""
-    from miaudit.reference import random_plan, shadow_plan, train_references
-
     plan_seed = _request_seed(seed, request)
     rng = np.random.default_rng(plan_seed)
     recipe = _recipe(settings, num_classes)
-    x_aud, y_aud = audited
-    common = dict(
-        executor=settings.executor,
-        workers=settings.workers,
-        address=settings.address,
-        cache_dir=settings.cache_dir,
-        progress=progress,
+    if request.kind not in PLAN_KINDS:
+        raise ConfigError(
+            f"unknown reference kind {request.kind!r}; valid: {', '.join(PLAN_KINDS)}"
+        )
+    inputs = _PlanInputs(
+        request,
+        settings,
+        target,
+        num_classes,
+        audited,
+        population,
+        n_members,
+        plan_seed,
+        rng,
+        recipe,
+        progress,
     )
-    if request.kind == "random":
-        plan = random_plan(len(y_aud), request.num_models, seed=plan_seed)
-        queries = {"audited": audited}
-        if population is not None:
-            queries["population"] = population
-        run = train_references(
-            plan,
-            x_aud,
-            y_aud,
-            recipe,
-            queries=queries,
-            augment=augmenter(x_aud, settings),
-            # the simulated defender's records come from outside the audited records, as
-            # the target's defender's do (the model's out set would make them seen)
-            defender_pool=population,
-            **common,
-        )
-        n_pop = 0 if population is None else len(population[1])
-        return run.reference_outputs(
-            audited="audited",
-            population="population" if population is not None else None,
-            audited_in=plan.membership(),
-            population_in=np.zeros((n_pop, plan.num_models), bool),
-            population_out=np.ones((n_pop, plan.num_models), bool),
-        )
+    return PLAN_KINDS[request.kind](inputs)
 
-    if request.kind != "shadow":
-        raise ConfigError(f"unknown reference kind {request.kind!r}")
-    foreign = None
+
+@_plan_kind("random")
+def _random_references(inputs: _PlanInputs) -> ReferenceOutputs:
+    """LiRA/RMIA reference models (Carlini et al. 2022): a random membership matrix over
+    the audited records; each model is also queried on the population, which is OUT for all."""
+    from miaudit.reference import random_plan
+
+    x_aud, y_aud = inputs.audited
+    population = inputs.population
+    plan = random_plan(len(y_aud), inputs.request.num_models, seed=inputs.plan_seed)
+    queries = {"audited": inputs.audited}
+    if population is not None:
+        queries["population"] = population
+    run = inputs.train(
+        plan,
+        x_aud,
+        y_aud,
+        inputs.recipe,
+        queries=queries,
+        augment=augmenter(x_aud, inputs.settings),
+        # the simulated defender's records come from outside the audited records, as
+        # the target's defender's do (the model's out set would make them seen)
+        defender_pool=population,
+    )
+    n_pop = 0 if population is None else len(population[1])
+    return run.reference_outputs(
+        audited="audited",
+        population="population" if population is not None else None,
+        audited_in=plan.membership(),
+        population_in=np.zeros((n_pop, plan.num_models), bool),
+        population_out=np.ones((n_pop, plan.num_models), bool),
+    )
+
+
+@_plan_kind("shadow")
+def _shadow_references(inputs: _PlanInputs) -> ReferenceOutputs:
+    """Shokri et al. (2017) shadow models on the attacker's data (or another data set, the
+    ML-Leaks adversary 2 of Salem et al. 2019), each with a disjoint out set of its size."""
+    from miaudit.reference import shadow_plan
+
+    request, recipe, foreign = inputs.request, inputs.recipe, None
     if request.dataset is not None:
         from miaudit.data import load_dataset
 
-        other = load_dataset(request.dataset, data_dir=settings.data_dir)
+        other = load_dataset(request.dataset, data_dir=inputs.settings.data_dir)
         x_pool, y_pool = other.x, other.y
-        recipe = _recipe(settings, other.num_classes)
+        recipe = _recipe(inputs.settings, other.num_classes)
         foreign = request.dataset
     else:
+        population = inputs.population
         if population is None or len(population[1]) < 4:
             raise DataError(
                 "shadow models need the attacker's population data; give population=(x, y) "
                 "or leave records outside the split"
             )
-        x_pool, y_pool = _shadow_pool(request, target, population, num_classes, rng)
+        x_pool, y_pool = _shadow_pool(
+            request, inputs.target, population, inputs.num_classes, inputs.rng
+        )
         if request.data_source != "population":
             foreign = request.data_source
-    train_size = min(n_members, len(y_pool) // 2)
-    plan = shadow_plan(len(y_pool), request.num_models, train_size=train_size, seed=plan_seed)
-    run = train_references(
-        plan, x_pool, y_pool, recipe, queries={"pool": (x_pool, y_pool)}, **common
+    train_size = min(inputs.n_members, len(y_pool) // 2)
+    plan = shadow_plan(
+        len(y_pool), request.num_models, train_size=train_size, seed=inputs.plan_seed
     )
+    run = inputs.train(plan, x_pool, y_pool, recipe, queries={"pool": (x_pool, y_pool)})
     return run.reference_outputs(
         audited=None,
         population="pool",
@@ -191,40 +285,20 @@ def _shadow_pool(
     num_classes: int,
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Shadow training data from the request's data source (Shokri et al. 2017, sec. V-C)."""
-    from miaudit.reference import synthesis
+    """Shadow training data from the request's data source (Shokri et al. 2017, sec. V-C;
+    the sources are registered in :mod:`miaudit.reference.sources`)."""
+    from miaudit.reference.sources import AttackerData, shadow_data
 
     x_pop, y_pop = population
-    source = request.data_source
-    if source == "population":
-        return x_pop, y_pop
-    if source == "noisy":
-        return synthesis.noisy_records(x_pop, fraction=request.noise_fraction, rng=rng), y_pop
-    if source == "statistics_synthesis":
-        xs, ys = [], []
-        for c in range(num_classes):
-            xc = x_pop[y_pop == c]
-            if len(xc) == 0:
-                continue
-            xs.append(synthesis.statistics_synthesis(xc, len(xc), rng=rng))
-            ys.append(np.full(len(xc), c, dtype=np.int64))
-        return np.concatenate(xs).astype(x_pop.dtype), np.concatenate(ys)
-    if source == "model_synthesis":
-        flat = x_pop.reshape(len(x_pop), -1)
-        n_per_class = max(1, len(y_pop) // num_classes)
-        binary = bool(np.all((flat == 0) | (flat == 1)))
-        result = synthesis.model_synthesis(
-            lambda x: target.predict_proba(x.reshape((len(x), *x_pop.shape[1:]))),
-            n_per_class,
-            num_classes,
-            flat.shape[1],
-            rng=rng,
-            binary=binary,
-            allow_fewer=True,
-        )
-        x_syn, y_syn = result.x, result.y
-        return x_syn.reshape((len(x_syn), *x_pop.shape[1:])).astype(x_pop.dtype), y_syn
-    raise ConfigError(f"unknown shadow data source {source!r}")
+    data = AttackerData(
+        x=x_pop,
+        y=y_pop,
+        num_classes=num_classes,
+        rng=rng,
+        predict_proba=lambda x: target.predict_proba(x),
+        noise_fraction=request.noise_fraction,
+    )
+    return shadow_data(request.data_source, data)
 
 
 def _recipe(settings: ReferenceSettings, num_classes: int):

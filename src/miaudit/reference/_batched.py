@@ -28,6 +28,9 @@ from torch.nn import functional as F
 
 from miaudit.errors import ConfigError
 from miaudit.models._trainer import TrainConfig, reset_parameters
+from miaudit.reference._jobs import Job, Resources, Result, Shared, finish
+from miaudit.reference._recipe import TrainRecipe
+from miaudit.reference._threads import torch_threads
 from miaudit.targets import TorchTarget
 
 CHUNK = 8  # models trained together
@@ -35,10 +38,8 @@ CHUNK = 8  # models trained together
 _ACT = {"relu": F.relu, "tanh": torch.tanh, "gelu": F.gelu, "sigmoid": torch.sigmoid}
 
 
-def check_batchable(recipe: object) -> None:
+def check_batchable(recipe: TrainRecipe) -> None:
     """Raise ConfigError unless ``recipe`` is a built-in MLP recipe without dropout or defense."""
-    from miaudit.reference._recipe import TrainRecipe
-
     assert isinstance(recipe, TrainRecipe)
     if recipe.defense is not None:
         raise ConfigError(
@@ -53,11 +54,11 @@ def check_batchable(recipe: object) -> None:
         )
 
 
-def _init_module(recipe: object, record_shape: tuple[int, ...], seed: int) -> nn.Module:
+def _init_module(recipe: TrainRecipe, record_shape: tuple[int, ...], seed: int) -> nn.Module:
     """The module's initial weights exactly as train_torch produces them."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        module = recipe.build_module(record_shape)  # type: ignore[attr-defined]
+        module = recipe.build_module(record_shape)
         torch.manual_seed(seed)
         reset_parameters(module)
     return module
@@ -155,11 +156,11 @@ def train_stack(
         m.eval()
 
 
-def batched_results(jobs: list, shared: object, threads: int, workers: int) -> Iterator:
-    """Train ``jobs`` in stacks of up to CHUNK models with ``workers`` torch threads."""
-    from miaudit.reference._engine import _finish, _torch_threads
-
-    recipe = shared.recipe  # type: ignore[attr-defined]
+def batched_results(jobs: list[Job], shared: Shared, resources: Resources) -> Iterator[Result]:
+    """Train ``jobs`` in stacks of up to CHUNK models with ``resources.workers`` torch threads
+    (``resources.threads`` is not used: batched training is not bitwise equal to per-model
+    training anyway)."""
+    recipe = shared.recipe
     check_batchable(recipe)
     full = recipe.full_params()
     config = TrainConfig(
@@ -170,11 +171,10 @@ def batched_results(jobs: list, shared: object, threads: int, workers: int) -> I
         momentum=full["momentum"],
         weight_decay=full["weight_decay"],
     )
-    x_pool, y_pool = shared.x_pool, shared.y_pool  # type: ignore[attr-defined]
+    x_pool, y_pool = shared.x_pool, shared.y_pool
     record_shape = tuple(x_pool.shape[1:])
-    del threads  # batched training is not bitwise equal to per-model training anyway
-    with _torch_threads(max(1, min(workers, os.cpu_count() or 1))):
-        groups: dict[int, list] = {}  # stacks need equal steps per epoch
+    with torch_threads(max(1, min(resources.workers, os.cpu_count() or 1))):
+        groups: dict[int, list[Job]] = {}  # stacks need equal steps per epoch
         for job in jobs:
             groups.setdefault(math.ceil(job.train_indices.size / config.batch_size), []).append(job)
         chunks = [g[i : i + CHUNK] for g in groups.values() for i in range(0, len(g), CHUNK)]
@@ -185,4 +185,4 @@ def batched_results(jobs: list, shared: object, threads: int, workers: int) -> I
             train_stack(xs, ys, modules, [job.seed for job in chunk], config, full["activation"])
             for job, module, x, y in zip(chunk, modules, xs, ys, strict=True):
                 target = TorchTarget(module, num_classes=recipe.num_classes)
-                yield _finish(job, shared, target, x, y)
+                yield finish(job, shared, target, x, y)
