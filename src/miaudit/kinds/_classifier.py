@@ -49,6 +49,8 @@ class ClassifierKind:
     probabilities, and logits when the target exposes them. ``signals`` applies the
     functions of :data:`miaudit.signals.SIGNALS` unchanged (each a float64 (n,) array), so a
     signal read through this kind has exactly the bits of the function's own result.
+    Augmented views (``ModelOutputs.augmented``) are not read: LiRA, which averages over
+    them, reads the outputs themselves.
     """
 
     name = "classifier"
