@@ -226,6 +226,7 @@ def test_ported_attacks_score_exactly_as_before(name, kind):
     # the kind-based entry point: the attack's rule on the classifier kind's signals
     rule = PORTED[name].signal_rule
     assert np.array_equal(rule.score_samples(CLASSIFIER.signals(out, rule.names)), expected)
+    assert np.array_equal(rule.score_answers(CLASSIFIER, out), expected)
     assert out.probs.flags.writeable  # the outputs were not frozen by the signals
 
 

@@ -69,4 +69,4 @@ class ConfidenceAttack(Attack):
     )
 
     def _score(self, outputs: ModelOutputs) -> np.ndarray:
-        return self.signal_rule.score_samples(CLASSIFIER.signals(outputs, self.signal_rule.names))
+        return self.signal_rule.score_answers(CLASSIFIER, outputs)

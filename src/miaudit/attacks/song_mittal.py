@@ -34,7 +34,7 @@ class EntropyAttack(Attack):
     signal_rule: ClassVar[SignalThreshold] = SignalThreshold("entropy", member_if="low")
 
     def _score(self, outputs: ModelOutputs) -> np.ndarray:
-        return self.signal_rule.score_samples(CLASSIFIER.signals(outputs, self.signal_rule.names))
+        return self.signal_rule.score_answers(CLASSIFIER, outputs)
 
 
 @register_attack
@@ -56,4 +56,4 @@ class ModifiedEntropyAttack(Attack):
     signal_rule: ClassVar[SignalThreshold] = SignalThreshold("modified_entropy", member_if="low")
 
     def _score(self, outputs: ModelOutputs) -> np.ndarray:
-        return self.signal_rule.score_samples(CLASSIFIER.signals(outputs, self.signal_rule.names))
+        return self.signal_rule.score_answers(CLASSIFIER, outputs)

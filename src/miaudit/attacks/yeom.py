@@ -41,7 +41,7 @@ class GapAttack(Attack):
     signal_rule: ClassVar[SignalThreshold] = SignalThreshold("correctness", member_if="high")
 
     def _score(self, outputs: ModelOutputs) -> np.ndarray:
-        return self.signal_rule.score_samples(CLASSIFIER.signals(outputs, self.signal_rule.names))
+        return self.signal_rule.score_answers(CLASSIFIER, outputs)
 
 
 @register_attack
@@ -65,4 +65,4 @@ class LossAttack(Attack):
     signal_rule: ClassVar[SignalThreshold] = SignalThreshold("loss", member_if="low")
 
     def _score(self, outputs: ModelOutputs) -> np.ndarray:
-        return self.signal_rule.score_samples(CLASSIFIER.signals(outputs, self.signal_rule.names))
+        return self.signal_rule.score_answers(CLASSIFIER, outputs)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
 from miaudit.errors import DataError
+from miaudit.kinds._kind import AnswersT, TargetKind
 from miaudit.kinds._signals import Signals
 
 MemberIf = Literal["high", "low"]
@@ -43,6 +44,10 @@ class SignalThreshold:
     def names(self) -> tuple[str, ...]:
         """The signals the rule reads (ask the kind for exactly these)."""
         return (self.signal,)
+
+    def score_answers(self, kind: TargetKind[Any, AnswersT], answers: AnswersT) -> np.ndarray:
+        """The scores of a model's answers: ``kind`` computes just this rule's signal."""
+        return self.score_samples(kind.signals(answers, self.names))
 
     def score_samples(self, signals: Signals) -> np.ndarray:
         """Membership scores, float64 (n,), higher = more likely a member (a new array)."""
