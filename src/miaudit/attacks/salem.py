@@ -4,11 +4,14 @@ largest posterior, with no shadow model and no data."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
 from miaudit.attacks.base import Attack, AttackerKnowledge, ThreatModel, register_attack
+from miaudit.kinds import CLASSIFIER, SignalThreshold
 from miaudit.outputs import ModelOutputs
-from miaudit.signals import max_confidence, max_confidence_log_odds, probability_log_odds
+from miaudit.signals import probability_log_odds
 from miaudit.validation import Interval
 
 
@@ -55,10 +58,15 @@ class ConfidenceAttack(Attack):
     def fit(self, knowledge: AttackerKnowledge) -> ConfidenceAttack:
         super().fit(knowledge)  # checks the parameters first
         if knowledge.random_queries is not None and knowledge.random_queries.n > 0:
-            random_max = max_confidence(knowledge.random_queries)
-            threshold = np.percentile(random_max, self.percentile)
+            random = CLASSIFIER.signals(knowledge.random_queries, ("max_confidence",))
+            threshold = np.percentile(random["max_confidence"], self.percentile)
             self.threshold_ = float(probability_log_odds(threshold))
         return self
 
+    #: the score on any kind's signals
+    signal_rule: ClassVar[SignalThreshold] = SignalThreshold(
+        "max_confidence_log_odds", member_if="high"
+    )
+
     def _score(self, outputs: ModelOutputs) -> np.ndarray:
-        return max_confidence_log_odds(outputs)
+        return self.signal_rule.score_answers(CLASSIFIER, outputs)

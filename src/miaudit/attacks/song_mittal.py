@@ -5,11 +5,13 @@ thresholds learned on shadow models are the ``calibrated_*`` attacks."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
 from miaudit.attacks.base import Attack, ThreatModel, register_attack
+from miaudit.kinds import CLASSIFIER, SignalThreshold
 from miaudit.outputs import ModelOutputs
-from miaudit.signals import entropy, modified_entropy
 
 SONG_MITTAL = "Song & Mittal 2021, Systematic Evaluation of Privacy Risks (USENIX Security)"
 
@@ -28,8 +30,11 @@ class EntropyAttack(Attack):
         paper=SONG_MITTAL,
     )
 
+    #: the score on any kind's signals
+    signal_rule: ClassVar[SignalThreshold] = SignalThreshold("entropy", member_if="low")
+
     def _score(self, outputs: ModelOutputs) -> np.ndarray:
-        return -entropy(outputs)
+        return self.signal_rule.score_answers(CLASSIFIER, outputs)
 
 
 @register_attack
@@ -47,5 +52,8 @@ class ModifiedEntropyAttack(Attack):
         paper=SONG_MITTAL,
     )
 
+    #: the score on any kind's signals
+    signal_rule: ClassVar[SignalThreshold] = SignalThreshold("modified_entropy", member_if="low")
+
     def _score(self, outputs: ModelOutputs) -> np.ndarray:
-        return -modified_entropy(outputs)
+        return self.signal_rule.score_answers(CLASSIFIER, outputs)

@@ -3,11 +3,13 @@ Overfitting" (IEEE CSF): the gap (baseline) attack and the loss-threshold attack
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
 from miaudit.attacks.base import Attack, AttackerKnowledge, ThreatModel, register_attack
+from miaudit.kinds import CLASSIFIER, SignalThreshold
 from miaudit.outputs import ModelOutputs
-from miaudit.signals import correctness, loss
 
 YEOM = "Yeom et al. 2018, Privacy Risk in Machine Learning (CSF)"
 
@@ -35,8 +37,11 @@ class GapAttack(Attack):
         self.threshold_ = 1.0
         return self
 
+    #: the score on any kind's signals (here the classifier kind's correctness)
+    signal_rule: ClassVar[SignalThreshold] = SignalThreshold("correctness", member_if="high")
+
     def _score(self, outputs: ModelOutputs) -> np.ndarray:
-        return correctness(outputs)
+        return self.signal_rule.score_answers(CLASSIFIER, outputs)
 
 
 @register_attack
@@ -56,5 +61,8 @@ class LossAttack(Attack):
         paper=YEOM,
     )
 
+    #: the score on any kind's signals: an LM's sequence loss is scored the same way
+    signal_rule: ClassVar[SignalThreshold] = SignalThreshold("loss", member_if="low")
+
     def _score(self, outputs: ModelOutputs) -> np.ndarray:
-        return -loss(outputs)
+        return self.signal_rule.score_answers(CLASSIFIER, outputs)
