@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from miaudit.errors import ConfigError
+from miaudit.models import ModelLike
 from miaudit.registry import Registry
 from miaudit.targets import Target
 from miaudit.validation import Constraints, validate_instance, validate_params
@@ -69,7 +70,7 @@ class Defense:
 
     def train(
         self,
-        model: str,
+        model: ModelLike,
         params: dict[str, Any],
         x: np.ndarray,
         y: np.ndarray,
@@ -79,7 +80,11 @@ class Defense:
         data: DefenseData = DefenseData(),
         progress: bool = False,
     ) -> Target:
-        """Train a defended model (training-time defenses)."""
+        """Train a defended model (training-time defenses).
+
+        ``model`` is a registered model name or a module factory (a callable with no
+        arguments returning a fresh torch ``nn.Module``); ``params`` its parameters, as for
+        :func:`miaudit.models.train_model`."""
         raise ConfigError(f"defense {self.name!r} is applied at inference time; use wrap()")
 
     def wrap(

@@ -26,7 +26,7 @@ from torch import nn
 from miaudit.defenses._training import mean_loss, override_param, prepare_torch
 from miaudit.defenses.base import Defense, DefenseData, register_defense
 from miaudit.errors import ConfigError
-from miaudit.models import train_torch
+from miaudit.models import ModelLike, train_torch
 from miaudit.targets import Target, TorchTarget
 from miaudit.validation import Interval
 
@@ -58,7 +58,7 @@ class L2Regularization(Defense):
 
     def train(
         self,
-        model: str,
+        model: ModelLike,
         params: dict[str, Any],
         x: np.ndarray,
         y: np.ndarray,
@@ -106,7 +106,7 @@ class Dropout(Defense):
 
     def train(
         self,
-        model: str,
+        model: ModelLike,
         params: dict[str, Any],
         x: np.ndarray,
         y: np.ndarray,
@@ -187,7 +187,7 @@ class EarlyStopping(Defense):
 
     def train(
         self,
-        model: str,
+        model: ModelLike,
         params: dict[str, Any],
         x: np.ndarray,
         y: np.ndarray,
@@ -281,7 +281,7 @@ class LabelSmoothing(Defense):
 
     def train(
         self,
-        model: str,
+        model: ModelLike,
         params: dict[str, Any],
         x: np.ndarray,
         y: np.ndarray,
