@@ -232,7 +232,11 @@ def check_model_memory(
 
 
 def build_torch_module(
-    name: ModelLike, params: dict[str, Any], record_shape: tuple[int, ...], num_classes: int, seed: int
+    name: ModelLike,
+    params: dict[str, Any],
+    record_shape: tuple[int, ...],
+    num_classes: int,
+    seed: int,
 ) -> torch.nn.Module:
     """The untrained torch model ``name`` (or a module factory's module) for records of
     ``record_shape``, seeded by ``seed``.
@@ -445,7 +449,12 @@ def train_model(
 
 
 def check_training_inputs(
-    name: ModelLike, params: dict[str, Any], x: np.ndarray, y: np.ndarray, num_classes: int, seed: int
+    name: ModelLike,
+    params: dict[str, Any],
+    x: np.ndarray,
+    y: np.ndarray,
+    num_classes: int,
+    seed: int,
 ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
     """Validate a training call; return (params with defaults filled in, x, y).
 
