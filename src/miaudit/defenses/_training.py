@@ -2,10 +2,11 @@
 
 Every training-time defense that trains one of miaudit's torch models (mlp, cnn,
 sample_convnet) or a user's module factory (:mod:`miaudit.models._factory`) starts with
-:func:`prepare_torch`: it validates ``(model, params, x, y, num_classes, seed)`` exactly
-as :func:`miaudit.models.train_model` does, splits architecture from training parameters and builds the seeded module, so a defense
-whose knob is zero trains the same model as no defense. Defenses that only change the loss, the epochs or the starting
-weights (l2, dropout, early stopping, label smoothing, pruning) then train with
+:func:`prepare_torch`: it validates ``(model, params, x, y, num_classes, seed)`` exactly as
+:func:`miaudit.models.train_model` does, splits architecture from training parameters and
+builds the seeded module, so a defense whose knob is zero trains the same model as no
+defense. Defenses that only change the loss, the epochs or the starting weights (l2,
+dropout, early stopping, label smoothing, pruning) then train with
 :func:`miaudit.models.train_torch` itself (its ``loss_fn``, ``reinit`` and ``on_epoch_end``
 arguments); those with their own loop (distillation, adversarial regularisation, mmd_mixup)
 use the trainer's pieces re-exported here (:func:`seeded`, :func:`init_module`,

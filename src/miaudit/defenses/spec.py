@@ -151,4 +151,3 @@ class DefenseSpec:
 
     def __hash__(self) -> int:
         return hash((type(self.defense), repr(self.to_dict())))
-

@@ -96,9 +96,7 @@ def model_spec(model: ModelLike) -> ModelSpec:
         )
     factory: ModuleFactory = model  # type: ignore[assignment]
 
-    def build(
-        shape: tuple[int, ...], num_classes: int, arch: dict[str, Any]
-    ) -> torch.nn.Module:
+    def build(shape: tuple[int, ...], num_classes: int, arch: dict[str, Any]) -> torch.nn.Module:
         return build_from_factory(factory, shape, num_classes, arch)
 
     name = factory_name(factory)
