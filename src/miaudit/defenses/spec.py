@@ -129,10 +129,6 @@ class DefenseSpec:
         """A fresh, unfitted copy of the defense (its parameters only)."""
         return type(self.defense)(**self.defense.get_params())
 
-    def without_reference_size(self) -> DefenseSpec:
-        """This spec with no ``reference_size``."""
-        return DefenseSpec(self.defense, reference_size=None, params=self.params)
-
     def to_dict(self) -> dict[str, Any]:
         """``{"name", **params, "reference_size"}`` (the latter when set): the mapping
         miaudit's configs use, and the defense part of the reference-model cache key."""
