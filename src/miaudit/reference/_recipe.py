@@ -165,8 +165,8 @@ class TrainRecipe:
         defense = DefenseSpec.of(self.defense)
         if defense is not None and defense.kind == "training" and self.model is None:
             raise ConfigError(
-                "a training-time defense applies to a model recipe (a name or a module "
-                "factory), not a train_fn"
+                "a training-time defense applies to a built-in model recipe or a module "
+                "factory, not a train_fn"
             )
         object.__setattr__(self, "defense", defense)
 
