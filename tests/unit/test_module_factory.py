@@ -202,3 +202,25 @@ def test_factories_for_worker_processes_must_be_picklable() -> None:
     with pytest.raises(ConfigError, match="cannot be sent to worker processes"):
         _recipe(ReferenceSettings(model=_scaled(3), executor="ray"), C)
     _recipe(ReferenceSettings(model=lambda: TinyNet()), C)  # serial: no pickling needed
+
+
+def test_defenses_with_their_own_loop_train_factories_on_the_cpu(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Only defenses that train through train_torch (cuda_training) honour device cuda;
+    the others refuse it by name, and read auto as cpu, in training and in cache keys."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # as on a GPU machine
+    x, y = _problem()
+    dp = DPSGD(noise_multiplier=1.0)
+    with pytest.raises(ConfigError, match="defense 'dp_sgd' trains on the CPU only"):
+        dp.train(tiny_net, {"device": "cuda"}, x, y, num_classes=C, seed=0)
+    target = dp.train(tiny_net, {"epochs": 1, "device": "auto"}, x, y, num_classes=C, seed=0)
+    assert next(target.module.parameters()).device.type == "cpu"
+    recipe = TrainRecipe(model=tiny_net, params={"device": "auto"}, num_classes=C, defense=dp)
+    assert recipe.full_params()["device"] == "cpu"
+    assert TrainRecipe(model=tiny_net, params={"device": "auto"}).full_params()["device"] == "cuda"
+    l2 = make_defense("l2")
+    assert l2.cuda_training and not dp.cuda_training
+    assert l2.training_device("auto") == "auto" and dp.training_device("cpu") == "cpu"
+    with pytest.raises(ConfigError, match="nn.Dropout"):
+        make_defense("dropout").train(tiny_net, {}, x, y, num_classes=C, seed=0)

@@ -26,12 +26,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from miaudit.defenses.base import DefenseData
+from miaudit.defenses.base import DEFENSES, DefenseData
 from miaudit.errors import ConfigError, DataError
 from miaudit.models import (
     ModelLike,
     TrainConfig,
     build_torch_module,
+    is_module_factory,
     model_records,
     model_spec,
     torch_models,
@@ -180,6 +181,9 @@ def prepare_torch(
         of the records, or an unavailable device. DataError: malformed records or labels.
     """
     require_torch_model(model, defense)
+    if is_module_factory(model) and isinstance(params, dict) and defense in DEFENSES:
+        device = DEFENSES.get(defense).training_device(params.get("device", "cpu"))
+        params = {**params, "device": device} if "device" in params else params
     full, x, y = check_training_inputs(model, params, x, y, num_classes, seed)
     arch, config = _split_train(full, int(seed))
     records = model_records(model, x)

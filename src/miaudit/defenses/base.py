@@ -60,9 +60,27 @@ class Defense:
     #: what the defense does to the released outputs, in a few words after its name
     #: ("adds crafted noise to the confidence scores"); None for training-time defenses
     output_effect: ClassVar[str | None] = None
+    #: training-time defenses: True when :meth:`train` runs on the module's device (it trains
+    #: through :func:`miaudit.models.train_torch` only), so a module factory's ``device:
+    #: cuda`` is honoured; the others train on the CPU (``cuda`` is refused, ``auto`` is cpu)
+    cuda_training: ClassVar[bool] = False
     #: True when the training algorithm is differentially private (its report then carries
     #: the accountant's epsilon and delta, and the report shows a privacy-budget row)
     differentially_private: ClassVar[bool] = False
+
+    @classmethod
+    def training_device(cls, device: Any) -> Any:
+        """The ``device`` a module factory trains on under this defense: as given with
+        ``cuda_training``; otherwise (the defense's own loop runs on the CPU) "auto" is
+        "cpu" and "cuda" a ConfigError."""
+        if cls.cuda_training or device not in ("auto", "cuda"):
+            return device
+        if device == "cuda":
+            raise ConfigError(
+                f"defense {cls.name!r} trains on the CPU only; use device 'cpu' (or 'auto', "
+                "which trains it on the CPU)"
+            )
+        return "cpu"
 
     def check_params(self) -> None:
         """ConfigError unless every parameter has its declared type and range."""

@@ -183,6 +183,8 @@ class TrainRecipe:
             return {}
         full = {**model_spec(self.model).defaults, **self.params}
         if is_module_factory(self.model):
+            if self.defense is not None and self.defense.kind == "training":
+                full["device"] = self.defense.defense.training_device(full["device"])
             full["device"] = resolve_device(full["device"])
         return full
 
