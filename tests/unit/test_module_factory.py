@@ -224,3 +224,23 @@ def test_defenses_with_their_own_loop_train_factories_on_the_cpu(
     assert l2.training_device("auto") == "auto" and dp.training_device("cpu") == "cpu"
     with pytest.raises(ConfigError, match="nn.Dropout"):
         make_defense("dropout").train(tiny_net, {}, x, y, num_classes=C, seed=0)
+
+
+def test_a_class_or_a_partial_is_a_factory_too() -> None:
+    import functools
+
+    x, y = _problem()
+    by_class = train_model(TinyNet, {"epochs": 1}, x, y, num_classes=C, seed=2)
+    by_function = train_model(tiny_net, {"epochs": 1}, x, y, num_classes=C, seed=2)
+    assert _same_weights(by_class.module, by_function.module)
+    mirror = functools.partial(MLP, D, C, hidden=(8,))
+    zoo_target = train_model("mlp", {"hidden": [8], "epochs": 1}, x, y, num_classes=C, seed=2)
+    assert _same_weights(
+        train_model(mirror, {"epochs": 1}, x, y, num_classes=C, seed=2).module, zoo_target.module
+    )
+    wider = functools.partial(MLP, D, C, hidden=(9,))
+    assert TrainRecipe(model=mirror, num_classes=C).fingerprint() != (
+        TrainRecipe(model=wider, num_classes=C).fingerprint()
+    )
+    with pytest.raises(ConfigError, match="train_fn_version belongs to a train_fn"):
+        TrainRecipe(model=tiny_net, num_classes=C, train_fn_version="v1")

@@ -241,14 +241,14 @@ def resolve_defense(
 def reference_settings(
     config: AuditConfig,
     *,
-    defense: DefenseSpec | None = None,
+    defense: DefenseSpec | None,
     data_dir: str | Path | None,
 ) -> ReferenceSettings:
     """The reference-model settings of a config: its ``reference:`` section, with the
     target's recipe as the default recipe.
 
-    ``defense`` is the target's defense as :func:`resolve_defense` resolved it (None: the
-    config's ``target.defense`` as written, its ``reference_size`` not resolved).
+    ``defense`` is the target's defense as :func:`resolve_defense` resolved it (None: no
+    defense).
     With ``reference.defense_aware`` (default true) the reference models get the target's
     defense: a training-time defense trains them (when they use the target's recipe; those
     that need defender records get them as described below); an
@@ -264,8 +264,6 @@ def reference_settings(
     if ref.train_fn is not None:
         train_fn = import_train_fn(ref.train_fn)
         model, params = None, None
-    if defense is None and config.target.defense is not None:
-        defense = DefenseSpec.from_dict(config.target.defense)
     aware = None
     if ref.defense_aware and defense is not None:  # the crystal-box attacker
         if defense.kind == "training":
