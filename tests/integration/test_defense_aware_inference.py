@@ -231,7 +231,7 @@ def test_a_user_train_fn_recipe_gets_the_inference_defense_too() -> None:
 
     top = {"name": "top_k", "k": 1}
     recipe = settings_recipe(ReferenceSettings(train_fn=_sk_train, defense=top), 4)
-    assert recipe.defense == top and recipe.train_fn is _sk_train
+    assert recipe.defense.to_dict() == top and recipe.train_fn is _sk_train
 
 
 CONFIG = {

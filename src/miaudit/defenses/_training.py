@@ -1,11 +1,12 @@
 """Shared training utilities of miaudit's training-time defenses.
 
 Every training-time defense that trains one of miaudit's torch models (mlp, cnn,
-sample_convnet) starts with :func:`prepare_torch`: it validates ``(model, params, x, y,
-num_classes, seed)`` exactly as :func:`miaudit.models.train_model` does, splits architecture
-from training parameters and builds the seeded module, so a defense whose knob is zero trains
-the same model as no defense. Defenses that only change the loss, the epochs or the starting
-weights (l2, dropout, early stopping, label smoothing, pruning) then train with
+sample_convnet) or a user's module factory (:mod:`miaudit.models._factory`) starts with
+:func:`prepare_torch`: it validates ``(model, params, x, y, num_classes, seed)`` exactly as
+:func:`miaudit.models.train_model` does, splits architecture from training parameters and
+builds the seeded module, so a defense whose knob is zero trains the same model as no
+defense. Defenses that only change the loss, the epochs or the starting weights (l2,
+dropout, early stopping, label smoothing, pruning) then train with
 :func:`miaudit.models.train_torch` itself (its ``loss_fn``, ``reinit`` and ``on_epoch_end``
 arguments); those with their own loop (distillation, adversarial regularisation, mmd_mixup)
 use the trainer's pieces re-exported here (:func:`seeded`, :func:`init_module`,
@@ -25,9 +26,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from miaudit.defenses.base import DefenseData
+from miaudit.defenses.base import DEFENSES, DefenseData
 from miaudit.errors import ConfigError, DataError
-from miaudit.models import MODELS, TrainConfig, build_torch_module, model_records, torch_models
+from miaudit.models import (
+    ModelLike,
+    TrainConfig,
+    build_torch_module,
+    is_module_factory,
+    model_records,
+    model_spec,
+    torch_models,
+)
 from miaudit.models._trainer import (
     LossFn,
     batches,
@@ -71,10 +80,11 @@ REFERENCE_HINT = (
 )
 
 
-def require_torch_model(model: str, defense: str) -> None:
-    """ConfigError unless ``model`` is one of miaudit's torch models (mlp, cnn, ...)."""
-    MODELS.get(model)  # unknown names: UnknownNameError listing the valid ones
-    if model not in torch_models():
+def require_torch_model(model: ModelLike, defense: str) -> None:
+    """ConfigError unless ``model`` is one of miaudit's torch models (mlp, cnn, ...) or a
+    module factory."""
+    spec = model_spec(model)  # unknown names: UnknownNameError listing the valid ones
+    if spec.build is None:
         raise ConfigError(
             f"defense {defense!r} trains torch models only; model {model!r} is not one "
             f"(use {' or '.join(repr(m) for m in torch_models())})"
@@ -106,7 +116,8 @@ class TorchSetup:
     module reads.
 
     Attributes:
-        model: a torch model of the registry ("mlp", "cnn", "sample_convnet").
+        model: a torch model of the registry ("mlp", "cnn", "sample_convnet"), or a module
+            factory (:mod:`miaudit.models._factory`).
         arch: architecture keyword arguments (``hidden``, ``activation``, ...).
         config: training hyper-parameters with the seed.
         record_shape: shape of one record as the module reads it (flattened for "mlp").
@@ -116,7 +127,7 @@ class TorchSetup:
         y: int64 training labels.
     """
 
-    model: str
+    model: ModelLike
     arch: dict[str, Any]
     config: TrainConfig
     record_shape: tuple[int, ...]
@@ -149,7 +160,7 @@ class TorchSetup:
 
 
 def prepare_torch(
-    model: str,
+    model: ModelLike,
     params: dict[str, Any],
     x: np.ndarray,
     y: np.ndarray,
@@ -166,9 +177,13 @@ def prepare_torch(
     Raises:
         UnknownNameError: unknown model. ConfigError: ``model`` is not a torch model, unknown
         or invalid parameters, records the architecture cannot read, bad seed or
-        num_classes. DataError: malformed records or labels.
+        num_classes, a module factory whose module is not a ``num_classes``-way classifier
+        of the records, or an unavailable device. DataError: malformed records or labels.
     """
     require_torch_model(model, defense)
+    if is_module_factory(model) and isinstance(params, dict) and defense in DEFENSES:
+        device = DEFENSES.get(defense).training_device(params.get("device", "cpu"))
+        params = {**params, "device": device} if "device" in params else params
     full, x, y = check_training_inputs(model, params, x, y, num_classes, seed)
     arch, config = _split_train(full, int(seed))
     records = model_records(model, x)

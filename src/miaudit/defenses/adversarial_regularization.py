@@ -37,6 +37,7 @@ from miaudit.defenses._training import (
     seeded,
 )
 from miaudit.defenses.base import Defense, DefenseData, register_defense
+from miaudit.models import ModelLike
 from miaudit.targets import Target, TorchTarget
 from miaudit.validation import Interval
 
@@ -123,7 +124,7 @@ class AdversarialRegularization(Defense):
 
     def train(
         self,
-        model: str,
+        model: ModelLike,
         params: dict[str, Any],
         x: np.ndarray,
         y: np.ndarray,

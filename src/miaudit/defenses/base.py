@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from miaudit.errors import ConfigError
+from miaudit.models import ModelLike
 from miaudit.registry import Registry
 from miaudit.targets import Target
 from miaudit.validation import Constraints, validate_instance, validate_params
@@ -59,9 +60,27 @@ class Defense:
     #: what the defense does to the released outputs, in a few words after its name
     #: ("adds crafted noise to the confidence scores"); None for training-time defenses
     output_effect: ClassVar[str | None] = None
+    #: training-time defenses: True when :meth:`train` runs on the module's device (it trains
+    #: through :func:`miaudit.models.train_torch` only), so a module factory's ``device:
+    #: cuda`` is honoured; the others train on the CPU (``cuda`` is refused, ``auto`` is cpu)
+    cuda_training: ClassVar[bool] = False
     #: True when the training algorithm is differentially private (its report then carries
     #: the accountant's epsilon and delta, and the report shows a privacy-budget row)
     differentially_private: ClassVar[bool] = False
+
+    @classmethod
+    def training_device(cls, device: Any) -> Any:
+        """The ``device`` a module factory trains on under this defense: as given with
+        ``cuda_training``; otherwise (the defense's own loop runs on the CPU) "auto" is
+        "cpu" and "cuda" a ConfigError."""
+        if cls.cuda_training or device not in ("auto", "cuda"):
+            return device
+        if device == "cuda":
+            raise ConfigError(
+                f"defense {cls.name!r} trains on the CPU only; use device 'cpu' (or 'auto', "
+                "which trains it on the CPU)"
+            )
+        return "cpu"
 
     def check_params(self) -> None:
         """ConfigError unless every parameter has its declared type and range."""
@@ -69,7 +88,7 @@ class Defense:
 
     def train(
         self,
-        model: str,
+        model: ModelLike,
         params: dict[str, Any],
         x: np.ndarray,
         y: np.ndarray,
@@ -79,7 +98,11 @@ class Defense:
         data: DefenseData = DefenseData(),
         progress: bool = False,
     ) -> Target:
-        """Train a defended model (training-time defenses)."""
+        """Train a defended model (training-time defenses).
+
+        ``model`` is a registered model name or a module factory (a callable with no
+        arguments returning a fresh torch ``nn.Module``); ``params`` its parameters, as for
+        :func:`miaudit.models.train_model`."""
         raise ConfigError(f"defense {self.name!r} is applied at inference time; use wrap()")
 
     def wrap(

@@ -30,7 +30,7 @@ from torch import nn
 
 from miaudit.defenses.base import Defense, DefenseData, register_defense
 from miaudit.errors import ConfigError
-from miaudit.models import MODELS, train_model
+from miaudit.models import MODELS, ModelLike, is_module_factory, train_model
 from miaudit.models._zoo import check_training_inputs as check_inputs
 from miaudit.targets import SklearnTarget, Target, TorchTarget
 from miaudit.targets._torch import module_description
@@ -113,7 +113,7 @@ class DimensionalityReduction(Defense):
 
     def train(
         self,
-        model: str,
+        model: ModelLike,
         params: dict[str, Any],
         x: np.ndarray,
         y: np.ndarray,
@@ -125,7 +125,13 @@ class DimensionalityReduction(Defense):
     ) -> Target:
         """Fit PCA on ``x``, train ``model`` on the projection, return the composed Target."""
         self.check_params()
-        spec = MODELS.get(model)
+        if is_module_factory(model):
+            raise ConfigError(
+                "defense 'dimensionality_reduction' trains its model on the projected "
+                "features, which a module factory's module does not read; give it a model "
+                "name ('mlp' or a scikit-learn model)"
+            )
+        spec = MODELS.get(model)  # type: ignore[arg-type]
         if spec.build is not None and not spec.flatten:
             raise ConfigError(
                 "defense 'dimensionality_reduction' projects records to vectors, which model "

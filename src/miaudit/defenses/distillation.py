@@ -30,7 +30,7 @@ from miaudit.defenses._training import (
     seeded,
 )
 from miaudit.defenses.base import Defense, DefenseData, register_defense
-from miaudit.models import train_torch
+from miaudit.models import ModelLike, train_torch
 from miaudit.targets import Target, TorchTarget
 from miaudit.validation import Interval
 
@@ -67,7 +67,7 @@ class Distillation(Defense):
 
     def train(
         self,
-        model: str,
+        model: ModelLike,
         params: dict[str, Any],
         x: np.ndarray,
         y: np.ndarray,

@@ -39,6 +39,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from miaudit.defenses._training import as_tensor, prepare_torch
 from miaudit.defenses.base import Defense, DefenseData, register_defense
 from miaudit.errors import ConfigError
+from miaudit.models import ModelLike
 from miaudit.models._trainer import reset_parameters
 from miaudit.targets import Target, TorchTarget
 from miaudit.validation import Interval, Options
@@ -120,7 +121,7 @@ class DPSGD(Defense):
 
     def train(
         self,
-        model: str,
+        model: ModelLike,
         params: dict[str, Any],
         x: np.ndarray,
         y: np.ndarray,

@@ -44,6 +44,7 @@ from miaudit.defenses._training import (
 )
 from miaudit.defenses.base import Defense, DefenseData, register_defense
 from miaudit.errors import ConfigError
+from miaudit.models import ModelLike
 from miaudit.targets import Target, TorchTarget
 from miaudit.validation import Interval
 
@@ -117,7 +118,7 @@ class MMDMixup(Defense):
 
     def train(
         self,
-        model: str,
+        model: ModelLike,
         params: dict[str, Any],
         x: np.ndarray,
         y: np.ndarray,

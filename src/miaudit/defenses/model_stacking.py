@@ -27,7 +27,7 @@ from torch import nn
 from miaudit.defenses._training import accuracy, prepare_torch, seeded
 from miaudit.defenses.base import Defense, DefenseData, register_defense
 from miaudit.errors import ConfigError
-from miaudit.models import MLP, train_torch
+from miaudit.models import MLP, ModelLike, train_torch
 from miaudit.targets import Target, TorchTarget
 from miaudit.validation import Interval, Items
 
@@ -100,7 +100,7 @@ class ModelStacking(Defense):
 
     def train(
         self,
-        model: str,
+        model: ModelLike,
         params: dict[str, Any],
         x: np.ndarray,
         y: np.ndarray,

@@ -31,7 +31,7 @@ from torch.nn.utils import prune
 
 from miaudit.defenses._training import prepare_torch
 from miaudit.defenses.base import Defense, DefenseData, register_defense
-from miaudit.models import train_torch
+from miaudit.models import ModelLike, train_torch
 from miaudit.targets import Target, TorchTarget
 from miaudit.validation import Interval
 
@@ -100,7 +100,7 @@ class Pruning(Defense):
 
     def train(
         self,
-        model: str,
+        model: ModelLike,
         params: dict[str, Any],
         x: np.ndarray,
         y: np.ndarray,

@@ -26,7 +26,7 @@ from torch import nn
 from miaudit.defenses._training import mean_loss, override_param, prepare_torch
 from miaudit.defenses.base import Defense, DefenseData, register_defense
 from miaudit.errors import ConfigError
-from miaudit.models import train_torch
+from miaudit.models import ModelLike, is_module_factory, train_torch
 from miaudit.targets import Target, TorchTarget
 from miaudit.validation import Interval
 
@@ -49,6 +49,7 @@ class L2Regularization(Defense):
 
     name = "l2"
     kind = "training"
+    cuda_training = True
     paper = "Shokri et al. 2017, IEEE S&P, sec. VI (L2 regularisation)"
     strength_param = "weight_decay"
     param_constraints = {"weight_decay": Interval(float, 0)}
@@ -58,7 +59,7 @@ class L2Regularization(Defense):
 
     def train(
         self,
-        model: str,
+        model: ModelLike,
         params: dict[str, Any],
         x: np.ndarray,
         y: np.ndarray,
@@ -106,7 +107,7 @@ class Dropout(Defense):
 
     def train(
         self,
-        model: str,
+        model: ModelLike,
         params: dict[str, Any],
         x: np.ndarray,
         y: np.ndarray,
@@ -118,6 +119,12 @@ class Dropout(Defense):
     ) -> Target:
         """Train ``model`` with dropout probability ``self.rate``."""
         self.check_params()
+        if is_module_factory(model):
+            raise ConfigError(
+                "defense 'dropout' sets the dropout rate of miaudit's built-in architectures; "
+                "a module factory's module has none to set: add nn.Dropout(rate) to the "
+                "module itself"
+            )
         rate = float(self.rate)
         params = override_param(params, "dropout", rate, defense=self.name, param="rate")
         setup = prepare_torch(
@@ -164,6 +171,7 @@ class EarlyStopping(Defense):
 
     name = "early_stopping"
     kind = "training"
+    cuda_training = True
     paper = "Song & Mittal 2021, USENIX Security, sec. 6.2 (early stopping)"
     strength_param = "patience"
     param_constraints = {
@@ -187,7 +195,7 @@ class EarlyStopping(Defense):
 
     def train(
         self,
-        model: str,
+        model: ModelLike,
         params: dict[str, Any],
         x: np.ndarray,
         y: np.ndarray,
@@ -272,6 +280,7 @@ class LabelSmoothing(Defense):
 
     name = "label_smoothing"
     kind = "training"
+    cuda_training = True
     paper = "Szegedy et al. 2016, CVPR, sec. 7 (label smoothing); survey Table 4"
     strength_param = "smoothing"
     param_constraints = {"smoothing": Interval(float, 0, 1, closed="left")}
@@ -281,7 +290,7 @@ class LabelSmoothing(Defense):
 
     def train(
         self,
-        model: str,
+        model: ModelLike,
         params: dict[str, Any],
         x: np.ndarray,
         y: np.ndarray,

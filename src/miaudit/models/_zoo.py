@@ -23,12 +23,21 @@ from miaudit.models._architectures import (
     mlp_footprint,
     sample_convnet_footprint,
 )
+from miaudit.models._factory import (
+    ModuleFactory,
+    build_from_factory,
+    factory_name,
+    is_module_factory,
+    resolve_device,
+)
 from miaudit.models._trainer import TRAIN_FIELDS, TrainConfig, train_torch
 from miaudit.outputs import check_labels
 from miaudit.registry import Registry
 from miaudit.resources import require_memory, training_bytes
 from miaudit.targets import SklearnTarget, Target, TorchTarget
 
+#: a model of a recipe: a registered name, or a module factory (:mod:`miaudit.models._factory`)
+ModelLike = str | ModuleFactory
 TrainFn = Callable[[dict[str, Any], np.ndarray, np.ndarray, int, int, bool], Target]
 #: ``build(record_shape, num_classes, arch) -> module`` for torch models
 BuildFn = Callable[[tuple[int, ...], int, dict[str, Any]], torch.nn.Module]
@@ -69,6 +78,36 @@ class ModelSpec:
 
 
 MODELS: Registry[ModelSpec] = Registry("model")
+
+
+def model_spec(model: ModelLike) -> ModelSpec:
+    """The spec of a registered model name, or of a module factory (a torch model whose
+    parameters are the torch training parameters and ``device``, default "cpu").
+
+    Raises:
+        UnknownNameError: unknown name. ConfigError: neither a name nor a callable.
+    """
+    if isinstance(model, str):
+        return MODELS.get(model)
+    if not is_module_factory(model):
+        raise ConfigError(
+            "model must be a registered name or a module factory (a callable with no "
+            f"arguments returning a torch.nn.Module), got {short_repr(model)}"
+        )
+    factory: ModuleFactory = model  # type: ignore[assignment]
+
+    def build(shape: tuple[int, ...], num_classes: int, arch: dict[str, Any]) -> torch.nn.Module:
+        return build_from_factory(factory, shape, num_classes, arch)
+
+    name = factory_name(factory)
+    return ModelSpec(
+        name=name,
+        family="torch",
+        defaults={**_TRAIN_DEFAULTS, "device": "cpu"},
+        train=_torch_trainer(factory),
+        description=f"torch module of the factory {name}",
+        build=build,
+    )
 
 
 def _split_train(params: dict[str, Any], seed: int) -> tuple[dict[str, Any], TrainConfig]:
@@ -128,7 +167,7 @@ def _sample_convnet_footprint(
 
 
 def estimate_training_bytes(
-    name: str,
+    name: ModelLike,
     params: dict[str, Any],
     record_shape: tuple[int, ...],
     num_classes: int,
@@ -144,7 +183,7 @@ def estimate_training_bytes(
     Raises:
         ConfigError: bad architecture parameters or records the architecture cannot read.
     """
-    spec = MODELS.get(name)
+    spec = model_spec(name)
     if spec.footprint is None:
         return None
     arch = {k: v for k, v in params.items() if k not in TRAIN_FIELDS}
@@ -161,7 +200,7 @@ def estimate_training_bytes(
 
 
 def check_model_memory(
-    name: str,
+    name: ModelLike,
     params: dict[str, Any],
     record_shape: tuple[int, ...],
     num_classes: int,
@@ -191,9 +230,14 @@ def check_model_memory(
 
 
 def build_torch_module(
-    name: str, params: dict[str, Any], record_shape: tuple[int, ...], num_classes: int, seed: int
+    name: ModelLike,
+    params: dict[str, Any],
+    record_shape: tuple[int, ...],
+    num_classes: int,
+    seed: int,
 ) -> torch.nn.Module:
-    """The untrained torch model ``name`` for records of ``record_shape``, seeded by ``seed``.
+    """The untrained torch model ``name`` (or a module factory's module) for records of
+    ``record_shape``, seeded by ``seed``.
 
     ``params`` may hold training parameters too (they are ignored here); the global RNG is
     left untouched. The single place where miaudit builds its torch architectures (the
@@ -201,9 +245,10 @@ def build_torch_module(
 
     Raises:
         UnknownNameError: unknown model. ConfigError: not a torch model, bad architecture
-        parameters or records the architecture cannot read.
+        parameters, records the architecture cannot read, or a factory that does not return
+        a module of ``num_classes`` outputs.
     """
-    spec = MODELS.get(name)
+    spec = model_spec(name)
     if spec.build is None:
         raise ConfigError(
             f"model {name!r} is not a torch model (torch models: {', '.join(torch_models())})"
@@ -215,7 +260,7 @@ def build_torch_module(
         try:
             return spec.build(tuple(int(d) for d in record_shape), num_classes, arch)
         except TypeError as e:
-            raise ConfigError(f"bad parameters for model {name!r}: {e}") from None
+            raise ConfigError(f"bad parameters for model {spec.name!r}: {e}") from None
 
 
 def torch_models() -> tuple[str, ...]:
@@ -223,12 +268,13 @@ def torch_models() -> tuple[str, ...]:
     return tuple(n for n in MODELS.names() if MODELS.get(n).build is not None)
 
 
-def model_records(name: str, x: np.ndarray) -> np.ndarray:
-    """Records as torch model ``name`` reads them (flattened for models that flatten)."""
-    return x.reshape(x.shape[0], -1) if MODELS.get(name).flatten else x
+def model_records(name: ModelLike, x: np.ndarray) -> np.ndarray:
+    """Records as torch model ``name`` reads them (flattened for models that flatten; a
+    module factory's module reads them as given)."""
+    return x.reshape(x.shape[0], -1) if model_spec(name).flatten else x
 
 
-def _torch_trainer(name: str) -> TrainFn:
+def _torch_trainer(name: ModelLike) -> TrainFn:
     def train(
         params: dict[str, Any],
         x: np.ndarray,
@@ -239,7 +285,8 @@ def _torch_trainer(name: str) -> TrainFn:
     ) -> Target:
         config = _split_train(params, seed)[1]
         module = build_torch_module(name, params, x.shape[1:], num_classes, seed)
-        train_torch(module, model_records(name, x), y, config, progress=progress, desc=name)
+        desc = name if isinstance(name, str) else "model"
+        train_torch(module, model_records(name, x), y, config, progress=progress, desc=desc)
         return TorchTarget(module, num_classes=num_classes)
 
     return train
@@ -365,7 +412,7 @@ def model_params_schema(name: str) -> dict[str, Any]:
 
 
 def train_model(
-    name: str,
+    name: ModelLike,
     params: dict[str, Any],
     x: np.ndarray,
     y: np.ndarray,
@@ -378,9 +425,12 @@ def train_model(
 
     Args:
         name: a name in ``MODELS`` (mlp, cnn, sample_convnet, logistic_regression,
-            random_forest, gradient_boosting).
+            random_forest, gradient_boosting), or a module factory: ``factory()`` returning
+            a fresh torch ``nn.Module`` (records as given -> ``(batch, num_classes)``
+            logits; see :mod:`miaudit.models._factory`).
         params: overrides of :func:`model_params_schema` (architecture and training
-            parameters for torch models; estimator parameters for scikit-learn ones).
+            parameters for torch models; estimator parameters for scikit-learn ones; for a
+            factory the torch training parameters and ``device``: "cpu", "cuda", "auto").
         x: records (n, ...); flattened for every model except the convnets (``cnn``,
             ``sample_convnet``), which need (n, C, H, W) images.
         y: integer labels (n,) in ``[0, num_classes)``.
@@ -393,11 +443,16 @@ def train_model(
         DataError: malformed x or y.
     """
     full, x, y = check_training_inputs(name, params, x, y, num_classes, seed)
-    return MODELS.get(name).train(full, x, y, num_classes, int(seed), progress)
+    return model_spec(name).train(full, x, y, num_classes, int(seed), progress)
 
 
 def check_training_inputs(
-    name: str, params: dict[str, Any], x: np.ndarray, y: np.ndarray, num_classes: int, seed: int
+    name: ModelLike,
+    params: dict[str, Any],
+    x: np.ndarray,
+    y: np.ndarray,
+    num_classes: int,
+    seed: int,
 ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
     """Validate a training call; return (params with defaults filled in, x, y).
 
@@ -405,17 +460,19 @@ def check_training_inputs(
         UnknownNameError: unknown model. ConfigError: unknown or invalid parameter,
         num_classes or seed. DataError: malformed x or y.
     """
-    spec = MODELS.get(name)
+    spec = model_spec(name)
     if not isinstance(params, dict):
         raise ConfigError(
-            f"params of model {name!r} must be a mapping, got {type(params).__name__}"
+            f"params of model {spec.name!r} must be a mapping, got {type(params).__name__}"
         )
     unknown = sorted(set(params) - set(spec.defaults))
     if unknown:
         raise ConfigError(
-            f"unknown parameter {unknown[0]!r} for model {name!r}; "
+            f"unknown parameter {unknown[0]!r} for model {spec.name!r}; "
             f"valid: {', '.join(sorted(spec.defaults))}"
         )
+    if "device" in spec.defaults:  # a module factory: refuse an unusable device now
+        resolve_device(params.get("device", spec.defaults["device"]))
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
         raise ConfigError(f"num_classes must be an integer >= 2, got {num_classes!r}")
     check_num_classes(num_classes, what=f"num_classes={num_classes}")

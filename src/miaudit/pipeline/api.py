@@ -417,11 +417,10 @@ def reference_trainer(settings: ReferenceSettings, num_classes: int) -> Any:
     """``train(x, y, seed) -> Target`` from the reference recipe, or None without one."""
     if settings.model is None and settings.train_fn is None:
         return None
-    from miaudit.defenses import DEFENSES
     from miaudit.reference import TrainRecipe
 
-    defense = settings.defense
-    if defense is not None and DEFENSES.get(str(defense["name"])).kind != "training":
+    defense = settings.defense  # a DefenseSpec (ReferenceSettings resolves it)
+    if defense is not None and defense.kind != "training":
         # these shadows are read for labels (unchanged by inference-time defenses) or
         # parameters (which a wrapped model hides): they are trained undefended
         defense = None

@@ -26,7 +26,9 @@ import numpy as np
 
 from miaudit.attacks import ReferenceRequest
 from miaudit.data.augment import image_views
+from miaudit.defenses import Defense, DefenseSpec
 from miaudit.errors import ConfigError, DataError
+from miaudit.models import ModelLike
 from miaudit.outputs import ReferenceOutputs
 from miaudit.targets import Target
 
@@ -44,16 +46,22 @@ class ReferenceSettings:
         address: Ray cluster address (None: a local Ray instance).
         workers: parallel workers for process/ray.
         cache_dir: content-addressed model cache (None: no cache).
-        model, params: the reference models' recipe (default: the target's recipe).
+        model, params: the reference models' recipe (default: the target's recipe): a model
+            name, or a module factory (a module-level callable with no arguments returning
+            a fresh torch ``nn.Module``; params: the torch training parameters and
+            ``device``, see :mod:`miaudit.models._factory`), fingerprinted for the cache
+            like a ``train_fn``.
         train_fn: a user function ``train_fn(x, y, seed) -> model`` instead of a recipe.
         augment: query images with flips/shifts (None: automatically for image data).
         data_dir: where to load other data sets (ML-Leaks adversary 2).
-        defense: the target's defense ``{"name": ..., **params}`` applied to the reference
-            models (the defense-aware attacker): a training-time defense trains them, an
-            inference-time one wraps them before their outputs are computed (its optional
-            ``reference_size`` sizes the simulated defender's data, see
-            :meth:`~miaudit.reference.TrainRecipe.defender_indices`); None for an attacker
-            who ignores the defense.
+        defense: the target's defense applied to the reference models (the defense-aware
+            attacker), a :class:`~miaudit.defenses.DefenseSpec`, e.g.
+            ``DefenseSpec(DPSGD(noise_multiplier=1.0))`` (a Defense instance or a config
+            mapping ``{"name": ..., **params}`` is converted to one on construction): a
+            training-time defense trains them, an inference-time one wraps them before
+            their outputs are computed (the spec's ``reference_size`` sizes the simulated
+            defender's data, see :meth:`~miaudit.reference.TrainRecipe.defender_indices`);
+            None for an attacker who ignores the defense.
         train_fn_version: an explicit cache version of ``train_fn`` that replaces its
             automatic fingerprint (needed when the function reads a value that cannot be
             fingerprinted; change it whenever the function changes). See
@@ -65,13 +73,16 @@ class ReferenceSettings:
     address: str | None = None
     workers: int | None = None
     cache_dir: str | None = None
-    model: str | None = None
+    model: ModelLike | None = None
     params: dict[str, Any] | None = None
     train_fn: Callable[[np.ndarray, np.ndarray, int], Any] | None = None
     augment: bool | None = None
     data_dir: str | None = None
-    defense: dict[str, Any] | None = None
+    defense: DefenseSpec | Defense | dict[str, Any] | None = None
     train_fn_version: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "defense", DefenseSpec.of(self.defense))
 
 
 def check_cacheable(settings: ReferenceSettings) -> None:
@@ -305,12 +316,15 @@ def _recipe(settings: ReferenceSettings, num_classes: int):
     from miaudit.reference import TrainRecipe
 
     if settings.train_fn is not None:  # an inference-time defense wraps any model
-        return TrainRecipe(
+        recipe = TrainRecipe(
             train_fn=settings.train_fn,
             num_classes=num_classes,
             defense=settings.defense,
             train_fn_version=settings.train_fn_version,
         )
+        if settings.executor in ("process", "ray"):
+            recipe.check_picklable()
+        return recipe
     if settings.train_fn_version is not None:
         raise ConfigError("train_fn_version belongs to a train_fn; this recipe has none")
     if settings.model is None:
@@ -318,12 +332,15 @@ def _recipe(settings: ReferenceSettings, num_classes: int):
             "reference models need a recipe: the target's model and parameters (config runs "
             "use the target's), reference model/params, or a train_fn(x, y, seed)"
         )
-    return TrainRecipe(
+    recipe = TrainRecipe(
         model=settings.model,
         params=dict(settings.params or {}),
         num_classes=num_classes,
         defense=settings.defense,
     )
+    if settings.executor in ("process", "ray"):
+        recipe.check_picklable()
+    return recipe
 
 
 def _request_seed(seed: int, request: ReferenceRequest) -> int:

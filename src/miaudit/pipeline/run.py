@@ -11,7 +11,7 @@ import numpy as np
 
 from miaudit.data import load_dataset, make_split
 from miaudit.data.integrity import first_occurrences
-from miaudit.defenses import DEFENSES, DefenseData, make_defense
+from miaudit.defenses import DEFENSES, DefenseData, DefenseSpec
 from miaudit.errors import ConfigError, DataError
 from miaudit.models import train_model
 from miaudit.pipeline._preflight import check_audit_memory, check_config_code, import_train_fn
@@ -106,23 +106,16 @@ def run_config(
         n_nonmembers=len(split.nonmembers),
         n_population=len(population_idx),
     )
-    defense, defense_data, reference_size = None, DefenseData(), 0
-    resolved = config  # with the defense's reference_size filled in (reference models)
-    if config.target.defense is not None:
-        spec = dict(config.target.defense)
-        reference_size = resolve_reference_size(
-            spec, n_members=len(split.members), n_population=len(population_idx)
-        )
-        if reference_size:
-            spec["reference_size"] = reference_size
-            resolved = replace(config, target=replace(config.target, defense=dict(spec)))
-        name = spec.pop("name")
-        spec.pop("reference_size", None)
-        defense = make_defense(name, **spec)
-        if reference_size:  # the defender's own records, disjoint from the attacker's
-            ref = population_idx[:reference_size]
-            population_idx = population_idx[reference_size:]
-            defense_data = DefenseData(reference=(x[ref], y[ref]))
+    defense = resolve_defense(
+        config.target.defense, n_members=len(split.members), n_population=len(population_idx)
+    )
+    defense_data, reference_size = DefenseData(), 0
+    if defense is not None and defense.reference_size:
+        # the defender's own records, disjoint from the attacker's
+        reference_size = defense.reference_size
+        ref = population_idx[:reference_size]
+        population_idx = population_idx[reference_size:]
+        defense_data = DefenseData(reference=(x[ref], y[ref]))
     members = (x[split.members], y[split.members])
     nonmembers = (x[split.nonmembers], y[split.nonmembers])
     population = None
@@ -133,8 +126,9 @@ def run_config(
     dataset_name, num_classes, label_values = dataset.name, dataset.num_classes, dataset.classes
     del dataset, x, y
     start = time.perf_counter()
-    if defense is not None and defense.kind == "training":
-        target = defense.train(
+    applied = None if defense is None else defense.build()  # reports what it measured
+    if applied is not None and applied.kind == "training":
+        target = applied.train(
             config.target.model,
             dict(config.target.params),
             *members,
@@ -152,10 +146,12 @@ def run_config(
             seed=config.seed,
             progress=progress,
         )
-        if defense is not None:
-            target = defense.wrap(target, train=members, seed=config.seed, data=defense_data)
+        if applied is not None:
+            target = applied.wrap(target, train=members, seed=config.seed, data=defense_data)
     train_seconds = time.perf_counter() - start
-    reference = reference_settings(resolved, data_dir=data_dir or config.dataset.data_dir)
+    reference = reference_settings(
+        config, defense=defense, data_dir=data_dir or config.dataset.data_dir
+    )
     result = audit(
         target,
         members=members,  # the training set itself, not a second copy
@@ -176,8 +172,8 @@ def run_config(
         or f"Membership-inference audit: {config.target.model} on {dataset_name}",
         progress=progress,
     )
-    if defense is not None:
-        result.target.defense = defense.report()
+    if applied is not None:
+        result.target.defense = applied.report()
         if reference_size:
             result.target.defense.setdefault("reference_size", reference_size)
     result.target.duplicates_dropped = duplicates_dropped
@@ -228,10 +224,31 @@ def resolve_reference_size(spec: dict[str, Any], *, n_members: int, n_population
     return size
 
 
-def reference_settings(config: AuditConfig, *, data_dir: str | Path | None) -> ReferenceSettings:
+def resolve_defense(
+    spec: dict[str, Any] | None, *, n_members: int, n_population: int
+) -> DefenseSpec | None:
+    """The config's ``target.defense`` as a :class:`~miaudit.defenses.DefenseSpec`, its
+    ``reference_size`` resolved by :func:`resolve_reference_size` (kept when the config
+    gives one, even 0; the default for defenses that need records; else None). The one place
+    a config's defense mapping is read; None without a defense."""
+    if spec is None:
+        return None
+    size = resolve_reference_size(spec, n_members=n_members, n_population=n_population)
+    resolved = size if size or "reference_size" in spec else None
+    return replace(DefenseSpec.from_dict(spec), reference_size=resolved)
+
+
+def reference_settings(
+    config: AuditConfig,
+    *,
+    defense: DefenseSpec | None,
+    data_dir: str | Path | None,
+) -> ReferenceSettings:
     """The reference-model settings of a config: its ``reference:`` section, with the
     target's recipe as the default recipe.
 
+    ``defense`` is the target's defense as :func:`resolve_defense` resolved it (None: no
+    defense).
     With ``reference.defense_aware`` (default true) the reference models get the target's
     defense: a training-time defense trains them (when they use the target's recipe; those
     that need defender records get them as described below); an
@@ -247,20 +264,16 @@ def reference_settings(config: AuditConfig, *, data_dir: str | Path | None) -> R
     if ref.train_fn is not None:
         train_fn = import_train_fn(ref.train_fn)
         model, params = None, None
-    defense = None
-    spec = config.target.defense
-    if ref.defense_aware and spec is not None:  # the crystal-box attacker
-        from miaudit.defenses import DEFENSES
-
-        cls = DEFENSES.get(spec["name"])
-        if cls.kind == "training":
+    aware = None
+    if ref.defense_aware and defense is not None:  # the crystal-box attacker
+        if defense.kind == "training":
             if train_fn is None and ref.model is None:  # trains the target's own recipe
                 # reference_size sizes the simulated defender's data of the defenses that
                 # need some (distillation, adversarial regularisation, MMD + mix-up)
-                keep = cls.needs_reference
-                defense = {k: v for k, v in spec.items() if keep or k != "reference_size"}
+                keep = defense.defense.needs_reference
+                aware = defense if keep else replace(defense, reference_size=None)
         else:  # wraps any reference model; reference_size sizes the simulated defender's data
-            defense = dict(spec)
+            aware = defense
     return ReferenceSettings(
         num_models=ref.num_models,
         executor=ref.executor,
@@ -273,5 +286,5 @@ def reference_settings(config: AuditConfig, *, data_dir: str | Path | None) -> R
         train_fn_version=ref.train_fn_version,
         augment=ref.augment,
         data_dir=None if data_dir is None else str(data_dir),
-        defense=defense,
+        defense=aware,
     )

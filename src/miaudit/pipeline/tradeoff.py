@@ -31,8 +31,9 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+from miaudit.defenses import DEFENSES, Defense, DefenseSpec
 from miaudit.errors import ConfigError, short_repr
 from miaudit.pipeline._preflight import check_config_code
 from miaudit.pipeline._yaml import read_yaml
@@ -154,10 +155,58 @@ def _ci(value: Any) -> tuple[float, float] | None:
     return float(value[0]), float(value[1])
 
 
-def parse_tradeoff(raw: dict[str, Any], source: str) -> tuple[dict[str, Any], list[dict]]:
-    """Split a tradeoff config into the audit config and the validated sweep."""
-    from miaudit.defenses import DEFENSES
+@dataclass(frozen=True)
+class SweepEntry:
+    """One defense of a ``tradeoff:`` section, validated (from :func:`parse_tradeoff`).
 
+    Attributes:
+        defense: the registered defense class.
+        param: the parameter the sweep varies (the class's ``strength_param`` by default).
+        values: the values of ``param``, in order.
+        fixed: the defense's other parameters, the same at every point.
+        reference_size: the defender's records (0: the default of
+            :func:`miaudit.pipeline.run.default_reference_size` where the defense needs some).
+        recipe: overrides of the target's parameters for this defense's points, or None.
+    """
+
+    defense: type[Defense]
+    param: str
+    values: tuple[Any, ...]
+    fixed: dict[str, Any]
+    reference_size: int = 0
+    recipe: dict[str, Any] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.defense.name
+
+    def point_defense(self, value: Any) -> dict[str, Any]:
+        """The config's ``target.defense`` mapping of the point at ``value``."""
+        spec = {"name": self.name, "reference_size": self.reference_size, **self.fixed}
+        spec[self.param] = value
+        if not spec.get("reference_size"):
+            spec.pop("reference_size", None)
+        return spec
+
+
+class SweepPoint(NamedTuple):
+    """One audit of the sweep (from :func:`sweep_points`): its config, its defense (None
+    for an undefended baseline), the swept parameter and value, and the recipe override."""
+
+    config: dict[str, Any]
+    defense: DefenseSpec | None
+    param: str | None
+    value: Any
+    recipe: dict[str, Any] | None
+
+    @property
+    def label(self) -> str:
+        """The defense's name, "none" for a baseline."""
+        return "none" if self.defense is None else self.defense.name
+
+
+def parse_tradeoff(raw: dict[str, Any], source: str) -> tuple[dict[str, Any], list[SweepEntry]]:
+    """Split a tradeoff config into the audit config and the validated sweep."""
     raw = copy.deepcopy(raw)
     sweep = raw.pop("tradeoff", None)
     if not isinstance(sweep, dict) or not isinstance(sweep.get("defenses"), list):
@@ -166,41 +215,34 @@ def parse_tradeoff(raw: dict[str, Any], source: str) -> tuple[dict[str, Any], li
     if unknown:
         raise ConfigError(f"{source}: unknown key(s) in tradeoff: {', '.join(sorted(unknown))}")
     reference_size = sweep.get("reference_size", 0)
-    items = []
+    entries = []
     for item in sweep["defenses"]:
         if not isinstance(item, dict) or "name" not in item or "values" not in item:
             raise ConfigError(f"{source}: each tradeoff defense needs 'name' and 'values'")
         item = dict(item)
-        cls = DEFENSES.get(item["name"])
+        cls = DEFENSES.get(item.pop("name"))
         param = item.pop("param", None) or cls.strength_param
         if param is None:
-            raise ConfigError(f"{source}: defense {item['name']!r} has no strength parameter")
+            raise ConfigError(f"{source}: defense {cls.name!r} has no strength parameter")
         values = item.pop("values")
         if not isinstance(values, list) or not values:
-            raise ConfigError(f"{source}: tradeoff values for {item['name']!r} must be a list")
+            raise ConfigError(f"{source}: tradeoff values for {cls.name!r} must be a list")
         recipe = item.pop("target", None)
         if recipe is not None:
             if not isinstance(recipe, dict) or not recipe:
                 raise ConfigError(
-                    f"{source}: tradeoff 'target' of {item['name']!r} must be a mapping of "
+                    f"{source}: tradeoff 'target' of {cls.name!r} must be a mapping of "
                     "target parameters"
                 )
             if "defense" in recipe:
                 raise ConfigError(
-                    f"{source}: tradeoff 'target' of {item['name']!r} must not set a defense"
+                    f"{source}: tradeoff 'target' of {cls.name!r} must not set a defense"
                 )
-            parse_config(recipe_config(raw, recipe), source=f"{source} ({item['name']} target)")
-        items.append(
-            {
-                "param": param,
-                "values": values,
-                "reference_size": reference_size,
-                "recipe": recipe,
-                **item,
-            }
-        )
+            parse_config(recipe_config(raw, recipe), source=f"{source} ({cls.name} target)")
+        size = item.pop("reference_size", reference_size)
+        entries.append(SweepEntry(cls, param, tuple(values), item, size, recipe))
     parse_config(raw, source=source)  # the audit itself must be valid
-    return raw, items
+    return raw, entries
 
 
 def recipe_config(base: dict[str, Any], recipe: dict[str, Any] | None) -> dict[str, Any]:
@@ -215,25 +257,29 @@ TRADEOFF_FILES = ("results.json", "report.html")
 
 
 def sweep_points(
-    base: dict[str, Any], sweep: list[dict[str, Any]]
-) -> list[tuple[dict[str, Any], str, str | None, Any, dict[str, Any] | None]]:
-    """The sweep's audits in order, as ``(config, defense, param, value, recipe)``: one
-    undefended baseline per distinct target recipe, then each defense at each value."""
-    points: list[tuple[dict[str, Any], str, str | None, Any, dict[str, Any] | None]] = []
+    base: dict[str, Any], sweep: list[SweepEntry], *, source: str = "tradeoff"
+) -> list[SweepPoint]:
+    """The sweep's audits in order: one undefended baseline per distinct target recipe,
+    then each defense at each value. Every point's config is checked here, before any
+    audit trains (a bad value is a ConfigError naming the point; issue 9 item 3), and its
+    defense resolved once into a :class:`~miaudit.defenses.DefenseSpec`."""
+    points: list[SweepPoint] = []
     baselines: list[dict | None] = []
-    for recipe in [None, *(item["recipe"] for item in sweep)]:
+    for recipe in [None, *(entry.recipe for entry in sweep)]:
         if recipe not in baselines:
             baselines.append(recipe)
     for recipe in baselines:
-        points.append((recipe_config(base, recipe), "none", None, None, recipe))
-    for item in sweep:
-        fixed = {k: v for k, v in item.items() if k not in ("param", "values", "recipe")}
-        for value in item["values"]:
-            cfg = recipe_config(base, item["recipe"])
-            cfg["target"]["defense"] = {**fixed, item["param"]: value}
-            if not cfg["target"]["defense"].get("reference_size"):
-                cfg["target"]["defense"].pop("reference_size", None)
-            points.append((cfg, item["name"], item["param"], value, item["recipe"]))
+        cfg = recipe_config(base, recipe)
+        parse_config(cfg, source=f"{source} (baseline)")
+        points.append(SweepPoint(cfg, None, None, None, recipe))
+    for entry in sweep:
+        for value in entry.values:
+            cfg = recipe_config(base, entry.recipe)
+            cfg["target"]["defense"] = entry.point_defense(value)
+            where = f"{source} ({entry.name} {entry.param}={short_repr(value)})"
+            defense = parse_config(cfg, source=where).target.defense
+            spec = DefenseSpec.from_dict(defense)  # type: ignore[arg-type]
+            points.append(SweepPoint(cfg, spec, entry.param, value, entry.recipe))
     return points
 
 
@@ -283,12 +329,9 @@ def run_tradeoff(
         points.append(point)
         write_tradeoff(points, raw, output)
 
-    plan = sweep_points(base, sweep)
-    for cfg, defense, param, value, _ in plan:  # every point's parameters, before any training
-        where = "baseline" if defense == "none" else f"{defense} {param}={short_repr(value)}"
-        parse_config(cfg, source=f"{path} ({where})")
-    for cfg, defense, param, value, recipe in plan:
-        audit_point(cfg, defense, param, value, recipe)
+    # every point's parameters are checked here, before any training
+    for point in sweep_points(base, sweep, source=str(path)):
+        audit_point(point.config, point.label, point.param, point.value, point.recipe)
     return points
 
 

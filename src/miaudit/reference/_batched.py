@@ -44,7 +44,7 @@ def check_batchable(recipe: TrainRecipe) -> None:
     if recipe.defense is not None:
         raise ConfigError(
             f"executor 'batched' trains undefended models only, but the recipe has defense "
-            f"{recipe.defense.get('name')!r} (the defense-aware attacker); use 'serial', "
+            f"{recipe.defense.name!r} (the defense-aware attacker); use 'serial', "
             "'process' or 'ray', or reference.defense_aware: false"
         )
     if recipe.model != "mlp" or float(recipe.full_params()["dropout"]) > 0:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -10,8 +11,17 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from miaudit.defenses import DefenseData, DefenseSpec
 from miaudit.errors import ConfigError, short_repr
-from miaudit.models import MODELS, build_torch_module, torch_models, train_model
+from miaudit.models import (
+    ModelLike,
+    build_torch_module,
+    is_module_factory,
+    model_spec,
+    resolve_device,
+    torch_models,
+    train_model,
+)
 from miaudit.reference._fingerprint import Unfingerprintable, fingerprint_callable
 from miaudit.targets import Target, as_target
 
@@ -46,18 +56,47 @@ def function_name(fn: Callable[..., Any]) -> str:
     return f"{module}.{qualname}"
 
 
+def _identity(
+    fn: Callable[..., Any], version: str | None, what: str, attr_owner: str
+) -> dict[str, str]:
+    """A callable's cache identity: ``{"version": key}`` from an explicit key (``version``,
+    else ``fn.cache_version``), else ``{"behaviour": sha256}`` of its behaviour."""
+    if version is None:
+        attr = getattr(fn, "cache_version", None)
+        if attr is not None:
+            version = _check_version(attr, f"{attr_owner}.cache_version")
+    if version is not None:
+        return {"version": version}
+    try:
+        return {"behaviour": fingerprint_callable(fn)}
+    except Unfingerprintable as exc:
+        hint = (
+            '(ReferenceSettings(train_fn_version="v1") or train_fn.cache_version = "v1", '
+            if what == "train_fn"
+            else f'({attr_owner}.cache_version = "v1", '
+        )
+        raise ConfigError(
+            f"cannot fingerprint {what} {function_name(fn)} for the reference-model cache: "
+            f"{exc}; give an explicit version key {hint}changed whenever the function "
+            "changes) or run without a cache_dir"
+        ) from None
+
+
 @dataclass(frozen=True)
 class TrainRecipe:
     """How to train one reference model.
 
     Either a built-in model (``model`` + ``params``, exactly as in the audit's ``target:``
-    section, see :func:`miaudit.models.train_model`) or a user function
+    section, see :func:`miaudit.models.train_model`), a module factory (``model`` a callable
+    with no arguments returning a fresh torch ``nn.Module``; ``params`` the torch training
+    parameters and ``device``, see :mod:`miaudit.models._factory`) or a user function
     ``train_fn(x, y, seed)`` returning a torch module, a fitted scikit-learn classifier or a
     :class:`~miaudit.targets.Target`. Reference models should share the target's
     architecture and training procedure (Shokri et al. 2017; Carlini et al. 2022).
 
-    For the process and Ray executors ``train_fn`` must be picklable (a module-level
-    function). The cache identifies ``train_fn`` by everything its behaviour can depend on
+    For the process and Ray executors ``train_fn`` and a module factory must be picklable
+    (module-level functions, :meth:`check_picklable`). The cache identifies ``train_fn``
+    (and a module factory) by everything its behaviour can depend on
     (:mod:`miaudit.reference._fingerprint`: its code, defaults, closure, ``partial``
     arguments and the module globals it reads), so changing any of them retrains. Where a
     value cannot be fingerprinted (a random generator, an arbitrary object) caching is
@@ -67,27 +106,30 @@ class TrainRecipe:
     the automatic fingerprint: change it whenever the function changes.
 
     Attributes:
-        model: a name in :data:`miaudit.models.MODELS`, or None with ``train_fn``.
+        model: a name in :data:`miaudit.models.MODELS`, a module factory, or None with
+            ``train_fn``.
         params: overrides of the model's parameters.
         num_classes: number of classes C; 0 means ``max(y_pool) + 1`` in
             :func:`~miaudit.reference.train_references`.
         train_fn: ``train_fn(x, y, seed) -> model`` instead of a built-in model.
-        defense: the target's defense ``{"name": ..., **params}`` (the defense-aware,
-            "crystal box" attacker of the survey), or None. A training-time defense trains
-            each model (built-in models only). An inference-time defense (MemGuard, top-k,
-            rounding) wraps each trained model before its outputs are computed and cached,
-            with the same parameters; it may carry ``reference_size``, the number of
-            defender records (see :meth:`defender_indices`). Any recipe takes one.
+        defense: the target's defense, a :class:`~miaudit.defenses.DefenseSpec` (a Defense
+            instance or a config mapping ``{"name": ..., **params}`` is converted to one),
+            for the defense-aware, "crystal box" attacker of the survey; or None. A
+            training-time defense trains each model (built-in models and module factories).
+            An inference-time defense (MemGuard, top-k, rounding) wraps each trained model
+            before its outputs are computed and cached, with the same parameters; its
+            ``reference_size`` is the number of defender records (see
+            :meth:`defender_indices`). Any recipe takes one.
         train_fn_version: an explicit cache version of ``train_fn`` (a non-empty string)
             replacing its automatic fingerprint; None uses ``train_fn.cache_version`` when
             the function has one, else the fingerprint.
     """
 
-    model: str | None = None
+    model: ModelLike | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
     num_classes: int = 0
     train_fn: Callable[[np.ndarray, np.ndarray, int], Any] | None = None
-    defense: Mapping[str, Any] | None = None
+    defense: DefenseSpec | None = None
     train_fn_version: str | None = None
 
     def __post_init__(self) -> None:
@@ -101,15 +143,17 @@ class TrainRecipe:
             raise ConfigError(f"num_classes must be 0 (infer) or an integer >= 2, got {nc!r}")
         object.__setattr__(self, "num_classes", int(nc))
         if self.model is not None:
-            spec = MODELS.get(self.model)
+            spec = model_spec(self.model)
             unknown = sorted(set(self.params) - set(spec.defaults))
             if unknown:
                 raise ConfigError(
-                    f"unknown parameter {unknown[0]!r} for model {self.model!r}; "
+                    f"unknown parameter {unknown[0]!r} for model {spec.name!r}; "
                     f"valid: {', '.join(sorted(spec.defaults))}"
                 )
             if "seed" in self.params:
                 raise ConfigError("the recipe's params must not fix the seed; the plan sets it")
+            if "device" in spec.defaults:  # a module factory: refuse an unusable device now
+                resolve_device(self.params.get("device", spec.defaults["device"]))
         elif self.params:
             raise ConfigError("params belong to a built-in model; a train_fn takes none")
         elif not callable(self.train_fn):
@@ -118,28 +162,13 @@ class TrainRecipe:
             if self.train_fn is None:
                 raise ConfigError("train_fn_version belongs to a train_fn recipe")
             _check_version(self.train_fn_version, "train_fn_version")
-        if self.defense is not None:
-            from miaudit.defenses import DEFENSES
-
-            if not isinstance(self.defense, Mapping):
-                raise ConfigError(
-                    f"defense must be a mapping {{'name': ..., **params}}, got {self.defense!r}"
-                )
-            spec = dict(self.defense)
-            name = str(spec.get("name"))
-            if DEFENSES.get(name).kind == "training":
-                if self.model is None:
-                    raise ConfigError(
-                        "a training-time defense applies to a built-in model recipe, not a train_fn"
-                    )
-            else:
-                size = spec.get("reference_size", 0)
-                if isinstance(size, bool) or not isinstance(size, int | np.integer) or size < 0:
-                    raise ConfigError(
-                        f"defense reference_size must be a non-negative integer, got {size!r}"
-                    )
-                self._make_defense()  # bad parameters fail here, not in a worker
-            object.__setattr__(self, "defense", spec)
+        defense = DefenseSpec.of(self.defense)
+        if defense is not None and defense.kind == "training" and self.model is None:
+            raise ConfigError(
+                "a training-time defense applies to a built-in model recipe or a module "
+                "factory, not a train_fn"
+            )
+        object.__setattr__(self, "defense", defense)
 
     def with_classes(self, num_classes: int) -> TrainRecipe:
         """This recipe with ``num_classes`` filled in (when it was 0)."""
@@ -148,39 +177,28 @@ class TrainRecipe:
         return replace(self, num_classes=num_classes)
 
     def full_params(self) -> dict[str, Any]:
-        """The built-in model's parameters with defaults filled in."""
+        """The model's parameters with defaults filled in (a module factory's ``device``
+        resolved: "auto" becomes the device it trains on, "cpu" or "cuda")."""
         if self.model is None:
             return {}
-        return {**MODELS.get(self.model).defaults, **self.params}
+        full = {**model_spec(self.model).defaults, **self.params}
+        if is_module_factory(self.model):
+            if self.defense is not None and self.defense.kind == "training":
+                full["device"] = self.defense.defense.training_device(full["device"])
+            full["device"] = resolve_device(full["device"])
+        return full
 
     @property
     def defense_kind(self) -> str | None:
         """ "training", "inference" or None (no defense)."""
-        if self.defense is None:
-            return None
-        from miaudit.defenses import DEFENSES
-
-        return DEFENSES.get(str(self.defense["name"])).kind
-
-    def _make_defense(self) -> Any:
-        """The recipe's defense object (``reference_size`` sizes the data, not the defense)."""
-        from miaudit.defenses import make_defense
-
-        assert self.defense is not None
-        spec = {k: v for k, v in self.defense.items() if k not in ("name", "reference_size")}
-        return make_defense(str(self.defense["name"]), **spec)
+        return None if self.defense is None else self.defense.kind
 
     @property
     def needs_defender_data(self) -> bool:
         """True when the recipe's defense is fitted with defender records: every
         inference-time defense, and training-time ones that need a reference set
         (distillation, adversarial regularisation, MMD + mix-up)."""
-        if self.defense is None:
-            return False
-        from miaudit.defenses import DEFENSES
-
-        cls = DEFENSES.get(str(self.defense["name"]))
-        return cls.kind == "inference" or bool(cls.needs_reference)
+        return self.defense is not None and self.defense.needs_defender_data
 
     def defender_indices(
         self, out_indices: np.ndarray, seed: int, *, defender_pool_size: int | None = None
@@ -207,7 +225,7 @@ class TrainRecipe:
             out = np.arange(int(defender_pool_size), dtype=np.int64)
         else:
             out = np.asarray(out_indices, dtype=np.int64)
-        size = int(self.defense.get("reference_size", 0))
+        size = self.defense.reference_size or 0
         if 0 < size < out.size:
             rng = np.random.default_rng(np.random.SeedSequence([int(seed), _DEFENDER_STREAM]))
             out = np.sort(rng.choice(out, size=size, replace=False))
@@ -228,15 +246,13 @@ class TrainRecipe:
         data=DefenseData(reference=defender))``), so everything queried from it is defended;
         ``defender`` are the defender's reference non-members (MemGuard needs them).
         """
-        if self.defense is not None and self.defense_kind == "inference":
-            from miaudit.defenses import DefenseData
-
+        if self.defense is not None and self.defense.kind == "inference":
             plain = replace(self, defense=None).train(x, y, seed)
             data = DefenseData(reference=defender)
-            wrapped = self._make_defense().wrap(plain, train=(x, y), seed=seed, data=data)
+            wrapped = self.defense.build().wrap(plain, train=(x, y), seed=seed, data=data)
             if "probabilities" not in wrapped.capabilities:
                 raise ConfigError(
-                    f"defense {self.defense['name']!r} leaves the reference models no "
+                    f"defense {self.defense.name!r} leaves the reference models no "
                     "probabilities to query; reference/shadow models need them"
                 )
             return wrapped
@@ -245,10 +261,8 @@ class TrainRecipe:
             if nc is None:
                 raise ConfigError("num_classes must be set to train a built-in model")
             if self.defense is not None:
-                from miaudit.defenses import DefenseData
-
                 data = DefenseData() if defender is None else DefenseData(reference=defender)
-                return self._make_defense().train(
+                return self.defense.build().train(
                     self.model, dict(self.params), x, y, num_classes=nc, seed=seed, data=data
                 )
             return train_model(self.model, dict(self.params), x, y, num_classes=nc, seed=seed)
@@ -259,7 +273,10 @@ class TrainRecipe:
         """Stable text identifying the recipe (the cache key's recipe part).
 
         Built-in models: name, complete sorted parameters and classes (unchanged since the
-        cache's first format, so their entries stay valid). ``train_fn``: its module and
+        cache's first format, so their entries stay valid). A module factory: its module and
+        qualified name, the automatic fingerprint of its behaviour (or its
+        ``cache_version`` attribute) and its complete parameters, the device resolved.
+        ``train_fn``: its module and
         qualified name plus either the explicit version key or the automatic fingerprint of
         its behaviour (see the class docstring; issue 9 item 1: the name alone let two
         partials with different settings share models). A defense adds its name and
@@ -269,34 +286,42 @@ class TrainRecipe:
         Raises:
             ConfigError: a ``train_fn`` that cannot be fingerprinted and has no version key.
         """
-        if self.model is not None:
-            body: dict[str, Any] = {"model": self.model, "params": _jsonable(self.full_params())}
+        body: dict[str, Any]
+        if is_module_factory(self.model):
+            factory: Callable[..., Any] = self.model  # type: ignore[assignment]
+            body = {
+                "model_factory": function_name(factory),
+                **_identity(factory, None, "model factory", "factory"),
+                "params": _jsonable(self.full_params()),
+            }
+        elif self.model is not None:
+            body = {"model": self.model, "params": _jsonable(self.full_params())}
         else:
             assert self.train_fn is not None
-            body = {"train_fn": function_name(self.train_fn), **self._train_fn_identity()}
+            body = {
+                "train_fn": function_name(self.train_fn),
+                **_identity(self.train_fn, self.train_fn_version, "train_fn", "train_fn"),
+            }
         body["num_classes"] = self.num_classes
         if self.defense is not None:
-            body["defense"] = _jsonable(self.defense)
+            body["defense"] = _jsonable(self.defense.to_dict())
         return json.dumps(body, sort_keys=True, separators=(",", ":"))
 
-    def _train_fn_identity(self) -> dict[str, str]:
-        """``{"version": key}`` from an explicit key, else ``{"behaviour": sha256}``."""
-        assert self.train_fn is not None
-        version = self.train_fn_version
-        if version is None:
-            attr = getattr(self.train_fn, "cache_version", None)
-            if attr is not None:
-                version = _check_version(attr, "train_fn.cache_version")
-        if version is not None:
-            return {"version": version}
+    def check_picklable(self) -> None:
+        """ConfigError unless the recipe can be sent to worker processes (the process and
+        Ray executors): its ``train_fn`` or module factory must be picklable, e.g. a
+        module-level function rather than a lambda or a nested function."""
+        fn = self.train_fn if self.train_fn is not None else self.model
+        if not callable(fn) or isinstance(fn, str):
+            return
         try:
-            return {"behaviour": fingerprint_callable(self.train_fn)}
-        except Unfingerprintable as exc:
+            pickle.dumps(fn)
+        except Exception as exc:  # pickle raises several types (PicklingError, AttributeError)
+            what = "train_fn" if self.train_fn is not None else "module factory"
             raise ConfigError(
-                f"cannot fingerprint train_fn {function_name(self.train_fn)} for the "
-                f"reference-model cache: {exc}; give an explicit version key "
-                '(ReferenceSettings(train_fn_version="v1") or train_fn.cache_version = "v1", '
-                "changed whenever the function changes) or run without a cache_dir"
+                f"{what} {function_name(fn)} cannot be sent to worker processes ({exc}); "
+                "define it at module level (not a lambda or a nested function), or use "
+                "executor 'serial'"
             ) from None
 
     # -- rebuilding a built-in torch architecture (to load cached weights) -----------------
