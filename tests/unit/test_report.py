@@ -13,8 +13,8 @@ from scipy.stats import percentileofscore
 
 from miaudit.metrics import AttackMetrics
 from miaudit.report import render_html, write_html
-from miaudit.results import AttackResult, AuditResult, TargetSummary
 from miaudit.report._data import rank_percentiles, records_at_risk, roc, tpr_at
+from miaudit.results import AttackResult, AuditResult, TargetSummary
 
 THREAT = {
     "knowledge": "black-box probabilities",
