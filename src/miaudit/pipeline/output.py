@@ -15,6 +15,9 @@ everything. The rules here:
   beside it belong to the same run. When a file cannot be written (disk full), the files that
   were written completely are kept, stale files of the previous run are removed, and
   :class:`~miaudit.errors.IncompleteOutputError` names what is missing.
+* :func:`save_result` writes an audit's results.json, scores.csv and report.html this way
+  (it lives here, not on :class:`~miaudit.results.AuditResult`, so that the result types
+  import neither the pipeline nor the report).
 """
 
 from __future__ import annotations

@@ -9,10 +9,13 @@ from miaudit.results import (
     AttackResult,
     AuditResult,
     TargetSummary,
-    _json_safe,
     attack_access,
+    json_safe,
     strongest_attacks,
 )
+
+#: the JSON helper under its old name here
+_json_safe = json_safe
 
 __all__ = [
     "ACCESS_LEVELS",

@@ -10,9 +10,12 @@ from typing import Any
 
 import numpy as np
 
+# a metric as a float or None: the results' own function, so the report and results.json's
+# summary read a value the same way
 from miaudit.results import metric_value as num
 
 DASH = "–"
+
 __all__ = [
     "DASH",
     "ci_html",

@@ -32,9 +32,6 @@ from miaudit.results._strongest import (
 )
 from miaudit.results._tradeoff import TradeoffPoint, recipe_text
 
-#: the JSON helper under its historical name
-_json_safe = json_safe
-
 __all__ = [
     "ACCESS_LEVELS",
     "RESULTS_JSON",
