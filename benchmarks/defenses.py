@@ -202,7 +202,7 @@ def dp_recipes(epsilon: float) -> None:
         cfg["output"] = str(ROOT / "runs" / "dp_recipes_last")
         start = time.perf_counter()
         res = run_config(cfg, progress=False)
-        m = {a.name: a.metrics for a in res.attacks}
+        m = {a.name: a.metrics.to_dict() for a in res.attacks}
         best = max(m, key=lambda k: m[k]["auc"])
         tpr = max(v["tpr_at_fpr"]["0.01"] for v in m.values())
         d = res.target.defense or {}
@@ -237,7 +237,7 @@ def mmd_bandwidth() -> None:
         cfg["output"] = str(ROOT / "runs" / "mmd_bandwidth_last")
         start = time.perf_counter()
         res = run_config(cfg, progress=False)
-        m = res.attack("loss").metrics
+        m = res.attack("loss").metrics.to_dict()
         print(
             f"| {label} | {res.target.train_accuracy:.3f} | {res.target.test_accuracy:.3f} | "
             f"{m['auc']:.3f} | {m['tpr_at_fpr']['0.01']:.3f} | "
@@ -298,7 +298,7 @@ def main() -> int:
         for budget, aware in runs:
             start = time.perf_counter()
             res = run_config(copy.deepcopy(memguard_config(budget, aware)), progress=False)
-            m = {a.name: a.metrics for a in res.attacks if a.error is None}
+            m = {a.name: a.metrics.to_dict() for a in res.attacks if a.error is None}
             d = res.target.defense or {}
             mg = (
                 (

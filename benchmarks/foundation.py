@@ -32,7 +32,7 @@ def table(result: AuditResult) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     for a in result.attacks:
-        m = a.metrics
+        m = a.metrics.to_dict()
         tpr = m["tpr_at_fpr"]
         rows.append(
             f"| {a.name} | {m['auc']:.3f} | [{m['auc_ci'][0]:.3f}, {m['auc_ci'][1]:.3f}] | "

@@ -117,7 +117,7 @@ def table(result: AuditResult) -> str:
         if a.error:
             rows.append(f"| {a.name} | {a.threat_model['knowledge']} | failed: {a.error} | | | | |")
             continue
-        m = a.metrics
+        m = a.metrics.to_dict()
         q = "–" if a.queries_per_record is None else f"{a.queries_per_record:.1f}"
         rows.append(
             f"| {a.name} | {a.threat_model['knowledge']} | {m['auc']:.3f} "

@@ -79,7 +79,7 @@ def child(cfg_json: str) -> None:
     from miaudit.pipeline import run_config
 
     result = run_config(json.loads(cfg_json), progress=False)
-    aucs = {a.name: a.metrics.get("auc") for a in result.attacks}
+    aucs = {a.name: None if a.metrics is None else a.metrics.auc for a in result.attacks}
     digest = hashlib.sha256()
     for a in result.attacks:
         if a.scores is not None:

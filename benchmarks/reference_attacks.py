@@ -91,7 +91,7 @@ def sweep_table(results: dict[int, AuditResult]) -> str:
                 if a.error:
                     cells.append("failed")
                     continue
-                m = a.metrics
+                m = a.metrics.to_dict()
                 if metric == "auc":
                     v, (lo, hi) = m["auc"], m["auc_ci"]
                 else:

@@ -6,7 +6,7 @@ Public API::
     result = miaudit.audit(model, members=(x_in, y_in), nonmembers=(x_out, y_out),
                            population=(x_pop, y_pop), attacks=["loss", "confidence"])
     print(result.summary())
-    result.save("runs/my_model")       # results.json, scores.csv, report.html
+    miaudit.save_result(result, "runs/my_model")   # results.json, scores.csv, report.html
 
 The names below are imported lazily so that ``import miaudit.metrics`` (NumPy only)
 does not pull in torch.
@@ -24,10 +24,12 @@ _EXPORTS = {
     "AttackerKnowledge": "miaudit.attacks",
     "make_attack": "miaudit.attacks",
     "AuditConfig": "miaudit.pipeline",
-    "AuditResult": "miaudit.pipeline",
+    "AuditResult": "miaudit.results",
     "audit": "miaudit.pipeline",
     "load_config": "miaudit.pipeline",
     "run_config": "miaudit.pipeline",
+    "save_result": "miaudit.pipeline",
+    "load_result": "miaudit.results",
     "Dataset": "miaudit.data",
     "list_datasets": "miaudit.data",
     "load_dataset": "miaudit.data",

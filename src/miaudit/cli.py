@@ -1,4 +1,5 @@
-"""Command line: ``miaudit demo | audit CONFIG | attacks | datasets``.
+"""Command line: ``miaudit demo | audit CONFIG | tradeoff CONFIG | report RESULTS | attacks |
+defenses | datasets``.
 
 Exit status: 0 the run completed and every attack ran; 2 bad input (config, data, output
 directory, parameters), refused before any training, one line on stderr; 3 the run completed
@@ -80,6 +81,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-code", action="store_true", help=NO_CODE_HELP)
     p.set_defaults(func=_cmd_tradeoff)
 
+    p = sub.add_parser("report", help="render the HTML report of a saved results.json again")
+    p.add_argument("results", help="results.json of an audit or a tradeoff sweep (or its folder)")
+    p.add_argument("--output", required=True, help="where to write the HTML report")
+    p.set_defaults(func=_cmd_report)
+
     p = sub.add_parser("defenses", help="list the defenses")
     p.set_defaults(func=_cmd_defenses)
 
@@ -136,6 +142,23 @@ def _cmd_tradeoff(args: argparse.Namespace) -> int:
     print(table(points))
     print(f"results: {args.output}/results.json  report: {args.output}/report.html")
     return _attack_status(*_failed_points(points))
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from miaudit.errors import OutputError
+    from miaudit.report import write_html, write_tradeoff_html
+    from miaudit.results import load_result, load_tradeoff, read_results_json, results_kind
+
+    kind = results_kind(read_results_json(args.results), repr(args.results))
+    try:
+        if kind == "tradeoff":
+            write_tradeoff_html(load_tradeoff(args.results), args.output)
+        else:
+            write_html(load_result(args.results), args.output)
+    except OSError as exc:  # reading errors are DataErrors already; this is the output
+        raise OutputError(f"cannot write {args.output!r}: {exc.strerror or exc}") from None
+    print(f"report: {args.output}")
+    return EXIT_OK
 
 
 def _attack_status(failures: list[tuple[str, str]], total: int) -> int:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from miaudit.pipeline import AuditResult, parse_config, run_config
+from miaudit.pipeline import parse_config, run_config
+from miaudit.results import AuditResult
 
 DEMO_ATTACKS = ["gap", "loss", "confidence", "entropy", "modified_entropy"]
 
@@ -47,8 +48,7 @@ def run_demo(
 
     Both output directories are checked before the first model trains.
     """
-    from miaudit.pipeline.output import prepare_output_dir, run_identity
-    from miaudit.pipeline.result import OUTPUT_FILES
+    from miaudit.pipeline.output import OUTPUT_FILES, prepare_output_dir, run_identity
 
     configs = {name: parse_config(demo_config(name, output)) for name in DEMO_TARGETS}
     for config in configs.values():

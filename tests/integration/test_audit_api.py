@@ -54,8 +54,8 @@ def test_audit_of_a_users_sklearn_model(sklearn_result, tmp_path):
     assert all(a.error is None for a in res.attacks)
     assert res.target.train_accuracy == 1.0 and 0.85 < res.target.test_accuracy < 1.0
     loss = res.attack("loss").metrics
-    assert loss["auc"] > 0.5 and loss["auc_ci"][0] <= loss["auc"] <= loss["auc_ci"][1]
-    res.save(tmp_path)
+    assert loss.auc > 0.5 and loss.auc_ci[0] <= loss.auc <= loss.auc_ci[1]
+    miaudit.save_result(res, tmp_path)
     data = json.loads((tmp_path / "results.json").read_text())
     assert set(data["attacks"][0]["tpr_at_fpr"]) == {"0.001", "0.01", "0.1"}
     for key in ("auc", "balanced_accuracy", "advantage", "epsilon_lower_bound", "threat_model"):
@@ -81,7 +81,7 @@ def test_audit_of_a_users_torch_model(digits_split):
         net, members=members, nonmembers=nonmembers, attacks=["loss", "gap"], progress=False
     )
     assert res.target.num_classes == 10
-    assert res.attack("loss").metrics["auc"] > 0.5
+    assert res.attack("loss").metrics.auc > 0.5
 
 
 def test_a_failing_attack_does_not_lose_the_others(digits_split, monkeypatch):
@@ -153,5 +153,5 @@ def test_reference_attacks_on_a_users_model_with_a_train_fn(digits_split):
         progress=False,
     )
     assert [a.error for a in res.attacks] == [None] * 4
-    assert res.attack("rmia").metrics["auc"] > 0.5
+    assert res.attack("rmia").metrics.auc > 0.5
     assert any(k.startswith("references:random") for k in res.timings)

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_demo_random_forest_leaks_through_confidence(tmp_path):
     result = run_config(demo_config("random_forest", tmp_path), progress=False)
     assert result.target.test_accuracy > 0.9  # it generalises well ...
-    assert result.attack("confidence").metrics["auc"] >= 0.75  # ... yet leaks
+    assert result.attack("confidence").metrics.auc >= 0.75  # ... yet leaks
     assert (tmp_path / "random_forest" / "report.html").is_file()
 
 
@@ -31,4 +31,4 @@ def test_location_overfit_mlp_loss_attack_auc(tmp_path):
     config = load_config(ROOT / "configs" / "location.yaml")
     result = run_config(config, output=tmp_path, progress=False)
     assert result.target.train_accuracy == 1.0
-    assert result.attack("loss").metrics["auc"] >= 0.85
+    assert result.attack("loss").metrics.auc >= 0.85

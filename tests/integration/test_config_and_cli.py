@@ -48,7 +48,7 @@ def test_same_config_and_seed_give_identical_results(tmp_path):
     assert ja["target"]["train_accuracy"] == a.target.train_accuracy
     assert {"python", "numpy", "torch", "scikit-learn", "miaudit"} <= set(ja["versions"])
     c = run_config({**SMALL, "seed": 4, "attacks": ["loss"]}, progress=False)
-    assert c.attack("loss").metrics["auc"] != a.attack("loss").metrics["auc"]
+    assert c.attack("loss").metrics.auc != a.attack("loss").metrics.auc
     assert b.attack("loss").metrics == a.attack("loss").metrics
 
 

@@ -18,8 +18,7 @@ from miaudit.attacks.yeom import LossAttack
 from miaudit.cli import main
 from miaudit.errors import IncompleteOutputError, OutputError
 from miaudit.pipeline import run_config
-from miaudit.pipeline.output import prepare_output_dir, write_outputs
-from miaudit.pipeline.result import OUTPUT_FILES
+from miaudit.pipeline.output import OUTPUT_FILES, prepare_output_dir, write_outputs
 from tests.integration.conftest import fill_disk
 
 TINY = {
@@ -150,9 +149,9 @@ def test_results_json_is_committed_last(tmp_path, monkeypatch):
 
 
 def test_full_disk_in_an_audit_exits_4_with_results_kept(tmp_path, monkeypatch, capsys):
-    from miaudit.pipeline.result import AuditResult
+    import miaudit.report
 
-    monkeypatch.setattr(AuditResult, "to_html", lambda self, path: _full_disk(path))
+    monkeypatch.setattr(miaudit.report, "write_html", lambda result, path: _full_disk(path))
     out = tmp_path / "out"
     code, captured = run_cli(tmp_path, {**TINY, "output": str(out)}, capsys=capsys)
     assert code == 4

@@ -59,7 +59,7 @@ def test_reference_attacks_end_to_end_and_cache(tmp_path: Path) -> None:
     first = run_config(cfg, output=tmp_path / "a", progress=False)
     assert [a.error for a in first.attacks] == [None] * len(BASE["attacks"])
     for a in first.attacks:
-        assert 0.0 <= a.metrics["auc"] <= 1.0
+        assert 0.0 <= a.metrics.auc <= 1.0
     # 4 random-plan models + 4 shadows + 1 ML-Leaks shadow, all cached now
     entries = [p for p in (tmp_path / "cache").glob("??/*") if p.is_dir()]
     assert len(entries) == 9

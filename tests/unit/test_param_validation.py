@@ -16,7 +16,7 @@ from miaudit.cli import main
 from miaudit.defenses import make_defense
 from miaudit.errors import ConfigError
 from miaudit.metrics import evaluate_scores
-from miaudit.pipeline import audit, parse_config
+from miaudit.pipeline import audit, parse_config, save_result
 from miaudit.pipeline.references import ReferenceSettings
 from miaudit.pipeline.run import default_reference_size, resolve_reference_size
 from miaudit.validation import Interval, Items, Options, check_value, matches
@@ -246,10 +246,10 @@ def test_bootstrap_zero_means_no_intervals(tmp_path):
     )
     assert [a.error for a in result.attacks] == [None, None]
     for a in result.attacks:
-        assert a.metrics["auc_ci"] is None
-        assert set(a.metrics["tpr_at_fpr_ci"].values()) == {None}
+        assert a.metrics.auc_ci is None
+        assert set(a.metrics.tpr_at_fpr_ci.values()) == {None}
     assert "-" in result.summary().splitlines()[3].split()
-    result.save(tmp_path)
+    save_result(result, tmp_path)
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["attacks"][0]["auc_ci"] is None  # written as null
     assert "[–]" in (tmp_path / "report.html").read_text(encoding="utf-8")

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import math
 import re
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pytest
 from scipy.stats import percentileofscore
 
-from miaudit.pipeline.result import AttackResult, AuditResult, TargetSummary
-from miaudit.report import render_html
+from miaudit.metrics import AttackMetrics
+from miaudit.report import render_html, write_html
 from miaudit.report._data import rank_percentiles, records_at_risk, roc, tpr_at
+from miaudit.results import AttackResult, AuditResult, TargetSummary
 
 THREAT = {
     "knowledge": "black-box probabilities",
@@ -22,19 +25,23 @@ THREAT = {
 }
 
 
-def _metrics(auc: float = 0.61) -> dict[str, Any]:
-    return {
-        "auc": auc,
-        "auc_ci": [auc - 0.02, auc + 0.02],
-        "tpr_at_fpr": {"0.001": 0.004, "0.01": 0.037, "0.1": 0.21},
-        "tpr_at_fpr_ci": {"0.001": [0.0, 0.01], "0.01": [0.02, 0.05], "0.1": [0.18, 0.24]},
-        "balanced_accuracy": 0.58,
-        "advantage": 0.16,
-        "epsilon_lower_bound": 1.23,
-        "threshold": 0.5,
-        "n_members": 150,
-        "n_nonmembers": 150,
-    }
+def _metrics(auc: float = 0.61) -> AttackMetrics:
+    """Metrics as a result written before the held-out bound existed (NaN where missing)."""
+    return AttackMetrics(
+        auc=auc,
+        auc_ci=(auc - 0.02, auc + 0.02),
+        tpr_at_fpr={"0.001": 0.004, "0.01": 0.037, "0.1": 0.21},
+        tpr_at_fpr_ci={"0.001": (0.0, 0.01), "0.01": (0.02, 0.05), "0.1": (0.18, 0.24)},
+        balanced_accuracy=0.58,
+        advantage=0.16,
+        epsilon_lower_bound=1.23,
+        epsilon_lower_bound_heldout=math.nan,
+        threshold=0.5,
+        precision=math.nan,
+        recall=math.nan,
+        n_members=150,
+        n_nonmembers=150,
+    )
 
 
 def _attack(name: str, scores: np.ndarray | None, **kw: Any) -> AttackResult:
@@ -136,14 +143,14 @@ def test_all_attacks_failed(data: tuple[np.ndarray, np.ndarray, np.ndarray]) -> 
 
 def test_missing_metrics_show_dash(data: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
     membership, s1, _ = data
-    html = render_html(_result([_attack("bare", s1, metrics={})], membership))
+    html = render_html(_result([_attack("bare", s1, metrics=None)], membership))
     assert "–" in html
     assert "bare" in html
 
 
 def test_both_epsilon_bounds_are_labelled(data: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
     membership, s1, _ = data
-    metrics = _metrics() | {"epsilon_lower_bound_heldout": 0.87}
+    metrics = replace(_metrics(), epsilon_lower_bound_heldout=0.87)
     result = _result([_attack("a", s1, metrics=metrics), _attack("b", None)], membership)
     html = render_html(result)
     assert "max over thresholds" in html and "optimistic" in html and "held-out" in html
@@ -190,14 +197,14 @@ def test_extra_sections_hook(result: AuditResult) -> None:
     assert "Defense &lt;notes&gt;" in html and "<p>with eps 8</p>" in html
 
 
-def test_size_reasonable_and_to_html(tmp_path: Any) -> None:
+def test_size_reasonable_and_write_html(tmp_path: Any) -> None:
     rng = np.random.default_rng(1)
     membership = rng.random(2000) < 0.5
     attacks = [
         _attack(f"attack-{i}", rng.normal(size=2000) + 0.2 * i * membership) for i in range(5)
     ]
     result = _result(attacks, membership)
-    path = result.to_html(tmp_path / "report.html")
+    path = write_html(result, tmp_path / "report.html")
     assert path.stat().st_size < 1_500_000
     assert path.read_text(encoding="utf-8") == render_html(result)
 

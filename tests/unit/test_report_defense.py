@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import math
 import re
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pytest
 
-from miaudit.pipeline.result import AttackResult, AuditResult, TargetSummary, strongest_attacks
+from miaudit.metrics import AttackMetrics
 from miaudit.report import render_html
+from miaudit.results import AttackResult, AuditResult, TargetSummary, strongest_attacks
 
 
 def _threat(knowledge: str, shadow: bool = False) -> dict[str, Any]:
@@ -28,20 +31,26 @@ LABELS = _threat("black-box labels")
 WHITE = _threat("white-box")
 
 
-def _metrics(auc: float, tpr1: float) -> dict[str, Any]:
-    return {
-        "auc": auc,
-        "auc_ci": [auc - 0.02, auc + 0.02],
-        "tpr_at_fpr": {"0.001": tpr1 / 4, "0.01": tpr1, "0.1": min(1.0, tpr1 * 4)},
-        "tpr_at_fpr_ci": {
-            "0.001": [0.0, tpr1 / 2],
-            "0.01": [tpr1 - 0.01, tpr1 + 0.01],
-            "0.1": [0.1, 0.3],
+def _metrics(auc: float, tpr1: float) -> AttackMetrics:
+    return AttackMetrics(
+        auc=auc,
+        auc_ci=(auc - 0.02, auc + 0.02),
+        tpr_at_fpr={"0.001": tpr1 / 4, "0.01": tpr1, "0.1": min(1.0, tpr1 * 4)},
+        tpr_at_fpr_ci={
+            "0.001": (0.0, tpr1 / 2),
+            "0.01": (tpr1 - 0.01, tpr1 + 0.01),
+            "0.1": (0.1, 0.3),
         },
-        "balanced_accuracy": 0.55,
-        "advantage": 0.1,
-        "epsilon_lower_bound": 0.5,
-    }
+        balanced_accuracy=0.55,
+        advantage=0.1,
+        epsilon_lower_bound=0.5,
+        epsilon_lower_bound_heldout=math.nan,
+        threshold=math.nan,
+        precision=math.nan,
+        recall=math.nan,
+        n_members=100,
+        n_nonmembers=100,
+    )
 
 
 def _attack(
@@ -159,9 +168,9 @@ def test_strongest_attack_edge_cases() -> None:
     assert empty["strongest_attack_by_access"] == {}
     # no TPR metric: the strongest falls back to the AUC; NaN counts as missing
     a = _attack("a", 0.7, 0.0)
-    a.metrics = {"auc": 0.7}
+    a.metrics = replace(_metrics(0.7, 0.0), auc_ci=None, tpr_at_fpr={}, tpr_at_fpr_ci={})
     b = _attack("b", 0.6, 0.0)
-    b.metrics = {"auc": 0.6, "tpr_at_fpr": {"0.01": float("nan")}}
+    b.metrics = replace(_metrics(0.6, 0.0), auc_ci=None, tpr_at_fpr={"0.01": float("nan")})
     s = strongest_attacks([b, a])
     assert s["strongest_attack"]["name"] == "a"
     assert s["strongest_attack"]["tpr_at_fpr"] == {"0.01": None}

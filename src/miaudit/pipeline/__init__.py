@@ -2,9 +2,10 @@
 
 from miaudit.pipeline.api import DEFAULT_ATTACKS, audit, resolve_attacks
 from miaudit.pipeline.config import AuditConfig, load_config, parse_config
+from miaudit.pipeline.output import save_result
 from miaudit.pipeline.references import ReferenceSettings
-from miaudit.pipeline.result import AttackResult, AuditResult, TargetSummary
 from miaudit.pipeline.run import run_config
+from miaudit.results import AttackResult, AuditResult, TargetSummary
 
 __all__ = [
     "DEFAULT_ATTACKS",
@@ -18,4 +19,5 @@ __all__ = [
     "parse_config",
     "resolve_attacks",
     "run_config",
+    "save_result",
 ]

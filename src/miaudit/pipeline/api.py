@@ -24,7 +24,7 @@ from miaudit.pipeline.references import (
     check_cacheable,
     resolve_request,
 )
-from miaudit.pipeline.result import AttackResult, AuditResult, TargetSummary
+from miaudit.results import AttackResult, AuditResult, TargetSummary
 from miaudit.targets import LabelOnlyTarget, Target, as_target
 from miaudit.validation import check_evaluation
 
@@ -376,7 +376,7 @@ def _run_attack(
             raise DataError(f"attack {attack.name!r} produced non-finite scores")
         metrics = evaluate_scores(
             membership, scores, threshold=attack.threshold_, n_resamples=bootstrap, seed=seed
-        ).to_dict()
+        )
     except MiauditError as exc:
         return _failed(label, attack, start, str(exc))
     except Exception as exc:  # an attack bug must not lose the other attacks' results

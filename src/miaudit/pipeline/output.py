@@ -15,6 +15,9 @@ everything. The rules here:
   beside it belong to the same run. When a file cannot be written (disk full), the files that
   were written completely are kept, stale files of the previous run are removed, and
   :class:`~miaudit.errors.IncompleteOutputError` names what is missing.
+* :func:`save_result` writes an audit's results.json, scores.csv and report.html this way
+  (it lives here, not on :class:`~miaudit.results.AuditResult`, so that the result types
+  import neither the pipeline nor the report).
 """
 
 from __future__ import annotations
@@ -26,11 +29,41 @@ import shutil
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from miaudit.errors import IncompleteOutputError, OutputError
 
+if TYPE_CHECKING:
+    from miaudit.results import AuditResult
+
 RESULTS = "results.json"
+#: the files :func:`save_result` writes, in the order it writes them
+OUTPUT_FILES = ("results.json", "scores.csv", "report.html")
+
+
+def save_result(result: AuditResult, directory: str | Path, *, overwrite: bool = False) -> Path:
+    """Write ``result``'s results.json, scores.csv and report.html into ``directory``,
+    atomically (:func:`write_outputs`).
+
+    Refuses (:class:`~miaudit.errors.OutputError`) a directory holding the results of a
+    different run unless ``overwrite``; raises
+    :class:`~miaudit.errors.IncompleteOutputError` naming the files it could not write
+    (e.g. a full disk), keeping those it wrote completely.
+    """
+    from miaudit.report import write_html
+
+    prepare_output_dir(
+        directory,
+        identity=run_identity(result.to_dict()),
+        files=OUTPUT_FILES,
+        overwrite=overwrite,
+    )
+    writers = {
+        "results.json": result.to_json,
+        "scores.csv": result.write_scores_csv,
+        "report.html": lambda path: write_html(result, path),
+    }
+    return write_outputs(directory, writers)
 
 
 def run_identity(results: Mapping[str, Any]) -> dict[str, Any]:

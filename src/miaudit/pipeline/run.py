@@ -17,9 +17,9 @@ from miaudit.models import train_model
 from miaudit.pipeline._preflight import check_audit_memory, check_config_code, import_train_fn
 from miaudit.pipeline.api import audit
 from miaudit.pipeline.config import AuditConfig, load_config, parse_config
-from miaudit.pipeline.output import prepare_output_dir, run_identity
+from miaudit.pipeline.output import OUTPUT_FILES, prepare_output_dir, run_identity, save_result
 from miaudit.pipeline.references import ReferenceSettings, check_cacheable
-from miaudit.pipeline.result import OUTPUT_FILES, AuditResult
+from miaudit.results import AuditResult
 
 
 def run_config(
@@ -181,7 +181,7 @@ def run_config(
         result.target.label_values = list(label_values)
     result.timings = {"train_target": train_seconds, **result.timings}
     if out_dir is not None:
-        result.save(out_dir, overwrite=overwrite)
+        save_result(result, out_dir, overwrite=overwrite)
     return result
 
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 import copy
 import json
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -39,67 +38,8 @@ from miaudit.pipeline._preflight import check_config_code
 from miaudit.pipeline._yaml import read_yaml
 from miaudit.pipeline.config import parse_config
 from miaudit.pipeline.output import prepare_output_dir, run_identity, write_outputs
-from miaudit.pipeline.result import AuditResult, _json_safe
 from miaudit.pipeline.run import run_config
-
-
-@dataclass
-class TradeoffPoint:
-    """One audit of the sweep: a defense at one strength (or no defense)."""
-
-    defense: str
-    param: str | None
-    value: Any
-    train_accuracy: float
-    test_accuracy: float
-    train_seconds: float
-    auc: float
-    tpr_at_0_001: float
-    tpr_at_0_01: float
-    strongest_attack: str
-    epsilon: float | None = None
-    failed_attacks: list[str] = field(default_factory=list)
-    recipe: dict[str, Any] | None = None
-    error: str | None = None
-    #: 95% bootstrap intervals of the strongest attack's TPR at 1% FPR and of the best AUC
-    tpr_at_0_01_ci: tuple[float, float] | None = None
-    auc_ci: tuple[float, float] | None = None
-
-    @property
-    def gap(self) -> float:
-        return self.train_accuracy - self.test_accuracy
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "defense": self.defense,
-            "param": self.param,
-            "value": self.value,
-            "train_accuracy": self.train_accuracy,
-            "test_accuracy": self.test_accuracy,
-            "generalization_gap": self.gap,
-            "train_seconds": self.train_seconds,
-            "strongest_attack": self.strongest_attack,
-            "auc": self.auc,
-            "tpr_at_fpr": {"0.001": self.tpr_at_0_001, "0.01": self.tpr_at_0_01},
-            "tpr_at_fpr_ci": {"0.01": self.tpr_at_0_01_ci},
-            "auc_ci": self.auc_ci,
-            "epsilon": self.epsilon,
-            "failed_attacks": self.failed_attacks,
-            "recipe": self.recipe,
-            "error": self.error,
-        }
-
-    @property
-    def label(self) -> str:
-        """The defense, with the recipe override when there is one."""
-        if not self.recipe:
-            return self.defense
-        return f"{self.defense} [{recipe_text(self.recipe)}]"
-
-
-def recipe_text(recipe: dict[str, Any]) -> str:
-    """``k=v, ...`` of a recipe override, in key order."""
-    return ", ".join(f"{k}={v}" for k, v in sorted(recipe.items()))
+from miaudit.results import AuditResult, TradeoffPoint, json_safe, recipe_text
 
 
 def failed_point(
@@ -125,11 +65,12 @@ def failed_point(
 
 def point_from(result: AuditResult, defense: str, param: str | None, value: Any) -> TradeoffPoint:
     """Summarise one audit: the strongest attack for each metric."""
-    ok = [a for a in result.attacks if a.error is None]
+    ok = [(a, a.metrics) for a in result.attacks if a.error is None and a.metrics is not None]
     if not ok:
         raise ConfigError(f"every attack failed for {defense}={value}")
-    best = max(ok, key=lambda a: a.metrics["tpr_at_fpr"]["0.01"])
-    best_auc = max(ok, key=lambda a: a.metrics["auc"])
+    # the first attack with the highest value wins (this sweep's rule since it was written)
+    best, best_m = max(ok, key=lambda am: am[1].tpr_at_fpr["0.01"])
+    best_auc = max(ok, key=lambda am: am[1].auc)[1]
     d = result.target.defense or {}
     return TradeoffPoint(
         defense=defense,
@@ -138,11 +79,11 @@ def point_from(result: AuditResult, defense: str, param: str | None, value: Any)
         train_accuracy=result.target.train_accuracy,
         test_accuracy=result.target.test_accuracy,
         train_seconds=float(result.timings.get("train_target", 0.0)),
-        auc=best_auc.metrics["auc"],
-        auc_ci=_ci(best_auc.metrics.get("auc_ci")),
-        tpr_at_0_01_ci=_ci((best.metrics.get("tpr_at_fpr_ci") or {}).get("0.01")),
-        tpr_at_0_001=max(a.metrics["tpr_at_fpr"]["0.001"] for a in ok),
-        tpr_at_0_01=best.metrics["tpr_at_fpr"]["0.01"],
+        auc=best_auc.auc,
+        auc_ci=_ci(best_auc.auc_ci),
+        tpr_at_0_01_ci=_ci(best_m.tpr_at_fpr_ci.get("0.01")),
+        tpr_at_0_001=max(m.tpr_at_fpr["0.001"] for _, m in ok),
+        tpr_at_0_01=best_m.tpr_at_fpr["0.01"],
         strongest_attack=best.name,
         epsilon=d.get("epsilon"),
         failed_attacks=[a.name for a in result.attacks if a.error is not None],
@@ -338,7 +279,7 @@ def run_tradeoff(
 def write_tradeoff(points: list[TradeoffPoint], config: dict, output: str | Path) -> Path:
     from miaudit.report.tradeoff import render_tradeoff_html
 
-    data = _json_safe({"config": config, "points": [p.to_dict() for p in points]})
+    data = json_safe({"config": config, "points": [p.to_dict() for p in points]})
     return write_outputs(
         output,
         {

@@ -9,7 +9,7 @@ from scipy.stats import rankdata
 from sklearn.metrics import auc as area_under_curve
 from sklearn.metrics import roc_curve
 
-from miaudit.pipeline.result import AttackResult
+from miaudit.results import AttackResult
 
 
 @dataclass(frozen=True)

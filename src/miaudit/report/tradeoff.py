@@ -4,18 +4,17 @@ strongest attack's TPR at 1% FPR, one curve per defense), in one self-contained 
 from __future__ import annotations
 
 from html import escape
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from miaudit.report._html import _CSS
 from miaudit.report._plots import _png_uri, attack_colors, plain_text
-
-if TYPE_CHECKING:
-    from miaudit.pipeline.tradeoff import TradeoffPoint
+from miaudit.report._style import CSS
+from miaudit.results import TradeoffPoint
 
 
 def tradeoff_figure(points: list[TradeoffPoint]) -> str:
+    """Test accuracy against the strongest attack's TPR at 1% FPR and AUC, per defense."""
     fig = Figure(figsize=(10, 4.2), dpi=100)
     axes = fig.subplots(1, 2)
     points = [p for p in points if p.error is None]
@@ -54,6 +53,7 @@ def _ci(ci: tuple[float, float] | None) -> str:
 
 
 def render_tradeoff_html(points: list[TradeoffPoint]) -> str:
+    """The sweep's table and privacy-utility plot as one self-contained HTML page."""
     rows = []
     for p in points:
         if p.error is not None:
@@ -83,7 +83,7 @@ def render_tradeoff_html(points: list[TradeoffPoint]) -> str:
     )
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>Privacy-utility trade-off</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+        f"<title>Privacy-utility trade-off</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
         "<h1>Privacy-utility trade-off of defenses</h1>\n"
         "<p>Each row is one audit: the same data, split, target recipe and attacks, with the "
         "defense at one strength (the first row has none). The attack columns are the "
@@ -97,3 +97,11 @@ def render_tradeoff_html(points: list[TradeoffPoint]) -> str:
         "AUC (right), one curve per defense; the star is the undefended model."
         "</figcaption></figure>\n" + table + "\n</body>\n</html>\n"
     )
+
+
+def write_tradeoff_html(points: list[TradeoffPoint], path: str | Path) -> Path:
+    """Write :func:`render_tradeoff_html` of ``points`` to ``path`` (UTF-8)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_tradeoff_html(points), encoding="utf-8")
+    return path
