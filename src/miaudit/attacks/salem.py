@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from miaudit.attacks.base import Attack, AttackerKnowledge, ThreatModel, register_attack
+from miaudit.attacks.base import Attack, AttackerKnowledge, Needs, ThreatModel, register_attack
 from miaudit.outputs import ModelOutputs
 from miaudit.signals import max_confidence, max_confidence_log_odds, probability_log_odds
 from miaudit.validation import Interval
@@ -40,6 +40,7 @@ class ConfidenceAttack(Attack):
     """
 
     name = "confidence"
+    requires = Needs(random_queries=True)
     threat_model = ThreatModel(
         knowledge="black-box probabilities",
         needs_shadow_models=False,
