@@ -25,7 +25,7 @@ class Tripwire:
     """Stands in for the population's outputs; any use raises."""
 
     def _trip(self, *_args, **_kwargs):
-        raise PopulationRead("knowledge.population was read")
+        raise PopulationRead("a tripwired knowledge field was read")
 
     __getattr__ = __bool__ = __len__ = __iter__ = __getitem__ = _trip
 

@@ -104,6 +104,34 @@ def audit(
     held = _attacker_holdings(target, inputs, queried, attack_objs, settings, seed, random_queries)
     results, ref_seconds = _run_attacks(attack_objs, held, bootstrap, progress)
     summary = _summary(held, inputs, queried, model_name, model_params, dataset)
+    return _assemble(
+        summary,
+        results,
+        ref_seconds,
+        queried,
+        inputs,
+        settings,
+        attack_objs,
+        config=config,
+        seed=seed,
+        title=title,
+    )
+
+
+def _assemble(
+    summary: TargetSummary,
+    results: list[AttackResult],
+    ref_seconds: dict[str, float],
+    queried: _Queried,
+    inputs: _Inputs,
+    settings: ReferenceSettings,
+    attack_objs: list[tuple[str, Attack]],
+    *,
+    config: dict[str, Any] | None,
+    seed: int,
+    title: str,
+) -> AuditResult:
+    """The audit's result: the target's summary, every attack's result, the timings."""
     return AuditResult(
         target=summary,
         attacks=results,
@@ -249,13 +277,8 @@ def _attacker_holdings(
     pop_outputs = None
     if population is not None and any(n.population for n in needs):
         pop_outputs = target.outputs(*population)
-    rand_outputs = None
-    if random_queries > 0:
-        x_rand = random_inputs(
-            inputs.x_in if population is None else population[0], random_queries, rng
-        )
-        probs = target.predict_proba(x_rand)
-        rand_outputs = ModelOutputs(probs=probs, y=np.argmax(probs, axis=1))
+    x_like = inputs.x_in if population is None else population[0]
+    rand_outputs = _random_queries(target, x_like, random_queries, rng)
     records = None
     if any(n.access != "outputs" or n.reference is not None for n in needs):
         records = (
@@ -276,6 +299,16 @@ def _attacker_holdings(
         random_queries=rand_outputs,
         train_model=reference_trainer(settings, c),
     )
+
+
+def _random_queries(
+    target: Target, x_like: np.ndarray, n: int, rng: np.random.Generator
+) -> ModelOutputs | None:
+    """The target's outputs on ``n`` random inputs in the range of ``x_like`` (None: n = 0)."""
+    if n == 0:
+        return None
+    probs = target.predict_proba(random_inputs(x_like, n, rng))
+    return ModelOutputs(probs=probs, y=np.argmax(probs, axis=1))
 
 
 class _References:
