@@ -292,3 +292,23 @@ def test_needs_decided_for_the_parameters():
     assert not make_attack("ml_leaks_2", shadow_dataset="other").needs().population_data
     missing = make_attack("gradient_norm").needs().missing(Offer(parameters=False))
     assert len(missing) == 1 and "parameters" in missing[0]
+
+
+def test_pre_requires_class_attributes_fold_into_the_declaration():
+    from miaudit.attacks import Attack
+
+    class Legacy(Attack):  # not registered
+        name = "legacy"
+        access = "labels"
+        uses_population = True
+        required_params = ("p",)
+
+    assert Legacy.requires.access == "labels" and Legacy.requires.population
+    assert Legacy.requires.params == ("p",) and Legacy.uses_population
+    with pytest.raises(TypeError, match="declare requires = Needs"):
+
+        class Overriding(Attack):
+            name = "overriding"
+
+            def needs_recipe(self):
+                return True
