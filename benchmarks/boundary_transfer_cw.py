@@ -17,7 +17,7 @@ import yaml
 from common import machine, matmul_gflops
 
 from miaudit.attacks import AttackerKnowledge
-from miaudit.attacks.label_only import BoundaryTransfer
+from miaudit.attacks.li_zhang import BoundaryTransfer
 from miaudit.data import load_dataset, make_split
 from miaudit.metrics import auc, tpr_at_fpr
 from miaudit.models import train_model

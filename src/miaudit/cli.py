@@ -211,12 +211,14 @@ def _cmd_attacks(args: argparse.Namespace) -> int:
     print("-" * len(header))
     yes = {True: "yes", False: "no"}
     for name in ATTACKS.names():
-        tm = ATTACKS.get(name).threat_model
+        cls = ATTACKS.get(name)
+        tm = cls.threat_model
         print(
             f"{name:<{w}} {tm.knowledge:<25} {yes[tm.needs_shadow_models]:<7} "
             f"{yes[tm.needs_same_distribution_data]:<10} {yes[tm.needs_architecture]:<5} "
             f"{tm.paper}"
         )
+        print(f"{'':<{w}} needs: {cls.requires.describe()}")  # its declared Needs
     return 0
 
 

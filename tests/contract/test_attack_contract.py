@@ -11,16 +11,12 @@ from miaudit.outputs import ModelOutputs, ReferenceOutputs, softmax
 
 C = 4
 K = 8  # reference models in the synthetic reference outputs
-# Parameters some attacks require (everything else runs with its defaults).
-# GMIA scores only the records it selects (the rest tie at the bottom), and which records the
-# contract's synthetic data make "isolated" has nothing to do with membership: select them all
-# so the contract checks its test statistic on every record (tests/unit/test_gmia.py covers
-# the selection).
-REQUIRED_PARAMS = {"ml_leaks_2": {"shadow_dataset": "other"}, "gmia": {"max_neighbours": 10**9}}
 
 
 def make(name):
-    return make_attack(name, **REQUIRED_PARAMS.get(name, {}))
+    """The attack with its class's ``example_params`` (e.g. ML-Leaks 2's shadow data set;
+    GMIA selecting every record): everything else keeps its default."""
+    return make_attack(name, **ATTACKS.get(name).example_params)
 
 
 def member_like_outputs(y, member, rng, c=C):
@@ -214,8 +210,10 @@ def query_knowledge(problem, attack):
 
     target, _, _, population, train = problem
     view = LabelOnlyTarget(target) if attack.access == "labels" else target
+    # the recipe only for attacks that declare it, as the pipeline gives it
+    recipe = train if attack.needs().recipe else None
     return AttackerKnowledge(
-        num_classes=C, seed=0, population_data=population, train_model=train, target=view
+        num_classes=C, seed=0, population_data=population, train_model=recipe, target=view
     )
 
 
@@ -251,3 +249,66 @@ def test_querying_attack_declares_threat_model(name):
     cls = ATTACKS.get(name)
     expected = {"labels": "black-box labels", "white-box": "white-box"}[cls.access]
     assert cls.threat_model.knowledge == expected
+
+
+# --- declared needs (Attack.requires) ---------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ATTACKS.names())
+def test_reference_request_agrees_with_the_declaration(name):
+    attack = make(name)
+    request = attack.reference_request()
+    assert (None if request is None else request.kind) == type(attack).requires.reference
+
+
+@pytest.mark.parametrize("name", ATTACKS.names())
+def test_declared_needs_agree_with_the_threat_model(name):
+    cls = ATTACKS.get(name)
+    needs = cls.requires
+    knowledge = {"labels": "black-box labels", "white-box": "white-box"}.get(needs.access)
+    if knowledge is not None:
+        assert cls.threat_model.knowledge == knowledge
+    else:
+        assert cls.threat_model.knowledge != "white-box"
+    if cls.threat_model.needs_shadow_models:
+        assert needs.trains_models, "shadow models need a reference plan or a recipe"
+    assert set(needs.params) <= set(cls.example_params)
+    assert (cls.access, cls.uses_population, cls.required_params) == (
+        needs.access,
+        needs.population,
+        needs.params,
+    )
+
+
+def test_needs_decided_for_the_parameters():
+    from miaudit.attacks import Offer
+
+    assert not make_attack("boundary_distance").needs().recipe
+    assert make_attack("boundary_distance", calibration="shadow").needs().recipe
+    assert make_attack("augmentation", classifier="logistic").needs().population_data
+    assert not make_attack("augmentation").needs().missing(Offer(recipe=False, population=False))
+    # a shadow plan on the attacker's own data needs the population, another data set not
+    assert make_attack("shokri").needs().population_data
+    assert not make_attack("ml_leaks_2", shadow_dataset="other").needs().population_data
+    missing = make_attack("gradient_norm").needs().missing(Offer(parameters=False))
+    assert len(missing) == 1 and "parameters" in missing[0]
+
+
+def test_pre_requires_class_attributes_fold_into_the_declaration():
+    from miaudit.attacks import Attack
+
+    class Legacy(Attack):  # not registered
+        name = "legacy"
+        access = "labels"
+        uses_population = True
+        required_params = ("p",)
+
+    assert Legacy.requires.access == "labels" and Legacy.requires.population
+    assert Legacy.requires.params == ("p",) and Legacy.uses_population
+    with pytest.raises(TypeError, match="declare requires = Needs"):
+
+        class Overriding(Attack):
+            name = "overriding"
+
+            def needs_recipe(self):
+                return True

@@ -1,4 +1,5 @@
-"""``Attack.uses_population`` is accurate for every registered attack (issue 9 item 15).
+"""``Needs.population`` (``Attack.uses_population``) and ``Needs.random_queries`` are
+accurate for every registered attack (issue 9 item 15; issue 10 item 5).
 
 The pipeline queries the target on the attacker's population only for attacks that declare
 ``uses_population`` and gives the others ``population=None``; an attack that read
@@ -24,14 +25,14 @@ class Tripwire:
     """Stands in for the population's outputs; any use raises."""
 
     def _trip(self, *_args, **_kwargs):
-        raise PopulationRead("knowledge.population was read")
+        raise PopulationRead("a tripwired knowledge field was read")
 
     __getattr__ = __bool__ = __len__ = __iter__ = __getitem__ = _trip
 
 
-def fit_with_tripwire(name):
+def fit_with_tripwire(name, field="population"):
     attack = make(name)
-    attack.fit(replace(knowledge(attack=attack), population=Tripwire()))
+    attack.fit(replace(knowledge(attack=attack), **{field: Tripwire()}))
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -41,6 +42,16 @@ def test_attacks_read_the_population_exactly_when_they_declare_it(name):
             fit_with_tripwire(name)
     else:
         fit_with_tripwire(name)  # must not raise
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_attacks_read_the_random_queries_exactly_when_they_declare_them(name):
+    # the pipeline gives the random queries' outputs only to attacks that declare them
+    if ATTACKS.get(name).requires.random_queries:
+        with pytest.raises(PopulationRead):
+            fit_with_tripwire(name, "random_queries")
+    else:
+        fit_with_tripwire(name, "random_queries")  # must not raise
 
 
 @pytest.mark.parametrize("name", QUERYING)

@@ -10,6 +10,7 @@ from sklearn.linear_model import LogisticRegression
 
 import miaudit
 from miaudit.errors import ConfigError, DataError, UnknownNameError
+from miaudit.pipeline.references import ReferenceSettings
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +105,39 @@ def test_a_failing_attack_does_not_lose_the_others(digits_split, monkeypatch):
     assert res.attack("entropy").error == "RuntimeError: simulated bug"
     assert res.attack("loss").error is None
     assert "FAILED" in res.summary()
+
+
+class Unqueryable(LogisticRegression):
+    """A fitted model that fails the test if the audit queries it."""
+
+    def predict_proba(self, x):
+        raise AssertionError("queried before the attacks' needs were checked")
+
+
+def test_attacks_with_unmet_needs_are_refused_before_any_query(digits_split):
+    # issue 10 item 5: each attack declares its needs (Attack.requires); these used to be
+    # recorded as failed attacks after the target had been queried (and, for RMIA, after
+    # its reference models had trained)
+    members, nonmembers, population = digits_split
+    model = Unqueryable(max_iter=200).fit(*members)
+    recipe = ReferenceSettings(model="logistic_regression", num_models=2)
+    cases = [
+        (["loss", "lira"], population, None, "attack 'lira' needs a recipe"),
+        (["loss", "gradient_norm"], population, None, "attack 'gradient_norm' needs the target"),
+        (["rmia"], None, recipe, "attack 'rmia' needs the attacker's population records"),
+        (["boundary_distance"], None, None, "attack 'boundary_distance' needs the attacker's pop"),
+    ]
+    for attacks, pop, reference, message in cases:
+        with pytest.raises(ConfigError, match=message):
+            miaudit.audit(
+                model,
+                members=members,
+                nonmembers=nonmembers,
+                population=pop,
+                attacks=attacks,
+                reference=reference,
+                progress=False,
+            )
 
 
 class NaNNet(torch.nn.Module):

@@ -113,6 +113,9 @@ def test_cli_attacks_and_datasets_listing():
     for name in ("gap", "loss", "confidence", "entropy", "modified_entropy"):
         assert name in out
     assert "black-box labels" in out and "Yeom" in out
+    # each attack's declared needs (Attack.requires), e.g. RMIA's
+    assert "needs: outputs; random reference models; population outputs" in out
+    assert "needs: labels; recipe if calibration=shadow; population records" in out
     out = subprocess.run(
         [sys.executable, "-m", "miaudit.cli", "datasets"],
         capture_output=True,

@@ -1,10 +1,11 @@
-"""The label-only attacks (miaudit.attacks.label_only) end to end on a small overfit MLP."""
+"""The label-only attacks (attacks.choquette_choo, attacks.li_zhang) end to end on a small MLP."""
 
 import numpy as np
 import pytest
 import torch
 
-import miaudit.attacks.label_only as lo
+import miaudit.attacks.choquette_choo as cc
+import miaudit.attacks.li_zhang as lz
 from miaudit.attacks import AttackerKnowledge
 from miaudit.errors import ConfigError, DataError
 from miaudit.models import train_model
@@ -50,16 +51,16 @@ def _knowledge(setup, **kw):
 
 
 ATTACKS = [
-    lo.BoundaryDistance(max_queries_per_record=60),
-    lo.BoundaryDistance(max_queries_per_record=60, calibration="shadow", n_calibration=40),
-    lo.BoundaryTransfer(method="fgsm"),
-    lo.BoundaryTransfer(method="pgd", steps=10, n_search=6),
-    lo.BoundaryTransfer(method="cw", steps=50, n_search=6),
-    lo.BoundaryTransfer(method="cw", steps=50, n_search=6, cw_box="clip"),
-    lo.Augmentation(noise_scale=0.5),
-    lo.Augmentation(noise_scale=0.5, classifier="logistic"),
-    lo.LabelTransfer(),
-    lo.LabelTransfer(signal="confidence"),
+    cc.BoundaryDistance(max_queries_per_record=60),
+    cc.BoundaryDistance(max_queries_per_record=60, calibration="shadow", n_calibration=40),
+    lz.BoundaryTransfer(method="fgsm"),
+    lz.BoundaryTransfer(method="pgd", steps=10, n_search=6),
+    lz.BoundaryTransfer(method="cw", steps=50, n_search=6),
+    lz.BoundaryTransfer(method="cw", steps=50, n_search=6, cw_box="clip"),
+    cc.Augmentation(noise_scale=0.5),
+    cc.Augmentation(noise_scale=0.5, classifier="logistic"),
+    lz.LabelTransfer(),
+    lz.LabelTransfer(signal="confidence"),
 ]
 
 
@@ -84,7 +85,7 @@ def test_members_score_higher_within_the_budget(setup, attack):
 def test_query_counts_per_attack(setup):
     target, _, x, y, _ = setup
     expected = {"boundary_transfer": 1, "augmentation": 11, "label_transfer": 0}
-    for attack in (lo.BoundaryTransfer(method="fgsm"), lo.Augmentation(), lo.LabelTransfer()):
+    for attack in (lz.BoundaryTransfer(method="fgsm"), cc.Augmentation(), lz.LabelTransfer()):
         attack.fit(_knowledge(setup))
         view = LabelOnlyTarget(target)
         attack.score_records(view, x, y)
@@ -92,7 +93,7 @@ def test_query_counts_per_attack(setup):
 
 
 def test_boundary_distance_percentile_threshold(setup):
-    attack = lo.BoundaryDistance(max_queries_per_record=40, percentile=80.0, n_calibration=50)
+    attack = cc.BoundaryDistance(max_queries_per_record=40, percentile=80.0, n_calibration=50)
     attack.fit(_knowledge(setup))
     assert attack.threshold_ == pytest.approx(np.percentile(attack.calibration_distances_, 80))
 
@@ -121,23 +122,23 @@ def test_augmentation_counts_on_a_toy_model():
     img[:, 0, 1, 1] = 1.0  # only the centre lit: the flip keeps it, every shift moves it
     y = np.array([1, 0])
     # 17 copies = every non-identity (flip, dy, dx) with |dy|, |dx| <= 1, once each
-    attack = lo.Augmentation(n_augmentations=17).fit(AttackerKnowledge(num_classes=2))
+    attack = cc.Augmentation(n_augmentations=17).fit(AttackerKnowledge(num_classes=2))
     scores = attack.score_records(_Toy(), img, y)
     np.testing.assert_allclose(scores, [2 / 18, 16 / 18])
     # tabular, no noise: every copy equals the record
-    attack = lo.Augmentation(n_augmentations=5, noise_scale=0.0, flip_fraction=0.0)
+    attack = cc.Augmentation(n_augmentations=5, noise_scale=0.0, flip_fraction=0.0)
     attack.fit(AttackerKnowledge(num_classes=2))
     x = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     np.testing.assert_array_equal(attack.score_records(_Toy(), x, np.array([1, 1, 0])), [1, 0, 0])
     # binary features always flipped: the first feature's label flips on every copy
-    attack = lo.Augmentation(n_augmentations=4, flip_fraction=1.0)
+    attack = cc.Augmentation(n_augmentations=4, flip_fraction=1.0)
     attack.fit(AttackerKnowledge(num_classes=2))
     np.testing.assert_allclose(attack.score_records(_Toy(), x, np.array([1, 0, 1])), 0.2)
 
 
 @pytest.mark.parametrize(
     "attack",
-    [lo.BoundaryDistance(), lo.BoundaryTransfer(), lo.LabelTransfer()],
+    [cc.BoundaryDistance(), lz.BoundaryTransfer(), lz.LabelTransfer()],
     ids=lambda a: a.name,
 )
 def test_clear_errors_without_population_or_target(setup, attack):
@@ -150,10 +151,10 @@ def test_clear_errors_without_population_or_target(setup, attack):
 @pytest.mark.parametrize(
     "attack",
     [
-        lo.BoundaryDistance(calibration="shadow"),
-        lo.BoundaryTransfer(),
-        lo.Augmentation(classifier="logistic"),
-        lo.LabelTransfer(),
+        cc.BoundaryDistance(calibration="shadow"),
+        lz.BoundaryTransfer(),
+        cc.Augmentation(classifier="logistic"),
+        lz.LabelTransfer(),
     ],
     ids=lambda a: a.name,
 )
@@ -167,29 +168,29 @@ def test_boundary_transfer_needs_a_torch_shadow(setup):
         return train_model("logistic_regression", {}, x, y, num_classes=C, seed=seed)
 
     with pytest.raises(DataError, match="needs a torch reference recipe"):
-        lo.BoundaryTransfer().fit(_knowledge(setup, train_model=sklearn_recipe))
+        lz.BoundaryTransfer().fit(_knowledge(setup, train_model=sklearn_recipe))
 
 
 def test_bad_parameters_and_not_fitted(setup):
     from miaudit.errors import NotFittedError
 
     with pytest.raises(ConfigError, match="calibration"):
-        lo.BoundaryDistance(calibration="nope").fit(_knowledge(setup))
+        cc.BoundaryDistance(calibration="nope").fit(_knowledge(setup))
     with pytest.raises(ConfigError, match="method"):
-        lo.BoundaryTransfer(method="nope").fit(_knowledge(setup))
+        lz.BoundaryTransfer(method="nope").fit(_knowledge(setup))
     with pytest.raises(ConfigError, match="L2"):
-        lo.BoundaryTransfer(method="cw", norm="linf").fit(_knowledge(setup))
+        lz.BoundaryTransfer(method="cw", norm="linf").fit(_knowledge(setup))
     with pytest.raises(ConfigError, match="cw_box"):
-        lo.BoundaryTransfer(method="cw", cw_box="nope").fit(_knowledge(setup))
+        lz.BoundaryTransfer(method="cw", cw_box="nope").fit(_knowledge(setup))
     with pytest.raises(ConfigError, match="lr"):
-        lo.BoundaryTransfer(method="cw", lr=0.0).fit(_knowledge(setup))
+        lz.BoundaryTransfer(method="cw", lr=0.0).fit(_knowledge(setup))
     with pytest.raises(ConfigError, match="n_search"):
-        lo.BoundaryTransfer(method="cw", n_search=0).fit(_knowledge(setup))
+        lz.BoundaryTransfer(method="cw", n_search=0).fit(_knowledge(setup))
     with pytest.raises(ConfigError, match="n_augmentations"):
-        lo.Augmentation(n_augmentations=0).fit(_knowledge(setup))
+        cc.Augmentation(n_augmentations=0).fit(_knowledge(setup))
     target, _, x, y, _ = setup
     with pytest.raises(NotFittedError):
-        lo.BoundaryDistance().score_records(LabelOnlyTarget(target), x, y)
+        cc.BoundaryDistance().score_records(LabelOnlyTarget(target), x, y)
 
 
 def test_registered_with_keyword_only_constructors():
@@ -206,7 +207,7 @@ def test_registered_with_keyword_only_constructors():
 def test_score_samples_points_to_score_records(setup):
     from miaudit.outputs import ModelOutputs
 
-    attack = lo.LabelTransfer().fit(_knowledge(setup))
+    attack = lz.LabelTransfer().fit(_knowledge(setup))
     out = ModelOutputs.from_logits(np.zeros((2, C)), np.zeros(2, int))
     with pytest.raises(DataError, match="score_records"):
         attack.score_samples(out)

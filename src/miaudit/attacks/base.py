@@ -1,14 +1,18 @@
-"""The attack contract: threat model, attacker knowledge, and the Attack base class.
+"""The attack contract: threat model, declared needs, attacker knowledge, the Attack base class.
 
 Conventions (DESIGN.md): the constructor only stores keyword parameters; ``fit`` returns
 self and sets attributes ending in ``_``; ``score_samples`` returns float64 scores of shape
 (n,), higher meaning "more likely a member". Attacks work on NumPy values only.
+
+Each attack class declares what it needs as data, ``requires: ClassVar[Needs]``: the
+pipeline gives an attack only what it declares, ``miaudit attacks`` prints it, and config
+validation refuses an attack whose needs the audit cannot meet before anything trains.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
 import numpy as np
@@ -43,20 +47,26 @@ class ThreatModel:
 class AttackerKnowledge:
     """What the attacker holds besides the records it attacks.
 
+    The pipeline fills in only what the attack declares in its :class:`Needs`
+    (``Attack.requires``); the other optional fields are None.
+
     Attributes:
         num_classes: number of classes of the target.
         population: the target's outputs on the attacker's population records (known
-            non-members of the target, from the same distribution), if the attacker has them.
+            non-members of the target, from the same distribution); ``Needs.population``.
         random_queries: the target's outputs on random inputs (uniform noise in the input
-            domain), used by ML-Leaks adversary 3 to pick its threshold; ``y`` is ignored.
+            domain), used by ML-Leaks adversary 3 to pick its threshold; ``y`` is ignored;
+            ``Needs.random_queries``.
         seed: seed for any randomness in fitting.
         reference: outputs of the reference/shadow models the attack asked for through
             :meth:`Attack.reference_request` (the pipeline trains them), else None.
         population_data: the attacker's raw population records ``(x, y)`` (to train its
-            own shadow models, relabel them with the target, calibrate thresholds).
+            own shadow models, relabel them with the target, calibrate thresholds); given
+            to every attack when the audit has them.
         train_model: the reference recipe, ``train_model(x, y, seed) -> Target``, for
             attacks that need shadow *models* rather than outputs (transfer attacks on a
-            shadow's gradients, Nasr's attack model); None when no recipe was given.
+            shadow's gradients, Nasr's attack model; ``Needs.recipe``); None when no recipe
+            was given.
         target: query access to the target for attacks with ``access != "outputs"``
             during ``fit`` (e.g. to relabel shadow data with the target's labels): a
             label-only view for label-only attacks, the full target for white-box ones.
@@ -74,6 +84,135 @@ class AttackerKnowledge:
 
 ReferenceKind = Literal["random", "shadow"]
 DATA_SOURCES = ("population", "noisy", "model_synthesis", "statistics_synthesis")
+
+
+@dataclass(frozen=True)
+class When:
+    """A need that holds only for one value of a constructor parameter, e.g.
+    ``When("calibration", "shadow")``: boundary_distance trains a shadow model only with
+    shadow calibration."""
+
+    param: str
+    value: Any
+
+    def holds(self, params: Mapping[str, Any]) -> bool:
+        return bool(params.get(self.param) == self.value)
+
+    def __str__(self) -> str:
+        return f"{self.param}={self.value}"
+
+
+#: a need that always holds (True), never (False), or for some parameter values (When)
+Condition = bool | When
+
+
+def _decide(condition: Condition, params: Mapping[str, Any]) -> bool:
+    return condition.holds(params) if isinstance(condition, When) else bool(condition)
+
+
+@dataclass(frozen=True)
+class Offer:
+    """What an audit can give its attacks, checked against their :class:`Needs` first.
+
+    Attributes:
+        recipe: a recipe to train reference/shadow models (config runs always have one,
+            the target's own; :func:`miaudit.audit` one when given ``reference``).
+        parameters: the target exposes its parameters (a torch model, not wrapped by an
+            inference-time defense).
+        population: the attacker has population records (outside the audited ones).
+    """
+
+    recipe: bool = True
+    parameters: bool = True
+    population: bool = True
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What an attack needs, declared on its class as ``requires`` (data, not methods).
+
+    Attributes:
+        access: what scoring reads: "outputs" -> ``score_samples(outputs)`` on the
+            target's probability outputs; "labels" -> ``score_records(target, x, y)`` with a
+            label-only, query-counted target; "white-box" -> ``score_records(target, x, y)``
+            with the full target (its parameters and gradients).
+        reference: the plan kind of the reference models it asks for through
+            :meth:`Attack.reference_request` ("random" or "shadow"), None for none. The
+            request itself (number of models, data source) depends on the parameters.
+        population: ``fit`` reads ``AttackerKnowledge.population``, the target's outputs on
+            the attacker's population records (was ``uses_population``). The pipeline
+            queries the target on the population only when a requested attack declares it
+            (issue 9 item 15); the others get ``population=None``.
+        population_data: ``fit`` requires the attacker's raw population records
+            (``AttackerKnowledge.population_data``; given to every attack, which may read
+            them when present).
+        recipe: ``fit`` trains models of its own with the reference recipe
+            (``AttackerKnowledge.train_model``; None for the attacks that do not declare it).
+        random_queries: ``fit`` reads the target's outputs on random inputs
+            (``AttackerKnowledge.random_queries``; None for the others).
+        params: constructor parameters without a default (was ``required_params``).
+
+    ``population_data`` and ``recipe`` may be a :class:`When`: :meth:`Attack.needs` decides
+    them for an attack's parameters.
+    """
+
+    access: Access = "outputs"
+    reference: ReferenceKind | None = None
+    population: bool = False
+    population_data: Condition = False
+    recipe: Condition = False
+    random_queries: bool = False
+    params: tuple[str, ...] = ()
+
+    @property
+    def parameters(self) -> bool:
+        """Whether scoring needs the target's parameters (white-box access)."""
+        return self.access == "white-box"
+
+    @property
+    def trains_models(self) -> bool:
+        """Whether the audit must train models for it (reference models or its own)."""
+        return self.reference is not None or self.recipe is not False
+
+    def decided(self, params: Mapping[str, Any]) -> Needs:
+        """These needs with every :class:`When` decided for ``params``."""
+        return replace(
+            self,
+            population_data=_decide(self.population_data, params),
+            recipe=_decide(self.recipe, params),
+        )
+
+    def missing(self, offer: Offer) -> list[str]:
+        """What of these (decided) needs ``offer`` lacks, as phrases for an error."""
+        out = []
+        if self.parameters and not offer.parameters:
+            out.append(
+                "the target's parameters (white-box: a torch model without an "
+                "inference-time defense)"
+            )
+        if self.trains_models and not offer.recipe:
+            out.append("a recipe to train reference/shadow models (reference model or train_fn)")
+        if (self.population or self.population_data) and not offer.population:
+            out.append("the attacker's population records (leave records outside the split)")
+        return out
+
+    def describe(self) -> str:
+        """One line for ``miaudit attacks``, e.g. "outputs; random reference models"."""
+        parts: list[str] = [self.access]
+        if self.reference is not None:
+            parts.append(f"{self.reference} reference models")
+        for flag, text in (
+            (self.recipe, "recipe"),
+            (self.population_data, "population records"),
+        ):
+            if flag is not False:
+                parts.append(text if flag is True else f"{text} if {flag}")
+        if self.population:
+            parts.append("population outputs")
+        if self.random_queries:
+            parts.append("random queries")
+        parts += [f"param {p}" for p in self.params]
+        return "; ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -107,23 +246,37 @@ class Attack:
 
     name: ClassVar[str]
     threat_model: ClassVar[ThreatModel]
-    #: constructor parameters without a default (e.g. ML-Leaks 2's shadow data set)
-    required_params: ClassVar[tuple[str, ...]] = ()
-    #: what the attack reads at scoring time: "outputs" -> ``score_samples(outputs)`` on the
-    #: target's probability outputs; "labels" -> ``score_records(target, x, y)`` with a
-    #: label-only, query-counted target; "white-box" -> ``score_records(target, x, y)``
-    #: with the full target (parameters and gradients).
+    #: what the attack needs (see :class:`Needs`); read by the pipeline, the ``attacks``
+    #: listing and config validation
+    requires: ClassVar[Needs] = Needs()
+    #: parameters the contract tests construct the attack with (e.g. ML-Leaks 2's shadow
+    #: data set); everything else keeps its default
+    example_params: ClassVar[dict[str, Any]] = {}
+    #: read-only mirrors of ``requires`` (``access``, ``population``, ``params``), kept for
+    #: code that reads them; a subclass that sets one of them in its body instead of
+    #: declaring ``requires`` gets it folded into its ``requires``
     access: ClassVar[Access] = "outputs"
-    #: whether ``fit`` reads ``AttackerKnowledge.population`` (the target's outputs on the
-    #: attacker's population records). The pipeline queries the target on the population
-    #: only when a requested attack declares it (issue 9 item 15: at 200,000 records that
-    #: query cost 420 MB that the threshold attacks never read); the others get
-    #: ``population=None``. The raw records (``population_data``) are always given.
     uses_population: ClassVar[bool] = False
+    required_params: ClassVar[tuple[str, ...]] = ()
     #: ranges and choices of the constructor's parameters (:mod:`miaudit.validation`); their
     #: types come from the constructor's type hints. Checked when an attack is built from a
     #: name or a config, when audit() receives it, and again when it is fitted.
     param_constraints: ClassVar[dict[str, Constraints]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "needs_recipe" in cls.__dict__:
+            raise TypeError(
+                f"{cls.__name__}: declare requires = Needs(recipe=...) (miaudit.attacks.Needs; "
+                "When(param, value) for a parameter-dependent need) instead of overriding "
+                "needs_recipe()"
+            )
+        own = {field: cls.__dict__[attr] for attr, field in _LEGACY.items() if attr in cls.__dict__}
+        if own and "requires" not in cls.__dict__:
+            cls.requires = replace(cls.requires, **own)
+        cls.access = cls.requires.access
+        cls.uses_population = cls.requires.population
+        cls.required_params = cls.requires.params
 
     def check_params(self) -> None:
         """ConfigError unless every parameter has its declared type and range."""
@@ -140,10 +293,14 @@ class Attack:
         """The reference models this attack needs (None: it needs none)."""
         return None
 
-    def needs_recipe(self) -> bool:
-        """Whether the attack needs a recipe to train reference/shadow models (through a
-        reference request or ``AttackerKnowledge.train_model``)."""
-        return self.reference_request() is not None
+    def needs(self) -> Needs:
+        """This attack's :attr:`requires`, decided for its parameters; a shadow plan on the
+        attacker's own data (no other data set) also needs the population records."""
+        needs = self.requires.decided(self.get_params())
+        request = self.reference_request()
+        if request is not None and request.kind == "shadow" and request.dataset is None:
+            needs = replace(needs, population_data=True)
+        return needs
 
     def _reference(self, knowledge: AttackerKnowledge) -> ReferenceOutputs:
         """The reference outputs from ``knowledge``, or a clear error when they are missing."""
@@ -191,6 +348,9 @@ class Attack:
         """Constructor parameters (scikit-learn style), for reports and reproducibility."""
         return {k: v for k, v in vars(self).items() if not k.endswith("_")}
 
+
+#: the pre-``requires`` class attributes and the :class:`Needs` fields they declare
+_LEGACY = {"access": "access", "uses_population": "population", "required_params": "params"}
 
 ATTACKS: Registry[type[Attack]] = Registry("attack")
 

@@ -17,6 +17,7 @@ import numpy as np
 from miaudit.attacks.base import (
     Attack,
     AttackerKnowledge,
+    Needs,
     ReferenceRequest,
     ThreatModel,
     register_attack,
@@ -98,6 +99,7 @@ class _CalibratedThreshold(Attack):
     """
 
     signal: Callable[[ModelOutputs], np.ndarray]
+    requires = Needs(reference="shadow")
     param_constraints = {"num_models": Interval(int, 1)}
 
     def __init__(self, *, num_models: int | None = None) -> None:
@@ -350,6 +352,7 @@ class PrivacyRiskScore(Attack):
     """
 
     name = "privacy_risk"
+    requires = Needs(reference="shadow")
     threat_model = _THREAT
     param_constraints = {"num_models": Interval(int, 1), "num_bins": Interval(int, 1)}
 

@@ -79,6 +79,7 @@ from miaudit.attacks._out_stats import check_audited_reference, per_record_gauss
 from miaudit.attacks.base import (
     Attack,
     AttackerKnowledge,
+    Needs,
     ReferenceRequest,
     ThreatModel,
     register_attack,
@@ -216,6 +217,10 @@ class GMIA(Attack):
     """
 
     name = "gmia"
+    requires = Needs(reference="random")
+    #: the contract's synthetic data say nothing about which records are "isolated": select
+    #: them all so the contract checks the test statistic on every record
+    example_params = {"max_neighbours": 10**9}
     threat_model = ThreatModel(
         knowledge="black-box probabilities",
         needs_shadow_models=True,

@@ -27,6 +27,7 @@ from miaudit.attacks._out_stats import check_audited_reference, per_record_gauss
 from miaudit.attacks.base import (
     Attack,
     AttackerKnowledge,
+    Needs,
     ReferenceRequest,
     ThreatModel,
     register_attack,
@@ -131,6 +132,7 @@ class LiRA(Attack):
     """
 
     name = "lira"
+    requires = Needs(reference="random")
     threat_model = ThreatModel(
         knowledge="black-box probabilities",
         needs_shadow_models=True,

@@ -14,6 +14,7 @@ from sklearn.neural_network import MLPClassifier
 from miaudit.attacks.base import (
     Attack,
     AttackerKnowledge,
+    Needs,
     ReferenceRequest,
     ThreatModel,
     register_attack,
@@ -89,6 +90,7 @@ class MLLeaks1(_MLLeaksBase):
     """
 
     name = "ml_leaks_1"
+    requires = Needs(reference="shadow")
     threat_model = ThreatModel(
         knowledge="black-box probabilities",
         needs_shadow_models=True,
@@ -130,7 +132,8 @@ class MLLeaks2(_MLLeaksBase):
     """
 
     name = "ml_leaks_2"
-    required_params = ("shadow_dataset",)
+    requires = Needs(reference="shadow", params=("shadow_dataset",))
+    example_params = {"shadow_dataset": "other"}
     threat_model = ThreatModel(
         knowledge="black-box probabilities",
         needs_shadow_models=True,

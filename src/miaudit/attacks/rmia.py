@@ -28,6 +28,7 @@ from scipy.special import logsumexp
 from miaudit.attacks.base import (
     Attack,
     AttackerKnowledge,
+    Needs,
     ReferenceRequest,
     ThreatModel,
     register_attack,
@@ -167,7 +168,7 @@ class RMIA(Attack):
     """
 
     name = "rmia"
-    uses_population = True
+    requires = Needs(reference="random", population=True)
     threat_model = ThreatModel(
         knowledge="black-box probabilities",
         needs_shadow_models=True,

@@ -8,7 +8,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from miaudit.attacks.base import Attack, AttackerKnowledge, ThreatModel, register_attack
+from miaudit.attacks.base import Attack, AttackerKnowledge, Needs, ThreatModel, register_attack
 from miaudit.kinds import CLASSIFIER, SignalThreshold
 from miaudit.outputs import ModelOutputs
 from miaudit.signals import probability_log_odds
@@ -43,6 +43,7 @@ class ConfidenceAttack(Attack):
     """
 
     name = "confidence"
+    requires = Needs(random_queries=True)
     threat_model = ThreatModel(
         knowledge="black-box probabilities",
         needs_shadow_models=False,

@@ -21,6 +21,7 @@ from miaudit.attacks.base import (
     DATA_SOURCES,
     Attack,
     AttackerKnowledge,
+    Needs,
     ReferenceRequest,
     ThreatModel,
     register_attack,
@@ -178,6 +179,7 @@ class ShokriAttack(Attack):
     """
 
     name = "shokri"
+    requires = Needs(reference="shadow")
     threat_model = ThreatModel(
         knowledge="black-box probabilities",
         needs_shadow_models=True,

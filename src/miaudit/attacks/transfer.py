@@ -9,6 +9,7 @@ import numpy as np
 from miaudit.attacks.base import (
     Attack,
     AttackerKnowledge,
+    Needs,
     ReferenceRequest,
     ThreatModel,
     register_attack,
@@ -34,6 +35,7 @@ class TransferLoss(Attack):
     """
 
     name = "transfer_loss"
+    requires = Needs(reference="shadow")
     threat_model = ThreatModel(
         knowledge="black-box probabilities",
         needs_shadow_models=True,

@@ -20,11 +20,18 @@ Both score with the target's parameters (``access = "white-box"``): the pipeline
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from miaudit.attacks.base import Access, Attack, AttackerKnowledge, ThreatModel, register_attack
+from miaudit.attacks.base import (
+    Attack,
+    AttackerKnowledge,
+    Needs,
+    ThreatModel,
+    When,
+    register_attack,
+)
 from miaudit.errors import ConfigError, DataError
 from miaudit.validation import Interval
 
@@ -83,7 +90,7 @@ class GradientNorm(Attack):
     """
 
     name = "gradient_norm"
-    access: ClassVar[Access] = "white-box"
+    requires = Needs(access="white-box")
     threat_model = ThreatModel(
         knowledge="white-box",
         needs_shadow_models=False,
@@ -193,7 +200,9 @@ class NasrWhitebox(Attack):
     """
 
     name = "nasr_whitebox"
-    access: ClassVar[Access] = "white-box"
+    requires = Needs(
+        access="white-box", population_data=True, recipe=When("knowledge_setting", "shadow")
+    )
     threat_model = ThreatModel(
         knowledge="white-box",
         needs_shadow_models=True,
@@ -237,10 +246,6 @@ class NasrWhitebox(Attack):
         self.width = width
         self.filters = filters
         self.max_train_records = max_train_records
-
-    def needs_recipe(self) -> bool:
-        """The shadow setting trains a shadow model with the reference recipe."""
-        return self.knowledge_setting == "shadow"
 
     def get_params(self) -> dict[str, Any]:
         """Constructor parameters; ``known_members`` reported by its size, not its records."""

@@ -6,17 +6,25 @@ import platform
 import time
 import traceback
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from miaudit.attacks import ATTACKS, Attack, AttackerKnowledge, make_attack
+from miaudit.attacks import (
+    ATTACKS,
+    Attack,
+    AttackerKnowledge,
+    Offer,
+    ReferenceRequest,
+    make_attack,
+)
 from miaudit.data.integrity import check_disjoint, check_features
 from miaudit.errors import ConfigError, DataError, MiauditError
 from miaudit.metrics import evaluate_scores
-from miaudit.outputs import ModelOutputs, check_labels, concat_outputs
+from miaudit.outputs import ModelOutputs, ReferenceOutputs, check_labels, concat_outputs
+from miaudit.pipeline._preflight import check_attack_needs
 from miaudit.pipeline.references import (
     ReferenceSettings,
     augmenter,
@@ -82,17 +90,137 @@ def audit(
         An :class:`AuditResult`; an attack that fails is recorded with its error and the
         others still run. Bad evaluation settings and attack parameters (of the declared
         types and ranges, Attack objects included) raise a ConfigError before anything is
-        queried or trained.
+        queried or trained, and so does an attack whose declared needs
+        (:class:`~miaudit.attacks.Needs`) this audit cannot meet: a recipe for reference
+        models, population records, a target that exposes its parameters ("all" leaves
+        those attacks out).
     """
     check_evaluation(seed=seed, bootstrap=bootstrap, random_queries=random_queries)
     settings = reference or ReferenceSettings()
-    has_recipe = settings.model is not None or settings.train_fn is not None
     target = as_target(model, num_classes=num_classes)
-    attack_objs = resolve_attacks(
-        attacks, with_reference_models=has_recipe, white_box="parameters" in target.capabilities
+    attack_objs = _checked_attacks(attacks, target, settings, population is not None)
+    inputs = _check_inputs(target, members, nonmembers, population, record_ids)
+    queried = _query_target(target, inputs, settings)
+    held = _attacker_holdings(target, inputs, queried, attack_objs, settings, seed, random_queries)
+    results, ref_seconds = _run_attacks(attack_objs, held, bootstrap, progress)
+    summary = _summary(held, inputs, queried, model_name, model_params, dataset)
+    return _assemble(
+        summary,
+        results,
+        ref_seconds,
+        queried,
+        inputs,
+        settings,
+        attack_objs,
+        config=config,
+        seed=seed,
+        title=title,
     )
-    if has_recipe and any(a.needs_recipe() for _, a in attack_objs):
+
+
+def _assemble(
+    summary: TargetSummary,
+    results: list[AttackResult],
+    ref_seconds: dict[str, float],
+    queried: _Queried,
+    inputs: _Inputs,
+    settings: ReferenceSettings,
+    attack_objs: list[tuple[str, Attack]],
+    *,
+    config: dict[str, Any] | None,
+    seed: int,
+    title: str,
+) -> AuditResult:
+    """The audit's result: the target's summary, every attack's result, the timings."""
+    return AuditResult(
+        target=summary,
+        attacks=results,
+        membership=queried.membership,
+        record_ids=inputs.record_ids,
+        config=config,
+        seed=seed,
+        versions=package_versions(),
+        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        title=title,
+        timings={
+            **{f"references:{k}": v for k, v in ref_seconds.items()},
+            **{f"attack:{a.name}": a.seconds for a in results},
+        },
+        reference_defense_aware=_defense_aware(settings, attack_objs),
+    )
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """The audit's records, checked: members, non-members, the attacker's population."""
+
+    x_in: np.ndarray
+    y_in: np.ndarray
+    x_out: np.ndarray
+    y_out: np.ndarray
+    population: tuple[np.ndarray, np.ndarray] | None
+    record_ids: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Queried:
+    """The target's outputs on the audited records (members first) and its accuracies."""
+
+    audited: ModelOutputs
+    membership: np.ndarray
+    train_accuracy: float
+    test_accuracy: float
+
+
+@dataclass(frozen=True)
+class _Holdings:
+    """Everything the attacker holds; each attack gets the parts it declares
+    (:func:`_knowledge`)."""
+
+    target: Target
+    settings: ReferenceSettings
+    num_classes: int
+    seed: int
+    n_members: int
+    audited: ModelOutputs
+    membership: np.ndarray
+    #: the audited records in one array, for attacks that query the target themselves or
+    #: train reference models on them (a copy of every audited record: issue 9 item 15)
+    records: tuple[np.ndarray, np.ndarray] | None
+    population: tuple[np.ndarray, np.ndarray] | None
+    population_outputs: ModelOutputs | None
+    random_queries: ModelOutputs | None
+    train_model: Any
+
+
+def _checked_attacks(
+    attacks: Sequence[AttackSpec] | str,
+    target: Target,
+    settings: ReferenceSettings,
+    has_population: bool,
+) -> list[tuple[str, Attack]]:
+    """The requested attacks, refused (ConfigError) when their declared needs are unmet."""
+    has_recipe = settings.model is not None or settings.train_fn is not None
+    offer = Offer(
+        recipe=has_recipe,
+        parameters="parameters" in target.capabilities,
+        population=has_population,
+    )
+    attack_objs = resolve_attacks(attacks, offer=offer)
+    check_attack_needs(attack_objs, offer)
+    if has_recipe and any(a.needs().trains_models for _, a in attack_objs):
         check_cacheable(settings)  # a train_fn the cache cannot identify: refuse before work
+    return attack_objs
+
+
+def _check_inputs(
+    target: Target,
+    members: Any,
+    nonmembers: Any,
+    population: Any,
+    record_ids: np.ndarray | None,
+) -> _Inputs:
+    """The records as arrays of matching shapes, disjoint, with labels of the model's classes."""
     known_classes = _known_classes(target)
     x_in, y_in = _check_pair(members, "members", known_classes)
     x_out, y_out = _check_pair(nonmembers, "nonmembers", known_classes)
@@ -110,175 +238,202 @@ def audit(
                 f"expected {x_in.shape[1:]}"
             )
     _check_disjoint(x_in, x_out, population_pair)
-    augment = augmenter(x_in, settings)
-    out_in = _target_outputs(target, x_in, y_in, augment)
-    out_out = _target_outputs(target, x_out, y_out, augment)
-    c = out_in.num_classes
+    n = len(y_in) + len(y_out)
+    ids = np.arange(n, dtype=np.int64) if record_ids is None else record_ids
+    ids = np.asarray(ids, dtype=np.int64)
+    if ids.shape != (n,):
+        raise DataError(f"mismatched lengths: {len(ids)} record ids for {n} records")
+    return _Inputs(x_in, y_in, x_out, y_out, population_pair, ids)
+
+
+def _query_target(target: Target, inputs: _Inputs, settings: ReferenceSettings) -> _Queried:
+    """The target's outputs on the members, then the non-members (with augmented views)."""
+    augment = augmenter(inputs.x_in, settings)
+    out_in = _target_outputs(target, inputs.x_in, inputs.y_in, augment)
+    out_out = _target_outputs(target, inputs.x_out, inputs.y_out, augment)
     train_accuracy = float(np.mean(out_in.predicted == out_in.y))
     test_accuracy = float(np.mean(out_out.predicted == out_out.y))
+    membership = np.concatenate([np.ones(out_in.n, bool), np.zeros(out_out.n, bool)])
+    # `audited` holds a copy of both; the two go when this returns (issue 9 item 15)
     audited = concat_outputs([out_in, out_out])
-    del out_in, out_out  # `audited` holds a copy of both (issue 9 item 15)
-    membership = np.concatenate([np.ones(len(y_in), bool), np.zeros(len(y_out), bool)])
-    if record_ids is None:
-        record_ids = np.arange(len(membership), dtype=np.int64)
-    record_ids = np.asarray(record_ids, dtype=np.int64)
-    if record_ids.shape != membership.shape:
-        raise DataError(
-            f"mismatched lengths: {len(record_ids)} record ids for {len(membership)} records"
-        )
+    return _Queried(audited, membership, train_accuracy, test_accuracy)
 
+
+def _attacker_holdings(
+    target: Target,
+    inputs: _Inputs,
+    queried: _Queried,
+    attack_objs: list[tuple[str, Attack]],
+    settings: ReferenceSettings,
+    seed: int,
+    random_queries: int,
+) -> _Holdings:
+    """What the attacker holds: the population's outputs (only when an attack declares
+    them), the random queries, the audited records (only when an attack queries the target
+    or trains reference models on them) and the recipe for models of its own."""
+    needs = [attack.needs() for _, attack in attack_objs]
+    population, c = inputs.population, queried.audited.num_classes
     rng = np.random.default_rng(seed)
     pop_outputs = None
-    x_ref = x_in
-    if population_pair is not None:
-        x_ref = population_pair[0]
-        if any(attack.uses_population for _, attack in attack_objs):
-            pop_outputs = target.outputs(*population_pair)
-    rand_outputs = None
-    if random_queries > 0:
-        x_rand = random_inputs(x_ref, random_queries, rng)
-        probs = target.predict_proba(x_rand)
-        rand_outputs = ModelOutputs(probs=probs, y=np.argmax(probs, axis=1))
-
-    # the audited records in one array, only for attacks that query the target themselves
-    # or train reference models on them (a copy of every audited record: issue 9 item 15)
+    if population is not None and any(n.population for n in needs):
+        pop_outputs = target.outputs(*population)
+    x_like = inputs.x_in if population is None else population[0]
+    rand_outputs = _random_queries(target, x_like, random_queries, rng)
     records = None
-    if any(a.access != "outputs" or a.reference_request() is not None for _, a in attack_objs):
-        records = (np.concatenate([x_in, x_out]), np.concatenate([y_in, y_out]))
-    knowledge = AttackerKnowledge(
+    if any(n.access != "outputs" or n.reference is not None for n in needs):
+        records = (
+            np.concatenate([inputs.x_in, inputs.x_out]),
+            np.concatenate([inputs.y_in, inputs.y_out]),
+        )
+    return _Holdings(
+        target=target,
+        settings=settings,
         num_classes=c,
-        population=pop_outputs,
-        random_queries=rand_outputs,
         seed=seed,
-        population_data=population_pair,
+        n_members=len(inputs.y_in),
+        audited=queried.audited,
+        membership=queried.membership,
+        records=records,
+        population=population,
+        population_outputs=pop_outputs,
+        random_queries=rand_outputs,
         train_model=reference_trainer(settings, c),
     )
-    references: dict[Any, Any] = {}
-    ref_seconds: dict[str, float] = {}
+
+
+def _random_queries(
+    target: Target, x_like: np.ndarray, n: int, rng: np.random.Generator
+) -> ModelOutputs | None:
+    """The target's outputs on ``n`` random inputs in the range of ``x_like`` (None: n = 0)."""
+    if n == 0:
+        return None
+    probs = target.predict_proba(random_inputs(x_like, n, rng))
+    return ModelOutputs(probs=probs, y=np.argmax(probs, axis=1))
+
+
+class _References:
+    """Reference outputs, built once per distinct (resolved) request; a failure is kept
+    and raised again for every attack that asks for the same request."""
+
+    def __init__(self, held: _Holdings, progress: bool) -> None:
+        self.held, self.progress = held, progress
+        self.built: dict[ReferenceRequest, ReferenceOutputs | MiauditError] = {}
+        self.seconds: dict[str, float] = {}
+
+    def get(self, request: ReferenceRequest) -> ReferenceOutputs:
+        request = resolve_request(request, self.held.settings)
+        if request not in self.built:
+            start = time.perf_counter()
+            try:
+                self.built[request] = self._build(request)
+            except MiauditError as exc:
+                self.built[request] = exc
+            self.seconds[_request_label(request)] = time.perf_counter() - start
+        built = self.built[request]
+        if isinstance(built, MiauditError):
+            raise built
+        return built
+
+    def _build(self, request: ReferenceRequest) -> ReferenceOutputs:
+        held = self.held
+        return build_reference_outputs(
+            request,
+            settings=held.settings,
+            target=held.target,
+            num_classes=held.num_classes,
+            audited=held.records,
+            population=held.population,
+            n_members=held.n_members,
+            seed=held.seed,
+            progress=self.progress,
+        )
+
+
+def _run_attacks(
+    attack_objs: list[tuple[str, Attack]], held: _Holdings, bootstrap: int, progress: bool
+) -> tuple[list[AttackResult], dict[str, float]]:
+    """Fit and score every attack in turn (reference models built at the first attack that
+    asks for them); the results and the seconds each reference plan took."""
+    references = _References(held, progress)
     results = []
     bar = tqdm(attack_objs, desc="attacks", disable=not progress, leave=False)
     for label, attack in bar:
         bar.set_postfix_str(label)
-        # an attack that does not declare uses_population gets no population outputs, so
-        # one that reads them without declaring it fails instead of being silently starved
-        attack_knowledge = knowledge if attack.uses_population else _without_population(knowledge)
-        request = attack.reference_request()
-        if request is not None:
-            try:
-                request = resolve_request(request, settings)
-                if request not in references:
-                    start = time.perf_counter()
-                    try:
-                        references[request] = build_reference_outputs(
-                            request,
-                            settings=settings,
-                            target=target,
-                            num_classes=c,
-                            audited=records,
-                            population=population_pair,
-                            n_members=len(y_in),
-                            seed=seed,
-                            progress=progress,
-                        )
-                    except MiauditError as exc:
-                        references[request] = exc
-                    ref_seconds[_request_label(request)] = time.perf_counter() - start
-                built = references[request]
-                if isinstance(built, Exception):
-                    raise built
-                attack_knowledge = replace(attack_knowledge, reference=built)
-            except MiauditError as exc:
-                results.append(_failed(label, attack, time.perf_counter(), str(exc)))
-                continue
-        results.append(
-            _run_attack(
-                label,
-                attack,
-                attack_knowledge,
-                audited,
-                membership,
-                seed,
-                bootstrap,
-                target=target,
-                records=records,
-            )
-        )
+        try:
+            knowledge = _knowledge(attack, held, references)
+        except MiauditError as exc:
+            results.append(_failed(label, attack, time.perf_counter(), str(exc)))
+            continue
+        results.append(_run_attack(label, attack, knowledge, held, bootstrap))
+    return results, references.seconds
 
-    summary = TargetSummary(
-        model=model_name or target.description,
+
+def _knowledge(attack: Attack, held: _Holdings, references: _References) -> AttackerKnowledge:
+    """What ``attack`` may read: the parts of the attacker's holdings it declares (an
+    attack that reads an undeclared part gets None and fails instead of being silently
+    starved), and the reference outputs it requests."""
+    needs = attack.needs()
+    request = attack.reference_request()
+    return AttackerKnowledge(
+        num_classes=held.num_classes,
+        population=held.population_outputs if needs.population else None,
+        random_queries=held.random_queries if needs.random_queries else None,
+        seed=held.seed,
+        reference=None if request is None else references.get(request),
+        population_data=held.population,
+        train_model=held.train_model if needs.recipe else None,
+    )
+
+
+def _summary(
+    held: _Holdings,
+    inputs: _Inputs,
+    queried: _Queried,
+    model_name: str | None,
+    model_params: dict[str, Any] | None,
+    dataset: str | None,
+) -> TargetSummary:
+    return TargetSummary(
+        model=model_name or held.target.description,
         params=dict(model_params or {}),
-        num_classes=c,
-        n_members=len(y_in),
-        n_nonmembers=len(y_out),
-        train_accuracy=train_accuracy,
-        test_accuracy=test_accuracy,
+        num_classes=held.num_classes,
+        n_members=len(inputs.y_in),
+        n_nonmembers=len(inputs.y_out),
+        train_accuracy=queried.train_accuracy,
+        test_accuracy=queried.test_accuracy,
         dataset=dataset,
     )
-    return AuditResult(
-        target=summary,
-        attacks=results,
-        membership=membership,
-        record_ids=record_ids,
-        config=config,
-        seed=seed,
-        versions=package_versions(),
-        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        title=title,
-        timings={
-            **{f"references:{k}": v for k, v in ref_seconds.items()},
-            **{f"attack:{a.name}": a.seconds for a in results},
-        },
-        reference_defense_aware=(
-            settings.defense is not None
-            if has_recipe and any(a.threat_model.needs_shadow_models for _, a in attack_objs)
-            else None
-        ),
-    )
+
+
+def _defense_aware(
+    settings: ReferenceSettings, attack_objs: list[tuple[str, Attack]]
+) -> bool | None:
+    """Whether the reference models carry the target's defense (None: no attack trains
+    shadow models with a recipe)."""
+    has_recipe = settings.model is not None or settings.train_fn is not None
+    if has_recipe and any(a.threat_model.needs_shadow_models for _, a in attack_objs):
+        return settings.defense is not None
+    return None
 
 
 def resolve_attacks(
     attacks: Sequence[AttackSpec] | str,
     *,
-    with_reference_models: bool = True,
-    white_box: bool = True,
+    offer: Offer | None = None,
 ) -> list[tuple[str, Attack]]:
     """Turn names / dicts / objects (or "all") into (label, attack) pairs; unknown names fail,
     and so do parameters outside an attack's declared types and ranges (ConfigError).
 
-    "all" means every registered attack that runs with its default parameters, leaving out
-    those that need reference models when ``with_reference_models`` is False (no recipe
-    to train them was given) and white-box attacks when ``white_box`` is False (the
-    target does not expose its parameters).
+    "all" means every registered attack that runs with its default parameters and whose
+    declared needs ``offer`` meets (None: every need met): without a recipe it leaves out
+    the attacks that train models, without population records those that need them, and
+    white-box attacks when the target does not expose its parameters.
     """
     if isinstance(attacks, str):
-        if attacks != "all":
-            attacks = [attacks]
-        else:
-            attacks = [
-                n
-                for n in ATTACKS.names()
-                if not ATTACKS.get(n).required_params
-                and (with_reference_models or not ATTACKS.get(n)().needs_recipe())
-                and (white_box or ATTACKS.get(n).access != "white-box")
-            ]
+        attacks = [attacks] if attacks != "all" else _all_attacks(offer or Offer())
     if len(attacks) == 0:
         raise ConfigError("no attacks given; name at least one (see `miaudit attacks`)")
-    out: list[tuple[str, Attack]] = []
-    for spec in attacks:
-        if isinstance(spec, Attack):
-            spec.check_params()  # an object built by hand skipped make_attack's checks
-            out.append((spec.name, spec))
-        elif isinstance(spec, str):
-            out.append((spec, _make(spec, {})))
-        elif isinstance(spec, dict):
-            params = dict(spec)
-            name = params.pop("name", None)
-            label = params.pop("label", name)
-            if not isinstance(name, str) or not isinstance(label, str):
-                raise ConfigError(f"attack entry {spec!r} needs a 'name' (and a string label)")
-            out.append((label, _make(name, params)))
-        else:
-            raise ConfigError(f"attack must be a name, a dict or an Attack, got {spec!r}")
+    out = [_resolve(spec) for spec in attacks]
     names = [label for label, _ in out]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
@@ -286,6 +441,32 @@ def resolve_attacks(
             f"attack(s) listed twice: {', '.join(dupes)}; give variants distinct 'label's"
         )
     return out
+
+
+def _all_attacks(offer: Offer) -> list[str]:
+    """The registered attacks (sorted) that need no parameter and whose needs ``offer`` meets."""
+    return [
+        name
+        for name in ATTACKS.names()
+        if not ATTACKS.get(name).requires.params and not ATTACKS.get(name)().needs().missing(offer)
+    ]
+
+
+def _resolve(spec: AttackSpec) -> tuple[str, Attack]:
+    """One attack entry as (label, attack)."""
+    if isinstance(spec, Attack):
+        spec.check_params()  # an object built by hand skipped make_attack's checks
+        return spec.name, spec
+    if isinstance(spec, str):
+        return spec, _make(spec, {})
+    if isinstance(spec, dict):
+        params = dict(spec)
+        name = params.pop("name", None)
+        label = params.pop("label", name)
+        if not isinstance(name, str) or not isinstance(label, str):
+            raise ConfigError(f"attack entry {spec!r} needs a 'name' (and a string label)")
+        return label, _make(name, params)
+    raise ConfigError(f"attack must be a name, a dict or an Attack, got {spec!r}")
 
 
 def _make(name: str, params: dict[str, Any]) -> Attack:
@@ -351,27 +532,15 @@ def _run_attack(
     label: str,
     attack: Attack,
     knowledge: AttackerKnowledge,
-    audited: ModelOutputs,
-    membership: np.ndarray,
-    seed: int,
+    held: _Holdings,
     bootstrap: int,
-    *,
-    target: Target,
-    records: tuple[np.ndarray, np.ndarray] | None,
 ) -> AttackResult:
+    """Fit ``attack``, score the audited records and evaluate the scores; an error (an
+    attack's bug included) is recorded in the result instead of losing the others."""
     start = time.perf_counter()
-    queries_per_record = None
+    membership, seed = held.membership, held.seed
     try:
-        if attack.access == "outputs":
-            attack.fit(knowledge)
-            scores = attack.score_samples(audited)
-        else:
-            assert records is not None  # built whenever an attack has access != "outputs"
-            fit_view, score_view = _views(attack, target, len(records[1]))
-            attack.fit(replace(knowledge, target=fit_view))
-            scores = attack.score_records(score_view, *records)
-            if attack.access == "labels":  # the cost model of label-only attacks
-                queries_per_record = score_view.query_count / len(records[1])
+        scores, queries_per_record = _fit_and_score(attack, knowledge, held)
         if not np.all(np.isfinite(scores)):
             raise DataError(f"attack {attack.name!r} produced non-finite scores")
         metrics = evaluate_scores(
@@ -392,6 +561,24 @@ def _run_attack(
         seconds=time.perf_counter() - start,
         queries_per_record=queries_per_record,
     )
+
+
+def _fit_and_score(
+    attack: Attack, knowledge: AttackerKnowledge, held: _Holdings
+) -> tuple[np.ndarray, float | None]:
+    """The attack's scores of the audited records, and the label queries per record it
+    made while scoring (label-only attacks; None for the others)."""
+    if attack.access == "outputs":
+        attack.fit(knowledge)
+        return attack.score_samples(held.audited), None
+    records = held.records
+    assert records is not None  # built whenever an attack has access != "outputs"
+    fit_view, score_view = _views(attack, held.target, len(records[1]))
+    attack.fit(replace(knowledge, target=fit_view))
+    scores = attack.score_records(score_view, *records)
+    if attack.access != "labels":
+        return scores, None
+    return scores, score_view.query_count / len(records[1])  # label-only attacks' cost
 
 
 def _views(attack: Attack, target: Target, n: int) -> tuple[Target, Target]:
@@ -499,12 +686,6 @@ def _check_disjoint(
     if population is not None:
         sets["population"] = population[0]
     check_disjoint(sets)
-
-
-def _without_population(knowledge: AttackerKnowledge) -> AttackerKnowledge:
-    if knowledge.population is None:
-        return knowledge
-    return replace(knowledge, population=None)
 
 
 def _target_outputs(target: Target, x: np.ndarray, y: np.ndarray, augment: Any) -> ModelOutputs:

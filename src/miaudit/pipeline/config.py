@@ -28,6 +28,7 @@ from typing import Any
 from miaudit.attacks import ATTACKS
 from miaudit.errors import ConfigError, short_repr
 from miaudit.models import MODELS, model_params_schema
+from miaudit.pipeline._preflight import check_config_needs
 from miaudit.pipeline._yaml import read_yaml
 from miaudit.reference import EXECUTORS  # the executor registry's names
 from miaudit.validation import MIN_BOOTSTRAP, init_parameters, validate_params
@@ -207,7 +208,7 @@ def parse_config(raw: Any, *, source: str = "config") -> AuditConfig:
         ),
     )
     reference = _reference(raw.get("reference", {}) or {}, source)
-    return AuditConfig(
+    config = AuditConfig(
         reference=reference,
         dataset=dataset,
         split=split,
@@ -218,6 +219,8 @@ def parse_config(raw: Any, *, source: str = "config") -> AuditConfig:
         evaluation=evaluation,
         title=_opt_str(raw.get("title"), "title", source),
     )
+    check_config_needs(config, source=source)  # the attacks' declared needs, before training
+    return config
 
 
 def _bootstrap(value: Any, source: str) -> int:

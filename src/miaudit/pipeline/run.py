@@ -14,7 +14,12 @@ from miaudit.data.integrity import first_occurrences
 from miaudit.defenses import DEFENSES, DefenseData, DefenseSpec
 from miaudit.errors import ConfigError, DataError
 from miaudit.models import train_model
-from miaudit.pipeline._preflight import check_audit_memory, check_config_code, import_train_fn
+from miaudit.pipeline._preflight import (
+    check_audit_memory,
+    check_config_code,
+    check_config_needs,
+    import_train_fn,
+)
 from miaudit.pipeline.api import audit
 from miaudit.pipeline.config import AuditConfig, load_config, parse_config
 from miaudit.pipeline.output import OUTPUT_FILES, prepare_output_dir, run_identity, save_result
@@ -116,6 +121,7 @@ def run_config(
         ref = population_idx[:reference_size]
         population_idx = population_idx[reference_size:]
         defense_data = DefenseData(reference=(x[ref], y[ref]))
+    check_config_needs(config, n_population=len(population_idx))  # what the split left
     members = (x[split.members], y[split.members])
     nonmembers = (x[split.nonmembers], y[split.nonmembers])
     population = None
