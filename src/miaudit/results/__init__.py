@@ -12,16 +12,9 @@ from miaudit.results._audit import (
     TargetSummary,
     metrics_from_dict,
 )
+from miaudit.results._files import RESULTS_JSON, SCORES_CSV, read_results_json, results_kind
 from miaudit.results._json import json_float, json_interval, json_safe, metric_value
-from miaudit.results._load import (
-    RESULTS_JSON,
-    SCORES_CSV,
-    load_result,
-    load_tradeoff,
-    read_results_json,
-    read_scores_csv,
-    results_kind,
-)
+from miaudit.results._load import load_result, load_tradeoff, read_scores_csv
 from miaudit.results._strongest import (
     ACCESS_LEVELS,
     STRONGEST_CRITERION,

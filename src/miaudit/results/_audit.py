@@ -14,6 +14,7 @@ import numpy as np
 
 from miaudit.errors import DataError
 from miaudit.metrics import AttackMetrics
+from miaudit.results import _files
 from miaudit.results._json import json_float, json_interval, json_safe
 from miaudit.results._strongest import strongest_attacks
 
@@ -270,13 +271,11 @@ class AuditResult:
         Raises:
             DataError: the file is missing, not JSON or not an audit's results.
         """
-        from miaudit.results import _load
-
-        path = _load.results_path(path)
-        data = _load.read_results_json(path)
-        if _load.results_kind(data, repr(str(path))) != "audit":
+        path = _files.results_path(path)
+        data = _files.read_results_json(path)
+        if _files.results_kind(data, repr(str(path))) != "audit":
             raise DataError(f"{str(path)!r} holds a trade-off sweep, not an audit")
-        return _load.parse(cls.from_dict, data, path)
+        return _files.parse(cls.from_dict, data, path)
 
     def strongest_attacks(self) -> dict[str, Any]:
         """The strongest attacks of this audit (results.json's ``summary``); see

@@ -5,12 +5,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
+from miaudit.metrics import AttackMetrics
 from miaudit.results._json import metric_value
 
-if TYPE_CHECKING:
-    from miaudit.results._audit import AttackResult
+
+class AttackResult(Protocol):
+    """What the choice reads of an attack's result (:class:`miaudit.results.AttackResult`
+    has it; a protocol here keeps this module below the result types)."""
+
+    name: str
+    attack: str | None
+    error: str | None
+    metrics: AttackMetrics | None
+    threat_model: Mapping[str, Any]
+
 
 #: the attacker's access levels, weakest first
 ACCESS_LEVELS = ("labels", "outputs", "white-box")
