@@ -315,6 +315,43 @@ def validate_instance(obj: Any, *, kind: str, prefix: str = "") -> None:
 
 
 # -- evaluation settings ------------------------------------------------------------------------
+# -- single values (issue 10 item 8: one validator instead of eight) ----------------------------
+def check_number(
+    value: object,
+    what: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    closed: Closed = "both",
+    integer: bool = False,
+    error: type[Exception] = ConfigError,
+) -> float:
+    """``value`` when it is a finite number (an integer with ``integer``; NumPy scalars too,
+    bools never) between ``low`` and ``high`` (``closed`` says which ends belong); otherwise
+    ``error`` with "<what> must be <the interval in words>, got <value>". Values are not
+    converted: an int stays an int."""
+    interval = Interval(int if integer else float, low, high, closed)
+    if not interval.accepts(value):
+        unbounded = "an integer" if integer else "a finite number"
+        words = unbounded if low is None and high is None else interval.describe()
+        raise error(f"{what} must be {words}, got {short_repr(value)}")
+    return value  # type: ignore[return-value]
+
+
+def check_int(
+    value: object,
+    what: str,
+    *,
+    low: int | None = None,
+    high: int | None = None,
+    error: type[Exception] = ConfigError,
+) -> int:
+    """``value`` as a Python int when it is an integer (a NumPy integer too; bools and
+    whole-number floats refused) in ``[low, high]``; otherwise ``error`` naming ``what``
+    (e.g. "num_models must be a positive integer, got 0")."""
+    return int(check_number(value, what, low=low, high=high, integer=True, error=error))
+
+
 #: fewest bootstrap resamples allowed besides 0 (no intervals): a percentile interval from
 #: fewer is mostly the spread of a handful of values (1 resample gives a zero-width interval,
 #: a certainty that was never measured)
@@ -328,10 +365,7 @@ def check_evaluation(
     random_queries >= 0, all integers (not bools). Issue 9 item 9: these were checked only
     after every reference model had trained."""
     for key, value in (("seed", seed), ("random_queries", random_queries)):
-        if not Interval(int, 0).accepts(value):
-            raise ConfigError(
-                f"{prefix}{key} must be a non-negative integer, got {short_repr(value)}"
-            )
+        check_int(value, f"{prefix}{key}", low=0)
     if not (_is_int(bootstrap) and (bootstrap == 0 or bootstrap >= MIN_BOOTSTRAP)):  # type: ignore[operator]
         raise ConfigError(
             f"{prefix}bootstrap must be 0 (no confidence intervals) or an integer >= "
@@ -347,6 +381,8 @@ __all__ = [
     "MIN_BOOTSTRAP",
     "Options",
     "check_evaluation",
+    "check_int",
+    "check_number",
     "check_value",
     "describe_hint",
     "init_parameters",

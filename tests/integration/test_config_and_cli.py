@@ -60,8 +60,8 @@ def test_same_config_and_seed_give_identical_results(tmp_path):
         ({"dataset": {"name": "locaton"}}, "unknown dataset 'locaton'; did you mean 'location'"),
         ({"target": {"model": "mlpp"}}, "unknown model 'mlpp'"),
         ({"target": {"model": "mlp", "lrr": 0.1}}, "unknown key 'lrr' in target"),
-        ({"split": {"members": 0, "nonmembers": 10}}, "'split.members' must be at least 1"),
-        ({"split": {"members": "many", "nonmembers": 10}}, "must be an integer"),
+        ({"split": {"members": 0, "nonmembers": 10}}, "'split.members' must be a positive integer"),
+        ({"split": {"members": "many", "nonmembers": 10}}, "must be a positive integer"),
         ({"dataset": {"name": "digits", "path": "x.npz"}}, "exactly one of 'name' or 'path'"),
     ],
 )

@@ -8,6 +8,7 @@ import numpy as np
 
 from miaudit.data.integrity import check_features, check_num_classes
 from miaudit.errors import DataError
+from miaudit.validation import check_int
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -60,10 +61,7 @@ class Dataset:
         if len(y) == 0:
             raise DataError(f"dataset {self.name!r}: empty dataset (no records)")
         num_classes = self.num_classes
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int | np.integer):
-            raise DataError(f"dataset {self.name!r}: num_classes must be an int")
-        if num_classes < 1:
-            raise DataError(f"dataset {self.name!r}: num_classes must be >= 1, got {num_classes}")
+        check_int(num_classes, f"dataset {self.name!r}: num_classes", low=1, error=DataError)
         check_num_classes(num_classes, what=f"dataset {self.name!r}: num_classes={num_classes}")
         if self.classes is not None:
             classes = tuple(int(c) for c in self.classes)

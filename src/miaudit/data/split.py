@@ -8,12 +8,12 @@ non-members come from the same distribution, and the attacker's own data is disj
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass
 
 import numpy as np
 
 from miaudit.errors import DataError
+from miaudit.validation import check_int
 
 
 def _as_indices(values: np.ndarray, what: str) -> np.ndarray:
@@ -74,12 +74,7 @@ class MembershipSplit:
 
 
 def _count(value: object, what: str) -> int:
-    if isinstance(value, bool):
-        raise DataError(f"{what} must be an int, got {value!r}")
-    try:
-        return operator.index(value)  # type: ignore[arg-type]
-    except TypeError:
-        raise DataError(f"{what} must be an int, got {value!r}") from None
+    return check_int(value, what, error=DataError)
 
 
 def make_split(

@@ -18,7 +18,6 @@ optimizer of the recipe, float32 records converted once.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +46,8 @@ from miaudit.models._trainer import (
 )
 from miaudit.models._zoo import _split_train, check_training_inputs
 from miaudit.outputs import check_labels
+from miaudit.validation import check_int
+from miaudit.validation import check_number as validation_number
 
 __all__ = [
     "LossFn",
@@ -231,21 +232,12 @@ def check_number(
     high_open: bool = False,
     integer: bool = False,
 ) -> float:
-    """Return ``value`` as a number after range checks; ConfigError naming ``name`` otherwise."""
-    ok_type = (
-        isinstance(value, int | np.integer)
-        if integer
-        else isinstance(value, int | float | np.integer | np.floating)
+    """Return ``value`` as a float after range checks; ConfigError naming ``name`` otherwise
+    (:func:`miaudit.validation.check_number` with open ends given as flags)."""
+    closed = {(False, False): "both", (True, False): "right", (False, True): "left"}.get(
+        (low_open, high_open), "neither"
     )
-    if isinstance(value, bool) or not ok_type or not math.isfinite(float(value)):  # type: ignore[arg-type]
-        kind = "an integer" if integer else "a finite number"
-        raise ConfigError(f"{name} must be {kind}, got {value!r}")
-    v = float(value)  # type: ignore[arg-type]
-    if low is not None and (v <= low if low_open else v < low):
-        raise ConfigError(f"{name} must be {'>' if low_open else '>='} {low:g}, got {value!r}")
-    if high is not None and (v >= high if high_open else v > high):
-        raise ConfigError(f"{name} must be {'<' if high_open else '<='} {high:g}, got {value!r}")
-    return v
+    return float(validation_number(value, name, low=low, high=high, closed=closed, integer=integer))
 
 
 def positive_number(value: object, name: str, *, allow_zero: bool = False) -> float:
@@ -254,8 +246,8 @@ def positive_number(value: object, name: str, *, allow_zero: bool = False) -> fl
 
 
 def positive_int(value: object, name: str) -> int:
-    """``check_number`` for an integer >= 1."""
-    return int(check_number(value, name, low=1, integer=True))
+    """An integer >= 1 (:func:`miaudit.validation.check_int`)."""
+    return check_int(value, name, low=1)
 
 
 # -- training ---------------------------------------------------------------------------------

@@ -49,7 +49,7 @@ from miaudit.defenses.base import Defense, DefenseData, register_defense
 from miaudit.errors import ConfigError, DataError
 from miaudit.targets import Target
 from miaudit.targets._base import as_records
-from miaudit.validation import Interval
+from miaudit.validation import Interval, check_int
 
 _CAPABILITIES = frozenset({"probabilities", "labels", "loss"})
 _LOG_FLOOR = 1e-12
@@ -316,8 +316,7 @@ class MemGuard(Defense):
         """Train g on the target's outputs (train = members, reference = non-members) and
         return the target with MemGuard-noised outputs."""
         self.check_params()
-        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-            raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+        check_int(seed, "seed", low=0)
         if not isinstance(target, Target) or "probabilities" not in target.capabilities:
             raise ConfigError(
                 "memguard perturbs confidence vectors: it needs a Target exposing probabilities"

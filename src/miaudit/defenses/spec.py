@@ -14,10 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from miaudit.defenses.base import Defense, DefenseKind, make_defense
 from miaudit.errors import ConfigError, short_repr
+from miaudit.validation import check_int
 
 
 def _explicit_params(defense: Defense) -> dict[str, Any]:
@@ -76,10 +75,7 @@ class DefenseSpec:
         self.defense.check_params()
         size = self.reference_size
         if size is not None:
-            if isinstance(size, bool) or not isinstance(size, int | np.integer) or size < 0:
-                raise ConfigError(
-                    f"defense reference_size must be a non-negative integer, got {size!r}"
-                )
+            check_int(size, "defense reference_size", low=0)
             object.__setattr__(self, "reference_size", int(size))
         params = _explicit_params(self.defense) if self.params is None else dict(self.params)
         object.__setattr__(self, "params", params)

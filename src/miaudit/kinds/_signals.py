@@ -10,6 +10,7 @@ from types import MappingProxyType
 import numpy as np
 
 from miaudit.errors import DataError
+from miaudit.validation import check_int
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
@@ -86,9 +87,7 @@ class Signals:
     masks: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if isinstance(self.n, bool) or not isinstance(self.n, (int, np.integer)) or self.n < 0:
-            raise DataError(f"Signals: n must be an integer >= 0, got {self.n!r}")
-        n = int(self.n)
+        n = check_int(self.n, "Signals: n", low=0, error=DataError)
         if not isinstance(self.values, Mapping) or not self.values:
             raise DataError("Signals needs at least one named signal, e.g. {'loss': array}")
         values = {name: _as_signal(name, v, n) for name, v in self.values.items()}

@@ -13,10 +13,10 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import ArrayLike
 
-from miaudit.errors import ConfigError
 from miaudit.metrics._roc import auc, check_level, tpr_at_fpr
 from miaudit.metrics._validation import check_fraction, check_scores
 from miaudit.resources import bootstrap_bytes, require_memory
+from miaudit.validation import check_int
 
 Statistic = Callable[[np.ndarray, np.ndarray], float]
 # (member codes (B, p), non-member codes (B, q), number of codes) -> (B,) values
@@ -158,9 +158,9 @@ def bootstrap_values_loop(
 
 def check_resamples(n_resamples: int, level: float) -> tuple[int, float]:
     """Check the bootstrap settings."""
-    if isinstance(n_resamples, bool) or int(n_resamples) != n_resamples or n_resamples < 1:
-        raise ConfigError(f"n_resamples must be a positive integer, got {n_resamples!r}")
-    return int(n_resamples), check_fraction("level", level, low_open=True, high_open=True)
+    return check_int(n_resamples, "n_resamples", low=1), check_fraction(
+        "level", level, low_open=True, high_open=True
+    )
 
 
 def percentile_interval(values: np.ndarray, level: float) -> tuple[float, float]:

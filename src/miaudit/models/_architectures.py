@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from miaudit.errors import ConfigError, short_repr
+from miaudit.validation import check_int
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -18,9 +19,7 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 
 
 def _positive_int(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{what} must be a positive integer, got {short_repr(value)}")
-    return value
+    return check_int(value, what, low=1)
 
 
 def _widths(value: object, what: str, *, allow_empty: bool) -> tuple[int, ...]:

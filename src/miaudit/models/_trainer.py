@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from miaudit.errors import ConfigError, DataError, short_repr
 from miaudit.outputs import check_labels
+from miaudit.validation import check_int
 
 OPTIMIZERS = ("adam", "sgd")
 
@@ -61,9 +62,7 @@ class TrainConfig:
     def validate(self) -> None:
         """Raise ConfigError naming the first invalid field."""
         for name in ("epochs", "batch_size"):
-            value = getattr(self, name)
-            if not _is_int(value) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {short_repr(value)}")
+            check_int(getattr(self, name), name, low=1)
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(
                 f"unknown optimizer {short_repr(self.optimizer)}; valid: {', '.join(OPTIMIZERS)}"
@@ -79,8 +78,7 @@ class TrainConfig:
             raise ConfigError(f"momentum must be in [0, 1), got {short_repr(self.momentum)}")
         if self.weight_decay < 0:
             raise ConfigError(f"weight_decay must be >= 0, got {short_repr(self.weight_decay)}")
-        if not _is_int(self.seed) or not 0 <= self.seed < 2**63:
-            raise ConfigError(f"seed must be a non-negative integer, got {short_repr(self.seed)}")
+        check_int(self.seed, "seed", low=0, high=2**63 - 1)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

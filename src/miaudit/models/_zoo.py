@@ -35,6 +35,7 @@ from miaudit.outputs import check_labels
 from miaudit.registry import Registry
 from miaudit.resources import require_memory, training_bytes
 from miaudit.targets import SklearnTarget, Target, TorchTarget
+from miaudit.validation import check_int
 
 #: a model of a recipe: a registered name, or a module factory (:mod:`miaudit.models._factory`)
 ModelLike = str | ModuleFactory
@@ -473,11 +474,9 @@ def check_training_inputs(
         )
     if "device" in spec.defaults:  # a module factory: refuse an unusable device now
         resolve_device(params.get("device", spec.defaults["device"]))
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise ConfigError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+    check_int(num_classes, "num_classes", low=2)
     check_num_classes(num_classes, what=f"num_classes={num_classes}")
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+    check_int(seed, "seed", low=0)
     x = np.asarray(x)
     if x.ndim < 2 or x.shape[0] == 0:
         raise DataError(f"x must be a non-empty array of records (n, ...), got shape {x.shape}")

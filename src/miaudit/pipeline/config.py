@@ -31,7 +31,7 @@ from miaudit.models import MODELS, model_params_schema
 from miaudit.pipeline._preflight import check_config_needs
 from miaudit.pipeline._yaml import read_yaml
 from miaudit.reference import EXECUTORS  # the executor registry's names
-from miaudit.validation import MIN_BOOTSTRAP, init_parameters, validate_params
+from miaudit.validation import MIN_BOOTSTRAP, check_int, init_parameters, validate_params
 
 TOP_KEYS = {
     "seed",
@@ -385,13 +385,9 @@ def _mapping(value: Any, key: str, source: str) -> dict:
 
 
 def _int(value: Any, key: str, source: str, *, minimum: int, maximum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{source}: '{key}' must be an integer, got {short_repr(value)}")
-    if value < minimum:
-        raise ConfigError(f"{source}: '{key}' must be at least {minimum}, got {short_repr(value)}")
-    if maximum is not None and value > maximum:
-        raise ConfigError(f"{source}: '{key}' must be at most {maximum}, got {short_repr(value)}")
-    return value
+    """The integer at ``key`` (:func:`miaudit.validation.check_int`, the message naming the
+    config file and the key)."""
+    return check_int(value, f"{source}: '{key}'", low=minimum, high=maximum)
 
 
 def _opt_str(value: Any, key: str, source: str) -> str | None:

@@ -33,6 +33,7 @@ from miaudit.reference._jobs import Job, Query, Resources, Result, Shared, cache
 from miaudit.reference._plan import ReferencePlan
 from miaudit.reference._recipe import TrainRecipe
 from miaudit.targets._base import as_records
+from miaudit.validation import check_int
 
 __all__ = ["EXECUTORS", "ReferenceRun", "train_references"]
 
@@ -120,9 +121,7 @@ class ReferenceRun:
 
 
 def _positive(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ConfigError(f"{what} must be a positive integer, got {value!r}")
-    return int(value)
+    return check_int(value, what, low=1)
 
 
 def _prepare_queries(

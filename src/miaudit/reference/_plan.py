@@ -16,20 +16,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from miaudit.errors import ConfigError, DataError
+from miaudit.validation import check_int
 
 PLAN_KINDS = ("random", "shadow")
 
 
 def _positive_int(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ConfigError(f"{what} must be a positive integer, got {value!r}")
-    return int(value)
+    return check_int(value, what, low=1)
 
 
 def _seed(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {value!r}")
-    return int(value)
+    return check_int(value, "seed", low=0)
 
 
 def model_seeds(seed_seq: np.random.SeedSequence, num_models: int) -> tuple[int, ...]:

@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from miaudit.errors import ConfigError, DataError
+from miaudit.validation import check_int
 
 _NORMS = ("l2", "linf")
 
@@ -101,8 +102,7 @@ def _prepare(
 ) -> tuple[_Model, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     if norm not in _NORMS:
         raise ConfigError(f"norm must be one of {', '.join(_NORMS)}, got {norm!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
+    check_int(batch_size, "batch_size", low=1)
     x_arr = np.asarray(x)
     y_arr = np.asarray(y).astype(np.int64)
     if x_arr.ndim < 2 or y_arr.shape != (x_arr.shape[0],):
@@ -433,8 +433,7 @@ def cw_l2_distance(
         ("binary_search_steps", binary_search_steps, 1),
         ("n_refine", n_refine, 0),
     ):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-            raise ConfigError(f"cw_l2_distance: {name} must be an integer >= {low}, got {value!r}")
+        check_int(value, f"cw_l2_distance: {name}", low=low)
     for name, value in (("max_epsilon", max_epsilon), ("initial_const", initial_const), ("lr", lr)):
         if not (isinstance(value, int | float) and np.isfinite(value) and value > 0):
             raise ConfigError(f"cw_l2_distance: {name} must be a finite number > 0, got {value!r}")

@@ -72,6 +72,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from miaudit.errors import ConfigError, DataError
+from miaudit.validation import check_int
 
 PredictLabels = Callable[[np.ndarray], np.ndarray]
 
@@ -260,10 +261,7 @@ def hop_skip_jump(
     """
     if norm != "l2":
         raise ConfigError(f"hop_skip_jump: only norm='l2' is implemented, got {norm!r}")
-    q = max_queries_per_record
-    if isinstance(q, bool) or not isinstance(q, int | np.integer) or q < 1:
-        raise ConfigError(f"max_queries_per_record must be an integer >= 1, got {q!r}")
-    q = int(q)
+    q = check_int(max_queries_per_record, "max_queries_per_record", low=1)
     x_arr = np.asarray(x)
     y_arr = np.asarray(y)
     if x_arr.ndim < 2 or y_arr.shape != (x_arr.shape[0],):

@@ -32,6 +32,7 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from miaudit.errors import DataError
+from miaudit.validation import check_int
 
 #: Layers whose outputs are the activations (Nasr et al. 2019 use each layer's output).
 ACTIVATION_LAYERS: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -64,8 +65,7 @@ def _as_tensors(
 
 
 def _check_batch_size(batch_size: int) -> None:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise DataError(f"batch_size must be a positive integer, got {batch_size!r}")
+    check_int(batch_size, "batch_size", low=1, error=DataError)
 
 
 def layer_name(param_name: str) -> str:

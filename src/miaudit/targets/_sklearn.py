@@ -11,6 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 from miaudit.data.integrity import check_num_classes
 from miaudit.errors import DataError
 from miaudit.targets._base import Target
+from miaudit.validation import check_int
 
 _SKLEARN_CAPABILITIES = frozenset({"probabilities", "labels", "loss"})
 
@@ -56,8 +57,7 @@ class SklearnTarget(Target):
         )
         if num_classes is None:
             num_classes = max(inferred, 2)
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-            raise DataError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+        num_classes = check_int(num_classes, "num_classes", low=2, error=DataError)
         check_num_classes(num_classes, what=f"num_classes={num_classes}")
         if inferred > num_classes:
             raise DataError(

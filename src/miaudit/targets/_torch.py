@@ -8,6 +8,7 @@ from torch import nn
 
 from miaudit.errors import DataError
 from miaudit.targets._base import Target
+from miaudit.validation import check_int
 
 _TORCH_CAPABILITIES = frozenset({"probabilities", "logits", "labels", "loss", "parameters"})
 
@@ -55,14 +56,11 @@ class TorchTarget(Target):
         super().__init__(_TORCH_CAPABILITIES)
         if not isinstance(module, nn.Module):
             raise DataError(f"TorchTarget needs a torch.nn.Module, got {type(module).__name__}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise DataError(f"batch_size must be a positive integer, got {batch_size!r}")
+        batch_size = check_int(batch_size, "batch_size", low=1, error=DataError)
         if num_classes is None:
             num_classes = _declared_classes(module)
-        if num_classes is not None and (
-            isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2
-        ):
-            raise DataError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+        if num_classes is not None:
+            num_classes = check_int(num_classes, "num_classes", low=2, error=DataError)
         self.module = module
         self.batch_size = batch_size
         self._num_classes = num_classes
