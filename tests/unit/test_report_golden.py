@@ -3,6 +3,7 @@ says about a defense comes from the defense's class, not from a list of names in
 
 from __future__ import annotations
 
+import base64
 import hashlib
 
 import pytest
@@ -13,8 +14,14 @@ from miaudit.report import render_html
 from tests.unit import report_fixtures as fx
 
 
-def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+def _sha(html: str) -> str:
+    """Digest of the page's text and structure; each figure must be a whole PNG (checked
+    here, its pixels are not compared: they depend on the matplotlib/FreeType build)."""
+    figures = fx.FIGURE.findall(html)
+    for data in figures:
+        png = base64.b64decode(data, validate=True)
+        assert png.startswith(b"\x89PNG\r\n\x1a\n") and png.endswith(b"IEND\xaeB`\x82")
+    return hashlib.sha256(fx.without_figures(html).encode("utf-8")).hexdigest()
 
 
 @pytest.mark.parametrize("defense", sorted(fx.DEFENSES))
