@@ -11,7 +11,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 import miaudit
-from miaudit.pipeline import api
+from miaudit.pipeline import _queries as api
 from miaudit.targets import as_target
 
 THRESHOLD_ATTACKS = ["gap", "loss", "confidence", "entropy", "modified_entropy"]

@@ -8,7 +8,7 @@ from sklearn.datasets import load_digits
 from miaudit.data.augment import image_views
 from miaudit.models import train_model
 from miaudit.pipeline import ReferenceSettings, audit
-from miaudit.pipeline.api import _target_outputs
+from miaudit.pipeline._queries import target_outputs as _target_outputs
 
 CNN = {"channels": [8, 16], "hidden": 32, "epochs": 4, "batch_size": 32, "lr": 0.003}
 

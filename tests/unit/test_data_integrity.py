@@ -314,7 +314,7 @@ def test_config_run_of_distinct_records_keeps_its_split(tmp_path):
 def test_random_inputs_refuse_an_impossible_size_before_allocating():
     """Issue 9 item 11: random_queries of 1e11 tried a 14.6 TiB allocation in the API too."""
     from miaudit.errors import ResourceError
-    from miaudit.pipeline.api import random_inputs
+    from miaudit.pipeline._queries import random_inputs
 
     x = np.zeros((10, 446), dtype=np.float32)
     with pytest.raises(ResourceError, match="random queries"):

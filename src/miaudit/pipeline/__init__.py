@@ -1,6 +1,7 @@
 """Audit orchestration: the Python API, the config schema and config-driven runs."""
 
-from miaudit.pipeline.api import DEFAULT_ATTACKS, audit, resolve_attacks
+from miaudit.pipeline._attack_list import DEFAULT_ATTACKS, resolve_attacks
+from miaudit.pipeline.api import audit
 from miaudit.pipeline.config import AuditConfig, load_config, parse_config
 from miaudit.pipeline.output import save_result
 from miaudit.pipeline.references import ReferenceSettings

@@ -7,12 +7,9 @@
   :func:`import_train_fn` imports it and refuses, in one line, anything that is not a
   Python function accepting ``(x, y, seed)`` (``os:system`` used to fail later with a
   ``TypeError``).
-* Attack needs: :func:`check_config_needs` refuses, in one line, an attack whose declared
-  needs (:class:`~miaudit.attacks.Needs`) the config cannot meet: a white-box attack on a
-  target that exposes no parameters (a scikit-learn model, or one wrapped by an
-  inference-time defense), or an attack that needs population records when the split (or
-  a defense's ``reference_size``) leaves none. :func:`check_attack_needs` is the same check
-  on attack objects, for :func:`miaudit.audit`.
+* Attack needs: :func:`miaudit.pipeline.config.check_config_needs` (called when a config is
+  parsed and again once the split is known; the check itself is
+  :func:`miaudit.pipeline._needs.check_attack_needs`, shared with :func:`miaudit.audit`).
 * Memory: :func:`check_audit_memory` estimates, from the config and the data's shape, what
   the target and reference models, the random queries, the reference outputs and the
   bootstrap will allocate, and refuses (ResourceError) what this machine cannot hold.
@@ -25,14 +22,13 @@ import importlib
 import inspect
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from miaudit.errors import ConfigError, one_line, short_repr
 from miaudit.resources import bootstrap_bytes, outputs_bytes, random_queries_bytes, require_memory
 
 if TYPE_CHECKING:
-    from miaudit.attacks import Attack, Offer
     from miaudit.pipeline.config import AuditConfig
 
 #: Set to 1 (or true/yes/on) to refuse every import a config names.
@@ -143,56 +139,6 @@ def _python_callable(fn: Any) -> Any:
     return call if inspect.isfunction(call) else None
 
 
-def check_attack_needs(
-    attacks: Sequence[tuple[str, Attack]], offer: Offer, prefix: str = ""
-) -> None:
-    """Refuse (ConfigError, one line) the first attack whose declared needs ``offer`` lacks."""
-    for label, attack in attacks:
-        missing = attack.needs().missing(offer)
-        if missing:
-            raise ConfigError(
-                f"{prefix}attack {label!r} needs {' and '.join(missing)}, which this audit "
-                "does not have; remove the attack or give the audit what it needs"
-            )
-
-
-def check_config_needs(
-    config: AuditConfig, *, n_population: int | None = None, source: str = "config"
-) -> None:
-    """Refuse (ConfigError) a config's attacks whose declared needs it cannot meet, before
-    anything trains. ``n_population``: the population records the split (and the defense's
-    ``reference_size``) leave, once known; None reads ``split.population`` (unset: the rest
-    of the data set, checked again when its size is known). "all" is not checked: it runs
-    only the attacks whose needs are met. Config runs always have a recipe (the target's).
-    """
-    from miaudit.attacks import Offer, make_attack
-
-    if config.attacks == "all":
-        return
-    population = config.split.population if n_population is None else n_population
-    offer = Offer(recipe=True, parameters=_exposes_parameters(config), population=population != 0)
-    attacks = []
-    for spec in config.attacks:
-        params = {"name": spec} if isinstance(spec, str) else dict(spec)
-        name = params.pop("name")
-        label = params.pop("label", name)
-        attacks.append((label, make_attack(name, **params)))
-    left = "" if n_population is None else f"the split leaves {n_population} population records: "
-    check_attack_needs(attacks, offer, prefix=f"{source}: {left}")
-
-
-def _exposes_parameters(config: AuditConfig) -> bool:
-    """Whether the config's target will expose its parameters: a torch model, trained
-    with at most a training-time defense (an inference-time one wraps and hides it)."""
-    from miaudit.defenses import DEFENSES
-    from miaudit.models import MODELS
-
-    if MODELS.get(config.target.model).family != "torch":
-        return False
-    defense = config.target.defense
-    return defense is None or DEFENSES.get(str(defense["name"])).kind == "training"
-
-
 def check_audit_memory(
     config: AuditConfig,
     *,
@@ -254,9 +200,7 @@ def check_audit_memory(
 
 __all__ = [
     "ENV_NO_IMPORTS",
-    "check_attack_needs",
     "check_audit_memory",
-    "check_config_needs",
     "check_config_code",
     "check_train_fn",
     "import_train_fn",

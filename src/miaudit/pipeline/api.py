@@ -4,44 +4,35 @@ from __future__ import annotations
 
 import platform
 import time
-import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from miaudit.attacks import (
-    ATTACKS,
     Attack,
     AttackerKnowledge,
     Offer,
     ReferenceRequest,
-    make_attack,
 )
-from miaudit.data.integrity import check_disjoint, check_features
-from miaudit.errors import ConfigError, DataError, MiauditError
-from miaudit.metrics import evaluate_scores
-from miaudit.outputs import ModelOutputs, ReferenceOutputs, check_labels, concat_outputs
-from miaudit.pipeline._preflight import check_attack_needs
+from miaudit.errors import MiauditError
+from miaudit.outputs import ReferenceOutputs
+from miaudit.pipeline._attack_list import DEFAULT_ATTACKS, AttackSpec, resolve_attacks
+from miaudit.pipeline._holdings import Holdings
+from miaudit.pipeline._needs import check_attack_needs
+from miaudit.pipeline._queries import Queried, query_random_inputs, query_target
+from miaudit.pipeline._records import Inputs, check_inputs
+from miaudit.pipeline._scoring import failed_result, run_attack
 from miaudit.pipeline.references import (
     ReferenceSettings,
-    augmenter,
     build_reference_outputs,
     check_cacheable,
     resolve_request,
 )
 from miaudit.results import AttackResult, AuditResult, TargetSummary
-from miaudit.targets import LabelOnlyTarget, Target, as_target
+from miaudit.targets import Target, as_target
 from miaudit.validation import check_evaluation
-
-DEFAULT_ATTACKS = ("gap", "loss", "confidence", "entropy", "modified_entropy")
-
-AttackSpec = str | dict[str, Any] | Attack
-
-# random_inputs reads its reference records this many bytes at a time
-_CHUNK_BYTES = 1 << 24
 
 
 def audit(
@@ -99,8 +90,8 @@ def audit(
     settings = reference or ReferenceSettings()
     target = as_target(model, num_classes=num_classes)
     attack_objs = _checked_attacks(attacks, target, settings, population is not None)
-    inputs = _check_inputs(target, members, nonmembers, population, record_ids)
-    queried = _query_target(target, inputs, settings)
+    inputs = check_inputs(target, members, nonmembers, population, record_ids)
+    queried = query_target(target, inputs, settings)
     held = _attacker_holdings(target, inputs, queried, attack_objs, settings, seed, random_queries)
     results, ref_seconds = _run_attacks(attack_objs, held, bootstrap, progress)
     summary = _summary(held, inputs, queried, model_name, model_params, dataset)
@@ -122,8 +113,8 @@ def _assemble(
     summary: TargetSummary,
     results: list[AttackResult],
     ref_seconds: dict[str, float],
-    queried: _Queried,
-    inputs: _Inputs,
+    queried: Queried,
+    inputs: Inputs,
     settings: ReferenceSettings,
     attack_objs: list[tuple[str, Attack]],
     *,
@@ -150,49 +141,6 @@ def _assemble(
     )
 
 
-@dataclass(frozen=True)
-class _Inputs:
-    """The audit's records, checked: members, non-members, the attacker's population."""
-
-    x_in: np.ndarray
-    y_in: np.ndarray
-    x_out: np.ndarray
-    y_out: np.ndarray
-    population: tuple[np.ndarray, np.ndarray] | None
-    record_ids: np.ndarray
-
-
-@dataclass(frozen=True)
-class _Queried:
-    """The target's outputs on the audited records (members first) and its accuracies."""
-
-    audited: ModelOutputs
-    membership: np.ndarray
-    train_accuracy: float
-    test_accuracy: float
-
-
-@dataclass(frozen=True)
-class _Holdings:
-    """Everything the attacker holds; each attack gets the parts it declares
-    (:func:`_knowledge`)."""
-
-    target: Target
-    settings: ReferenceSettings
-    num_classes: int
-    seed: int
-    n_members: int
-    audited: ModelOutputs
-    membership: np.ndarray
-    #: the audited records in one array, for attacks that query the target themselves or
-    #: train reference models on them (a copy of every audited record: issue 9 item 15)
-    records: tuple[np.ndarray, np.ndarray] | None
-    population: tuple[np.ndarray, np.ndarray] | None
-    population_outputs: ModelOutputs | None
-    random_queries: ModelOutputs | None
-    train_model: Any
-
-
 def _checked_attacks(
     attacks: Sequence[AttackSpec] | str,
     target: Target,
@@ -213,61 +161,15 @@ def _checked_attacks(
     return attack_objs
 
 
-def _check_inputs(
-    target: Target,
-    members: Any,
-    nonmembers: Any,
-    population: Any,
-    record_ids: np.ndarray | None,
-) -> _Inputs:
-    """The records as arrays of matching shapes, disjoint, with labels of the model's classes."""
-    known_classes = _known_classes(target)
-    x_in, y_in = _check_pair(members, "members", known_classes)
-    x_out, y_out = _check_pair(nonmembers, "nonmembers", known_classes)
-    if x_in.shape[1:] != x_out.shape[1:]:
-        raise DataError(
-            f"members and non-members have different record shapes: {x_in.shape[1:]} vs "
-            f"{x_out.shape[1:]}"
-        )
-    population_pair = None
-    if population is not None:
-        population_pair = _check_pair(population, "population", known_classes)
-        if population_pair[0].shape[1:] != x_in.shape[1:]:
-            raise DataError(
-                f"population records have shape {population_pair[0].shape[1:]}, "
-                f"expected {x_in.shape[1:]}"
-            )
-    _check_disjoint(x_in, x_out, population_pair)
-    n = len(y_in) + len(y_out)
-    ids = np.arange(n, dtype=np.int64) if record_ids is None else record_ids
-    ids = np.asarray(ids, dtype=np.int64)
-    if ids.shape != (n,):
-        raise DataError(f"mismatched lengths: {len(ids)} record ids for {n} records")
-    return _Inputs(x_in, y_in, x_out, y_out, population_pair, ids)
-
-
-def _query_target(target: Target, inputs: _Inputs, settings: ReferenceSettings) -> _Queried:
-    """The target's outputs on the members, then the non-members (with augmented views)."""
-    augment = augmenter(inputs.x_in, settings)
-    out_in = _target_outputs(target, inputs.x_in, inputs.y_in, augment)
-    out_out = _target_outputs(target, inputs.x_out, inputs.y_out, augment)
-    train_accuracy = float(np.mean(out_in.predicted == out_in.y))
-    test_accuracy = float(np.mean(out_out.predicted == out_out.y))
-    membership = np.concatenate([np.ones(out_in.n, bool), np.zeros(out_out.n, bool)])
-    # `audited` holds a copy of both; the two go when this returns (issue 9 item 15)
-    audited = concat_outputs([out_in, out_out])
-    return _Queried(audited, membership, train_accuracy, test_accuracy)
-
-
 def _attacker_holdings(
     target: Target,
-    inputs: _Inputs,
-    queried: _Queried,
+    inputs: Inputs,
+    queried: Queried,
     attack_objs: list[tuple[str, Attack]],
     settings: ReferenceSettings,
     seed: int,
     random_queries: int,
-) -> _Holdings:
+) -> Holdings:
     """What the attacker holds: the population's outputs (only when an attack declares
     them), the random queries, the audited records (only when an attack queries the target
     or trains reference models on them) and the recipe for models of its own."""
@@ -278,14 +180,14 @@ def _attacker_holdings(
     if population is not None and any(n.population for n in needs):
         pop_outputs = target.outputs(*population)
     x_like = inputs.x_in if population is None else population[0]
-    rand_outputs = _random_queries(target, x_like, random_queries, rng)
+    rand_outputs = query_random_inputs(target, x_like, random_queries, rng)
     records = None
     if any(n.access != "outputs" or n.reference is not None for n in needs):
         records = (
             np.concatenate([inputs.x_in, inputs.x_out]),
             np.concatenate([inputs.y_in, inputs.y_out]),
         )
-    return _Holdings(
+    return Holdings(
         target=target,
         settings=settings,
         num_classes=c,
@@ -301,21 +203,11 @@ def _attacker_holdings(
     )
 
 
-def _random_queries(
-    target: Target, x_like: np.ndarray, n: int, rng: np.random.Generator
-) -> ModelOutputs | None:
-    """The target's outputs on ``n`` random inputs in the range of ``x_like`` (None: n = 0)."""
-    if n == 0:
-        return None
-    probs = target.predict_proba(random_inputs(x_like, n, rng))
-    return ModelOutputs(probs=probs, y=np.argmax(probs, axis=1))
-
-
 class _References:
     """Reference outputs, built once per distinct (resolved) request; a failure is kept
     and raised again for every attack that asks for the same request."""
 
-    def __init__(self, held: _Holdings, progress: bool) -> None:
+    def __init__(self, held: Holdings, progress: bool) -> None:
         self.held, self.progress = held, progress
         self.built: dict[ReferenceRequest, ReferenceOutputs | MiauditError] = {}
         self.seconds: dict[str, float] = {}
@@ -350,7 +242,7 @@ class _References:
 
 
 def _run_attacks(
-    attack_objs: list[tuple[str, Attack]], held: _Holdings, bootstrap: int, progress: bool
+    attack_objs: list[tuple[str, Attack]], held: Holdings, bootstrap: int, progress: bool
 ) -> tuple[list[AttackResult], dict[str, float]]:
     """Fit and score every attack in turn (reference models built at the first attack that
     asks for them); the results and the seconds each reference plan took."""
@@ -362,13 +254,13 @@ def _run_attacks(
         try:
             knowledge = _knowledge(attack, held, references)
         except MiauditError as exc:
-            results.append(_failed(label, attack, time.perf_counter(), str(exc)))
+            results.append(failed_result(label, attack, time.perf_counter(), str(exc)))
             continue
-        results.append(_run_attack(label, attack, knowledge, held, bootstrap))
+        results.append(run_attack(label, attack, knowledge, held, bootstrap))
     return results, references.seconds
 
 
-def _knowledge(attack: Attack, held: _Holdings, references: _References) -> AttackerKnowledge:
+def _knowledge(attack: Attack, held: Holdings, references: _References) -> AttackerKnowledge:
     """What ``attack`` may read: the parts of the attacker's holdings it declares (an
     attack that reads an undeclared part gets None and fails instead of being silently
     starved), and the reference outputs it requests."""
@@ -386,9 +278,9 @@ def _knowledge(attack: Attack, held: _Holdings, references: _References) -> Atta
 
 
 def _summary(
-    held: _Holdings,
-    inputs: _Inputs,
-    queried: _Queried,
+    held: Holdings,
+    inputs: Inputs,
+    queried: Queried,
     model_name: str | None,
     model_params: dict[str, Any] | None,
     dataset: str | None,
@@ -416,98 +308,6 @@ def _defense_aware(
     return None
 
 
-def resolve_attacks(
-    attacks: Sequence[AttackSpec] | str,
-    *,
-    offer: Offer | None = None,
-) -> list[tuple[str, Attack]]:
-    """Turn names / dicts / objects (or "all") into (label, attack) pairs; unknown names fail,
-    and so do parameters outside an attack's declared types and ranges (ConfigError).
-
-    "all" means every registered attack that runs with its default parameters and whose
-    declared needs ``offer`` meets (None: every need met): without a recipe it leaves out
-    the attacks that train models, without population records those that need them, and
-    white-box attacks when the target does not expose its parameters.
-    """
-    if isinstance(attacks, str):
-        attacks = [attacks] if attacks != "all" else _all_attacks(offer or Offer())
-    if len(attacks) == 0:
-        raise ConfigError("no attacks given; name at least one (see `miaudit attacks`)")
-    out = [_resolve(spec) for spec in attacks]
-    names = [label for label, _ in out]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise ConfigError(
-            f"attack(s) listed twice: {', '.join(dupes)}; give variants distinct 'label's"
-        )
-    return out
-
-
-def _all_attacks(offer: Offer) -> list[str]:
-    """The registered attacks (sorted) that need no parameter and whose needs ``offer`` meets."""
-    return [
-        name
-        for name in ATTACKS.names()
-        if not ATTACKS.get(name).requires.params and not ATTACKS.get(name)().needs().missing(offer)
-    ]
-
-
-def _resolve(spec: AttackSpec) -> tuple[str, Attack]:
-    """One attack entry as (label, attack)."""
-    if isinstance(spec, Attack):
-        spec.check_params()  # an object built by hand skipped make_attack's checks
-        return spec.name, spec
-    if isinstance(spec, str):
-        return spec, _make(spec, {})
-    if isinstance(spec, dict):
-        params = dict(spec)
-        name = params.pop("name", None)
-        label = params.pop("label", name)
-        if not isinstance(name, str) or not isinstance(label, str):
-            raise ConfigError(f"attack entry {spec!r} needs a 'name' (and a string label)")
-        return label, _make(name, params)
-    raise ConfigError(f"attack must be a name, a dict or an Attack, got {spec!r}")
-
-
-def _make(name: str, params: dict[str, Any]) -> Attack:
-    """The attack ``name`` with ``params``, checked (names, required parameters, declared
-    types and ranges) before it is built."""
-    return make_attack(name, **params)
-
-
-def random_inputs(x_like: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """Uniform random inputs in the per-feature range of ``x_like`` (ML-Leaks adversary 3).
-
-    Binary features (only 0/1 seen) are drawn as fair coin flips. The range and the binary
-    test are computed chunk by chunk in ``x_like``'s own dtype (min and max commute with the
-    exact, monotone conversion to float64, so the values equal those of a float64 copy):
-    a float64 copy of a 160,000-record population cost 768 MB (issue 9 item 15).
-    """
-    from miaudit.resources import random_queries_bytes, require_memory
-
-    count = len(x_like)
-    width = int(np.prod(x_like.shape[1:], dtype=np.int64))
-    require_memory(
-        random_queries_bytes(n, width),
-        f"{n:,} random queries of {width:,} features",
-        "lower random_queries (evaluation.random_queries in a config)",
-    )
-    step = max(1, _CHUNK_BYTES // max(width * x_like.itemsize, 1))
-    lo = hi = binary = None
-    for start in range(0, count, step):
-        block = x_like[start : start + step].reshape(-1, width)
-        b_lo, b_hi = block.min(axis=0), block.max(axis=0)
-        b_bin = np.all((block == 0) | (block == 1), axis=0)
-        if lo is None:
-            lo, hi, binary = b_lo, b_hi, b_bin
-        else:
-            lo, hi, binary = np.minimum(lo, b_lo), np.maximum(hi, b_hi), binary & b_bin
-    lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
-    u = rng.random((n, width))
-    x = np.where(binary, (u < 0.5).astype(np.float64), lo + u * (hi - lo))
-    return x.reshape((n, *x_like.shape[1:])).astype(x_like.dtype)
-
-
 def package_versions() -> dict[str, str]:
     """Versions of Python and the packages that shape the results."""
     import matplotlib
@@ -526,78 +326,6 @@ def package_versions() -> dict[str, str]:
         "torch": torch.__version__,
         "matplotlib": matplotlib.__version__,
     }
-
-
-def _run_attack(
-    label: str,
-    attack: Attack,
-    knowledge: AttackerKnowledge,
-    held: _Holdings,
-    bootstrap: int,
-) -> AttackResult:
-    """Fit ``attack``, score the audited records and evaluate the scores; an error (an
-    attack's bug included) is recorded in the result instead of losing the others."""
-    start = time.perf_counter()
-    membership, seed = held.membership, held.seed
-    try:
-        scores, queries_per_record = _fit_and_score(attack, knowledge, held)
-        if not np.all(np.isfinite(scores)):
-            raise DataError(f"attack {attack.name!r} produced non-finite scores")
-        metrics = evaluate_scores(
-            membership, scores, threshold=attack.threshold_, n_resamples=bootstrap, seed=seed
-        )
-    except MiauditError as exc:
-        return _failed(label, attack, start, str(exc))
-    except Exception as exc:  # an attack bug must not lose the other attacks' results
-        detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
-        return _failed(label, attack, start, detail)
-    return AttackResult(
-        name=label,
-        attack=attack.name,
-        threat_model=attack.threat_model.to_dict(),
-        params=attack.get_params(),
-        scores=scores,
-        metrics=metrics,
-        seconds=time.perf_counter() - start,
-        queries_per_record=queries_per_record,
-    )
-
-
-def _fit_and_score(
-    attack: Attack, knowledge: AttackerKnowledge, held: _Holdings
-) -> tuple[np.ndarray, float | None]:
-    """The attack's scores of the audited records, and the label queries per record it
-    made while scoring (label-only attacks; None for the others)."""
-    if attack.access == "outputs":
-        attack.fit(knowledge)
-        return attack.score_samples(held.audited), None
-    records = held.records
-    assert records is not None  # built whenever an attack has access != "outputs"
-    fit_view, score_view = _views(attack, held.target, len(records[1]))
-    attack.fit(replace(knowledge, target=fit_view))
-    scores = attack.score_records(score_view, *records)
-    if attack.access != "labels":
-        return scores, None
-    return scores, score_view.query_count / len(records[1])  # label-only attacks' cost
-
-
-def _views(attack: Attack, target: Target, n: int) -> tuple[Target, Target]:
-    """The target as the attack may see it in fit and in scoring (fresh query counters).
-
-    Label-only attacks get label-only views; the scoring view enforces the attack's
-    ``max_queries_per_record`` budget. White-box attacks need a target that exposes its
-    parameters (a torch model).
-    """
-    if attack.access == "labels":
-        per_record = getattr(attack, "max_queries_per_record", None)
-        budget = None if per_record is None else int(per_record) * n
-        return LabelOnlyTarget(target), LabelOnlyTarget(target, max_queries=budget)
-    if "parameters" not in target.capabilities:
-        raise DataError(
-            f"{attack.name} is a white-box attack: it needs a target that exposes its "
-            f"parameters (a torch model), got {target.description}"
-        )
-    return target, target
 
 
 def reference_trainer(settings: ReferenceSettings, num_classes: int) -> Any:
@@ -621,80 +349,6 @@ def reference_trainer(settings: ReferenceSettings, num_classes: int) -> Any:
             defense=defense,
         )
     return recipe.train
-
-
-def _failed(label: str, attack: Attack, start: float, message: str) -> AttackResult:
-    return AttackResult(
-        name=label,
-        attack=attack.name,
-        threat_model=attack.threat_model.to_dict(),
-        params=attack.get_params(),
-        scores=None,
-        seconds=time.perf_counter() - start,
-        error=message,
-    )
-
-
-def _check_pair(pair: Any, what: str, num_classes: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """``(x, y)`` as arrays: real numeric records (complex and object arrays refused), as
-    many labels as records, labels that index the model's ``num_classes`` outputs (None:
-    not known yet, checked on the outputs)."""
-    if not isinstance(pair, (tuple, list)) or len(pair) != 2:
-        raise DataError(f"{what} must be a pair (x, y)")
-    x, y = np.asarray(pair[0]), np.asarray(pair[1])
-    check_features(x, what=f"{what} records x")
-    if x.ndim == 0 or y.ndim != 1:
-        raise DataError(
-            f"{what} must be records x of shape (n, ...) and labels y of shape (n,), "
-            f"got {x.shape} and {y.shape}"
-        )
-    if len(x) != len(y):
-        raise DataError(f"mismatched lengths: {what} has {len(x)} records but {len(y)} labels")
-    if len(x) == 0:
-        singular = {"members": "member", "nonmembers": "non-member"}.get(what, what)
-        raise DataError(f"empty {singular} set: {what} has no records")
-    if y.dtype.kind not in "biuf":
-        raise DataError(f"{what} labels must be integer class indices, got dtype {y.dtype}")
-    if num_classes is None:  # a torch module's classes are known after its first query,
-        # whose outputs check the labels' range; integers >= 0 can be checked now
-        y = check_labels(y, np.iinfo(np.int64).max, what=f"{what} labels")
-        if y.min() < 0:
-            raise DataError(f"{what} labels must be class indices >= 0, found {int(y.min())}")
-    else:
-        y = check_labels(y, num_classes, what=f"{what} labels")
-    if np.issubdtype(x.dtype, np.floating) and not np.all(np.isfinite(x)):
-        raise DataError(f"{what} records contain NaN or inf")
-    return x, y
-
-
-def _known_classes(target: Target) -> int | None:
-    """The target's number of classes, or None while it is unknown (a torch module given
-    without ``num_classes`` learns it from its first query)."""
-    try:
-        return target.num_classes
-    except DataError:
-        return None
-
-
-def _check_disjoint(
-    x_in: np.ndarray, x_out: np.ndarray, population: tuple[np.ndarray, np.ndarray] | None
-) -> None:
-    """Refuse members, non-members and population that share a record (exact duplicates,
-    labels ignored; issue 9 item 5): an overlap makes the sets indistinguishable by
-    construction and the audit would report AUC 0.5 whatever the model leaks."""
-    sets = {"members": x_in, "nonmembers": x_out}
-    if population is not None:
-        sets["population"] = population[0]
-    check_disjoint(sets)
-
-
-def _target_outputs(target: Target, x: np.ndarray, y: np.ndarray, augment: Any) -> ModelOutputs:
-    """The target's outputs, with augmented views attached when augmenting (LiRA)."""
-    base = target.outputs(x, y)
-    if augment is None:
-        return base
-    views = tuple(target.outputs(v, y) for v in augment(x))
-    return replace(base, augmented=views)
 
 
 def _request_label(request: Any) -> str:

@@ -28,7 +28,7 @@ from typing import Any
 from miaudit.attacks import ATTACKS
 from miaudit.errors import ConfigError, short_repr
 from miaudit.models import MODELS, model_params_schema
-from miaudit.pipeline._preflight import check_config_needs
+from miaudit.pipeline._needs import check_attack_needs
 from miaudit.pipeline._yaml import read_yaml
 from miaudit.reference import EXECUTORS  # the executor registry's names
 from miaudit.validation import MIN_BOOTSTRAP, check_int, init_parameters, validate_params
@@ -398,4 +398,41 @@ def _opt_str(value: Any, key: str, source: str) -> str | None:
     return value
 
 
-__all__ = ["AuditConfig", "load_config", "parse_config"]
+def check_config_needs(
+    config: AuditConfig, *, n_population: int | None = None, source: str = "config"
+) -> None:
+    """Refuse (ConfigError) a config's attacks whose declared needs it cannot meet, before
+    anything trains. ``n_population``: the population records the split (and the defense's
+    ``reference_size``) leave, once known; None reads ``split.population`` (unset: the rest
+    of the data set, checked again when its size is known). "all" is not checked: it runs
+    only the attacks whose needs are met. Config runs always have a recipe (the target's).
+    """
+    from miaudit.attacks import Offer, make_attack
+
+    if config.attacks == "all":
+        return
+    population = config.split.population if n_population is None else n_population
+    offer = Offer(recipe=True, parameters=_exposes_parameters(config), population=population != 0)
+    attacks = []
+    for spec in config.attacks:
+        params = {"name": spec} if isinstance(spec, str) else dict(spec)
+        name = params.pop("name")
+        label = params.pop("label", name)
+        attacks.append((label, make_attack(name, **params)))
+    left = "" if n_population is None else f"the split leaves {n_population} population records: "
+    check_attack_needs(attacks, offer, prefix=f"{source}: {left}")
+
+
+def _exposes_parameters(config: AuditConfig) -> bool:
+    """Whether the config's target will expose its parameters: a torch model, trained
+    with at most a training-time defense (an inference-time one wraps and hides it)."""
+    from miaudit.defenses import DEFENSES
+    from miaudit.models import MODELS
+
+    if MODELS.get(config.target.model).family != "torch":
+        return False
+    defense = config.target.defense
+    return defense is None or DEFENSES.get(str(defense["name"])).kind == "training"
+
+
+__all__ = ["AuditConfig", "check_config_needs", "load_config", "parse_config"]

@@ -14,14 +14,9 @@ from miaudit.data.integrity import first_occurrences
 from miaudit.defenses import DEFENSES, DefenseData, DefenseSpec
 from miaudit.errors import ConfigError, DataError
 from miaudit.models import train_model
-from miaudit.pipeline._preflight import (
-    check_audit_memory,
-    check_config_code,
-    check_config_needs,
-    import_train_fn,
-)
+from miaudit.pipeline._preflight import check_audit_memory, check_config_code, import_train_fn
 from miaudit.pipeline.api import audit
-from miaudit.pipeline.config import AuditConfig, load_config, parse_config
+from miaudit.pipeline.config import AuditConfig, check_config_needs, load_config, parse_config
 from miaudit.pipeline.output import OUTPUT_FILES, prepare_output_dir, run_identity, save_result
 from miaudit.pipeline.references import ReferenceSettings, check_cacheable
 from miaudit.results import AuditResult
