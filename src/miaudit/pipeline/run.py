@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,46 @@ def run_config(
         config = load_config(config)
     elif isinstance(config, dict):
         config = parse_config(config)
+    out_dir = _check_before_work(config, output, overwrite, allow_imports)
+    sets = _audit_sets(config, data_dir)
+    start = time.perf_counter()
+    target, applied = _train_target(config, sets, progress)
+    train_seconds = time.perf_counter() - start
+    reference = reference_settings(
+        config, defense=sets.defense, data_dir=data_dir or config.dataset.data_dir
+    )
+    result = audit(
+        target,
+        members=sets.members,  # the training set itself, not a second copy
+        nonmembers=sets.nonmembers,
+        population=sets.population,
+        attacks=config.attacks,
+        num_classes=sets.num_classes,
+        seed=config.seed,
+        random_queries=config.evaluation.random_queries,
+        bootstrap=config.evaluation.bootstrap,
+        reference=reference,
+        record_ids=sets.record_ids,
+        model_name=config.target.model,
+        model_params=config.target.params,
+        dataset=sets.dataset_name,
+        config=config.to_dict(),
+        title=config.title
+        or f"Membership-inference audit: {config.target.model} on {sets.dataset_name}",
+        progress=progress,
+    )
+    _record_run(result, sets, applied, train_seconds)
+    if out_dir is not None:
+        save_result(result, out_dir, overwrite=overwrite)
+    return result
+
+
+def _check_before_work(
+    config: AuditConfig, output: str | Path | None, overwrite: bool, allow_imports: bool | None
+) -> str | Path | None:
+    """The checks before any data are loaded: the code the config names (imported, and
+    identifiable by the reference cache), and the output directory (usable, not holding
+    another config's results). Returns the output directory, or None."""
     train_fn = check_config_code(config, allow_imports)
     if train_fn is not None:  # a train_fn the reference cache cannot identify: refuse now
         check_cacheable(
@@ -69,6 +109,31 @@ def run_config(
             files=OUTPUT_FILES,
             overwrite=overwrite,
         )
+    return out_dir
+
+
+@dataclass(frozen=True)
+class _AuditSets:
+    """The records a config run reads, split, and what the result records about them."""
+
+    members: tuple[np.ndarray, np.ndarray]
+    nonmembers: tuple[np.ndarray, np.ndarray]
+    population: tuple[np.ndarray, np.ndarray] | None
+    #: indices into the data set as loaded of the audited records (members first)
+    record_ids: np.ndarray
+    defense: DefenseSpec | None
+    defense_data: DefenseData
+    dataset_name: str
+    num_classes: int
+    label_values: Any
+    duplicates_dropped: int
+
+
+def _audit_sets(config: AuditConfig, data_dir: str | Path | None) -> _AuditSets:
+    """Load the data set, drop exact duplicates, split it, check the memory the sizes
+    need, give the defender its records and check the attacks' needs against what is
+    left. Only the sets are kept: the whole data set goes when this returns, rather than
+    being held through training and every attack (issue 9 item 15)."""
     dataset = load_dataset(
         config.dataset.name,
         path=config.dataset.path,
@@ -80,22 +145,7 @@ def run_config(
     duplicates_dropped = len(dataset) - len(kept)
     if duplicates_dropped:
         dataset = dataset.subset(kept)
-    try:
-        split = make_split(
-            len(dataset.y),
-            members=config.split.members,
-            nonmembers=config.split.nonmembers,
-            population=config.split.population,
-            seed=config.seed,
-        )
-    except DataError as exc:
-        if not duplicates_dropped:
-            raise
-        raise DataError(
-            f"{exc} ({duplicates_dropped} exact duplicate records were dropped from the "
-            f"{duplicates_dropped + len(dataset)} loaded, so that no record is both a member "
-            "and a non-member)"
-        ) from None
+    split = _split(config, len(dataset.y), duplicates_dropped)
     x, y = dataset.x, dataset.y
     population_idx = split.population
     check_audit_memory(
@@ -109,81 +159,90 @@ def run_config(
     defense = resolve_defense(
         config.target.defense, n_members=len(split.members), n_population=len(population_idx)
     )
-    defense_data, reference_size = DefenseData(), 0
+    defense_data = DefenseData()
     if defense is not None and defense.reference_size:
         # the defender's own records, disjoint from the attacker's
-        reference_size = defense.reference_size
-        ref = population_idx[:reference_size]
-        population_idx = population_idx[reference_size:]
+        ref = population_idx[: defense.reference_size]
+        population_idx = population_idx[defense.reference_size :]
         defense_data = DefenseData(reference=(x[ref], y[ref]))
     check_config_needs(config, n_population=len(population_idx))  # what the split left
-    members = (x[split.members], y[split.members])
-    nonmembers = (x[split.nonmembers], y[split.nonmembers])
-    population = None
-    if len(population_idx) > 0:
-        population = (x[population_idx], y[population_idx])
-    # every record the audit reads is in these sets now: let the whole data set go rather
-    # than hold it through training and every attack (issue 9 item 15)
-    dataset_name, num_classes, label_values = dataset.name, dataset.num_classes, dataset.classes
-    del dataset, x, y
-    start = time.perf_counter()
-    applied = None if defense is None else defense.build()  # reports what it measured
+    return _AuditSets(
+        members=(x[split.members], y[split.members]),
+        nonmembers=(x[split.nonmembers], y[split.nonmembers]),
+        population=(x[population_idx], y[population_idx]) if len(population_idx) else None,
+        record_ids=kept[np.concatenate([split.members, split.nonmembers])],
+        defense=defense,
+        defense_data=defense_data,
+        dataset_name=dataset.name,
+        num_classes=dataset.num_classes,
+        label_values=dataset.classes,
+        duplicates_dropped=duplicates_dropped,
+    )
+
+
+def _split(config: AuditConfig, n: int, duplicates_dropped: int) -> Any:
+    """The config's seeded split of ``n`` records; a split too large after dropping
+    duplicates says how many were dropped and why."""
+    try:
+        return make_split(
+            n,
+            members=config.split.members,
+            nonmembers=config.split.nonmembers,
+            population=config.split.population,
+            seed=config.seed,
+        )
+    except DataError as exc:
+        if not duplicates_dropped:
+            raise
+        raise DataError(
+            f"{exc} ({duplicates_dropped} exact duplicate records were dropped from the "
+            f"{duplicates_dropped + n} loaded, so that no record is both a member "
+            "and a non-member)"
+        ) from None
+
+
+def _train_target(config: AuditConfig, sets: _AuditSets, progress: bool) -> tuple[Any, Any]:
+    """The target trained on the members with the config's seed: by a training-time
+    defense, or by its recipe and then wrapped by an inference-time one. Returns the
+    target and the applied defense (a fresh copy that reports what it measured), or None."""
+    applied = None if sets.defense is None else sets.defense.build()
+    seed = config.seed
     if applied is not None and applied.kind == "training":
         target = applied.train(
             config.target.model,
             dict(config.target.params),
-            *members,
-            num_classes=num_classes,
-            seed=config.seed,
-            data=defense_data,
+            *sets.members,
+            num_classes=sets.num_classes,
+            seed=seed,
+            data=sets.defense_data,
             progress=progress,
         )
-    else:
-        target = train_model(
-            config.target.model,
-            config.target.params,
-            *members,
-            num_classes=num_classes,
-            seed=config.seed,
-            progress=progress,
-        )
-        if applied is not None:
-            target = applied.wrap(target, train=members, seed=config.seed, data=defense_data)
-    train_seconds = time.perf_counter() - start
-    reference = reference_settings(
-        config, defense=defense, data_dir=data_dir or config.dataset.data_dir
-    )
-    result = audit(
-        target,
-        members=members,  # the training set itself, not a second copy
-        nonmembers=nonmembers,
-        population=population,
-        attacks=config.attacks,
-        num_classes=num_classes,
-        seed=config.seed,
-        random_queries=config.evaluation.random_queries,
-        bootstrap=config.evaluation.bootstrap,
-        reference=reference,
-        record_ids=kept[np.concatenate([split.members, split.nonmembers])],
-        model_name=config.target.model,
-        model_params=config.target.params,
-        dataset=dataset_name,
-        config=config.to_dict(),
-        title=config.title
-        or f"Membership-inference audit: {config.target.model} on {dataset_name}",
+        return target, applied
+    target = train_model(
+        config.target.model,
+        config.target.params,
+        *sets.members,
+        num_classes=sets.num_classes,
+        seed=seed,
         progress=progress,
     )
     if applied is not None:
+        target = applied.wrap(target, train=sets.members, seed=seed, data=sets.defense_data)
+    return target, applied
+
+
+def _record_run(result: AuditResult, sets: _AuditSets, applied: Any, seconds: float) -> None:
+    """What a config run adds to the audit's result: the defense's report (with its
+    defender records), the duplicates dropped, the original labels, the training time."""
+    if applied is not None:
         result.target.defense = applied.report()
+        reference_size = sets.defense.reference_size if sets.defense is not None else None
         if reference_size:
             result.target.defense.setdefault("reference_size", reference_size)
-    result.target.duplicates_dropped = duplicates_dropped
-    if label_values is not None:
-        result.target.label_values = list(label_values)
-    result.timings = {"train_target": train_seconds, **result.timings}
-    if out_dir is not None:
-        save_result(result, out_dir, overwrite=overwrite)
-    return result
+    result.target.duplicates_dropped = sets.duplicates_dropped
+    if sets.label_values is not None:
+        result.target.label_values = list(sets.label_values)
+    result.timings = {"train_target": seconds, **result.timings}
 
 
 def default_reference_size(n_members: int, n_population: int) -> int:
