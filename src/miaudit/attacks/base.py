@@ -19,6 +19,7 @@ import numpy as np
 
 from miaudit.errors import DataError, NotFittedError
 from miaudit.outputs import ModelOutputs, ReferenceOutputs
+from miaudit.reference.sources import DATA_SOURCES  # noqa: F401 (re-exported: the registry's names)
 from miaudit.registry import Registry
 from miaudit.validation import Constraints, validate_instance, validate_params
 
@@ -83,7 +84,6 @@ class AttackerKnowledge:
 
 
 ReferenceKind = Literal["random", "shadow"]
-DATA_SOURCES = ("population", "noisy", "model_synthesis", "statistics_synthesis")
 
 
 @dataclass(frozen=True)

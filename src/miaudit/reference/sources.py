@@ -112,5 +112,5 @@ def statistics_synthesis(data: AttackerData) -> tuple[np.ndarray, np.ndarray]:
 
 
 #: the registered data sources' names, in registration order (the order of
-#: :data:`miaudit.attacks.base.DATA_SOURCES`)
+#: :data:`miaudit.attacks.base.DATA_SOURCES`, which reads it from here)
 DATA_SOURCES = tuple(SOURCES)
