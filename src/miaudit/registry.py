@@ -11,10 +11,14 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    """Maps names to objects; unknown names raise an error listing the valid ones."""
+    """Maps names to objects; unknown names raise an error listing the valid ones.
 
-    def __init__(self, kind: str) -> None:
+    ``names()`` (and iteration) are sorted, or in registration order with ``ordered=True``
+    (where the order means something: executors, shadow-data sources)."""
+
+    def __init__(self, kind: str, *, ordered: bool = False) -> None:
         self.kind = kind
+        self.ordered = ordered
         self._items: dict[str, T] = {}
 
     def register(self, name: str) -> Callable[[T], T]:
@@ -39,7 +43,11 @@ class Registry(Generic[T]):
             raise UnknownNameError(f"unknown {self.kind} {name!r}; valid names: {valid}") from None
 
     def names(self) -> list[str]:
-        return sorted(self._items)
+        return list(self._items) if self.ordered else sorted(self._items)
+
+    def values(self) -> list[T]:
+        """The registered objects, in the order of :meth:`names`."""
+        return [self._items[n] for n in self.names()]
 
     def __contains__(self, name: object) -> bool:
         return name in self._items

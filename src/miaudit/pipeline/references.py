@@ -30,6 +30,7 @@ from miaudit.defenses import Defense, DefenseSpec
 from miaudit.errors import ConfigError, DataError
 from miaudit.models import ModelLike
 from miaudit.outputs import ReferenceOutputs
+from miaudit.registry import Registry
 from miaudit.targets import Target
 
 if TYPE_CHECKING:
@@ -164,19 +165,12 @@ class _PlanInputs:
 PlanKind = Callable[[_PlanInputs], ReferenceOutputs]
 
 #: reference plan kinds, name -> how its models are planned, trained and assembled
-PLAN_KINDS: dict[str, PlanKind] = {}
+PLAN_KINDS: Registry[PlanKind] = Registry("reference kind", ordered=True)
 
 
 def _plan_kind(name: str) -> Callable[[PlanKind], PlanKind]:
     """Decorator registering a plan kind under ``name`` (a ``ReferenceRequest.kind``)."""
-
-    def register(fn: PlanKind) -> PlanKind:
-        if name in PLAN_KINDS:
-            raise ValueError(f"reference kind {name!r} is already registered")
-        PLAN_KINDS[name] = fn
-        return fn
-
-    return register
+    return PLAN_KINDS.register(name)
 
 
 def build_reference_outputs(
@@ -212,7 +206,7 @@ def build_reference_outputs(
         recipe,
         progress,
     )
-    return PLAN_KINDS[request.kind](inputs)
+    return PLAN_KINDS.get(request.kind)(inputs)
 
 
 @_plan_kind("random")

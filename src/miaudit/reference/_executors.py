@@ -20,6 +20,7 @@ from miaudit.reference._pool import process_results
 from miaudit.reference._ray import ray_results
 from miaudit.reference._recipe import TrainRecipe
 from miaudit.reference._threads import torch_threads
+from miaudit.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -41,14 +42,12 @@ class Executor:
     check: Callable[[TrainRecipe], None] | None = None
 
 
-REGISTRY: dict[str, Executor] = {}
+REGISTRY: Registry[Executor] = Registry("executor", ordered=True)
 
 
 def register(executor: Executor) -> Executor:
     """Add ``executor`` under its name (names are unique)."""
-    if executor.name in REGISTRY:
-        raise ValueError(f"executor {executor.name!r} is already registered")
-    REGISTRY[executor.name] = executor
+    REGISTRY.add(executor.name, executor)
     return executor
 
 
@@ -56,7 +55,7 @@ def get_executor(name: str) -> Executor:
     """The executor called ``name``; ConfigError listing the valid names otherwise."""
     if name not in REGISTRY:
         raise ConfigError(f"unknown executor {name!r}; valid: {', '.join(REGISTRY)}")
-    return REGISTRY[name]
+    return REGISTRY.get(name)
 
 
 def serial_results(jobs: list[Job], shared: Shared, resources: Resources) -> Iterator[Result]:

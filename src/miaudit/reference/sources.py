@@ -17,6 +17,7 @@ import numpy as np
 
 from miaudit.errors import ConfigError
 from miaudit.reference import synthesis
+from miaudit.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -41,26 +42,19 @@ class AttackerData:
 
 DataSource = Callable[[AttackerData], tuple[np.ndarray, np.ndarray]]
 
-SOURCES: dict[str, DataSource] = {}
+SOURCES: Registry[DataSource] = Registry("shadow data source", ordered=True)
 
 
 def data_source(name: str) -> Callable[[DataSource], DataSource]:
     """Decorator registering a data source under ``name`` (names are unique)."""
-
-    def register(fn: DataSource) -> DataSource:
-        if name in SOURCES:
-            raise ValueError(f"shadow data source {name!r} is already registered")
-        SOURCES[name] = fn
-        return fn
-
-    return register
+    return SOURCES.register(name)
 
 
 def shadow_data(name: str, data: AttackerData) -> tuple[np.ndarray, np.ndarray]:
     """Shadow training records from the source called ``name``; ConfigError when unknown."""
     if name not in SOURCES:
         raise ConfigError(f"unknown shadow data source {name!r}; valid: {', '.join(SOURCES)}")
-    return SOURCES[name](data)
+    return SOURCES.get(name)(data)
 
 
 @data_source("population")
