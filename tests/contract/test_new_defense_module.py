@@ -9,18 +9,13 @@ class's own attributes (``preserves_labels``, ``output_effect``), with no report
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-import miaudit
 from miaudit.defenses import DEFENSES
+from tests.contract.package_copy import copy_with_module, run_in_copy
 
-ROOT = Path(__file__).resolve().parents[2]
 NAME = "zz_sharpen"
 EFFECT = "sharpens the confidence scores"
 MODULE = f'''"""A test-only inference-time defense (no paper): square and renormalise each
@@ -76,23 +71,11 @@ print(json.dumps({{"names": DEFENSES.names(), "defense": result.target.defense["
 @pytest.fixture(scope="module")
 def package_copy(tmp_path_factory) -> Path:
     """A copy of the package with one new defense module in defenses/, nothing else changed."""
-    src = tmp_path_factory.mktemp("src")
-    shutil.copytree(
-        Path(miaudit.__file__).parent, src / "miaudit", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    (src / "miaudit" / "defenses" / "zz_example.py").write_text(MODULE)
-    return src
-
-
-def _run(args: list[str], src: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(src)}
-    return subprocess.run(
-        [sys.executable, *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=600
-    )
+    return copy_with_module(tmp_path_factory, "defenses/zz_example.py", MODULE)
 
 
 def test_a_new_defense_module_is_applied_and_reported(package_copy):
-    proc = _run(["-c", AUDIT], package_copy)
+    proc = run_in_copy(["-c", AUDIT], package_copy)
     assert proc.returncode == 0, proc.stderr
     seen = json.loads(proc.stdout.strip().splitlines()[-1])
     assert NAME not in DEFENSES.names()
@@ -107,7 +90,9 @@ def test_a_new_defense_module_is_applied_and_reported(package_copy):
 
 def test_the_defense_contract_tests_pick_a_new_module_up(package_copy):
     tests = ["tests/contract/test_defense_contract.py"]
-    proc = _run(["-m", "pytest", "-q", "-p", "no:cacheprovider", *tests, "-k", NAME], package_copy)
+    proc = run_in_copy(
+        ["-m", "pytest", "-q", "-p", "no:cacheprovider", *tests, "-k", NAME], package_copy
+    )
     assert proc.returncode == 0, proc.stdout[-3000:]
     summary = proc.stdout.strip().splitlines()[-1]
     assert " passed" in summary and "failed" not in summary
