@@ -125,3 +125,132 @@ def make_split(
         population=np.sort(perm[cut2 : cut2 + population]).astype(np.int64),
         seed=seed,
     )
+
+
+def split_by_indices(
+    canonical: np.ndarray,
+    kept: np.ndarray,
+    *,
+    members: np.ndarray,
+    nonmembers: np.ndarray | int,
+    population: int | None = None,
+    seed: int,
+) -> tuple[MembershipSplit, int]:
+    """A split whose members (and non-members) the user lists, for a model miaudit did
+    not train (a saved file, an endpoint) or a target to train on records of the user's
+    choice.
+
+    Indices refer to the data set as loaded. ``canonical[i]`` is the loaded index of the
+    first copy of record ``i`` (its exact duplicates share it, see
+    :func:`miaudit.data.integrity.record_ids`) and ``kept`` the sorted loaded indices of the
+    first copies, the data set after duplicates are dropped; the split returned holds
+    positions into ``kept``. A member listed twice through a duplicate counts once; a
+    member identical to a listed non-member is a DataError, as the audit could not tell
+    the two apart. ``nonmembers`` as a count draws them, seeded, from the records outside
+    ``members``; the population is the rest (``population`` records of it, drawn seeded).
+    Returns the split and the number of listed records that were duplicates of others.
+    """
+    n_loaded = len(canonical)
+    given_members = _listed(members, "split.members", n_loaded)
+    pos_members, dup_members = _positions(canonical, kept, given_members)
+    rest = np.setdiff1d(np.arange(len(kept)), pos_members)
+    rng = np.random.default_rng(_count(seed, "seed"))
+    if isinstance(nonmembers, (int, np.integer)):
+        count = _count(nonmembers, "split.nonmembers")
+        if not 1 <= count <= rest.size:
+            raise DataError(
+                f"split.nonmembers {count} must be between 1 and the {rest.size} records "
+                "outside split.members"
+            )
+        pos_nonmembers, dup_nonmembers = np.sort(rng.permutation(rest)[:count]), 0
+    else:
+        given = _listed(nonmembers, "split.nonmembers", n_loaded)
+        shared = np.intersect1d(given_members, given)
+        if shared.size:
+            raise DataError(
+                f"split.members and split.nonmembers both list {shared.size} record(s) "
+                f"(indices {_head(shared)})"
+            )
+        pos_nonmembers, dup_nonmembers = _positions(canonical, kept, given)
+        same = np.intersect1d(pos_members, pos_nonmembers)
+        if same.size:
+            raise DataError(
+                f"{same.size} listed non-member(s) are exact copies of listed members "
+                f"(data set indices {_head(kept[same])}): the audit cannot tell them apart; "
+                "remove them from one of the two lists"
+            )
+    left = np.setdiff1d(rest, pos_nonmembers)
+    if population is None:
+        pos_population = left
+    else:
+        population = _count(population, "split.population")
+        if not 0 <= population <= left.size:
+            raise DataError(
+                f"split.population {population} must be between 0 and the {left.size} "
+                "records outside split.members and split.nonmembers"
+            )
+        pos_population = np.sort(rng.permutation(left)[:population])
+    split = MembershipSplit(
+        members=pos_members, nonmembers=pos_nonmembers, population=pos_population, seed=seed
+    )
+    return split, dup_members + dup_nonmembers
+
+
+def _listed(values: np.ndarray, what: str, n: int) -> np.ndarray:
+    """User-listed record indices: integers in [0, n), none repeated."""
+    arr = _as_indices(np.asarray(values), what)
+    if arr.size == 0:
+        raise DataError(f"{what} lists no records")
+    if arr.max() >= n:
+        raise DataError(
+            f"{what} lists index {int(arr.max())}, but the data set has {n} records "
+            f"(indices 0..{n - 1})"
+        )
+    return np.sort(arr)
+
+
+def _positions(
+    canonical: np.ndarray, kept: np.ndarray, given: np.ndarray
+) -> tuple[np.ndarray, int]:
+    """Positions in ``kept`` of the first copies of the ``given`` records, and how many
+    given records collapsed onto another given record's first copy."""
+    first = np.unique(canonical[given])
+    return np.searchsorted(kept, first).astype(np.int64), int(given.size - first.size)
+
+
+def _head(indices: np.ndarray, show: int = 5) -> str:
+    head = ", ".join(str(int(i)) for i in indices[:show])
+    return head + (", ..." if indices.size > show else "")
+
+
+def read_index_list(source: str | list[int] | tuple[int, ...], *, what: str) -> np.ndarray:
+    """Record indices from a config: a list of integers, a ``.npy`` file of a 1-d integer
+    array, or a text file of one integer per line (``#`` comments and blank lines ignored;
+    ``.txt``, ``.csv`` or any other name)."""
+    from pathlib import Path
+
+    if isinstance(source, (list, tuple)):
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in source):
+            raise DataError(f"{what} must list integer record indices")
+        return np.asarray(source, dtype=np.int64)
+    path = Path(source)
+    if not path.is_file():
+        raise DataError(f"{what}: no file {str(path)!r} of record indices")
+    if path.suffix == ".npy":
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise DataError(f"{what}: {path} is not a readable .npy array ({exc})") from None
+        return _as_indices(arr, f"{what} ({path})")
+    values = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        text = line.split("#", 1)[0].strip().rstrip(",")
+        if not text:
+            continue
+        try:
+            values.append(int(text))
+        except ValueError:
+            raise DataError(
+                f"{what}: {path} line {number} is not an integer record index: {line!r}"
+            ) from None
+    return np.asarray(values, dtype=np.int64)

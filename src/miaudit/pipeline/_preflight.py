@@ -159,14 +159,15 @@ def check_audit_memory(
 
     features = math.prod(record_shape)
     target = config.target
-    check_model_memory(
-        target.model,
-        target.params,
-        record_shape,
-        num_classes,
-        n_records=n_members,
-        what="target model",
-    )
+    if target.external is None:  # a model miaudit trains (a loaded one exists already)
+        check_model_memory(
+            target.model,
+            target.params,
+            record_shape,
+            num_classes,
+            n_records=n_members,
+            what="target model",
+        )
     ref = config.reference
     if ref.model is not None:
         params = {k: v for k, v in ref.model.items() if k != "model"}

@@ -70,17 +70,45 @@ class DatasetConfig:
 
 @dataclass(frozen=True)
 class SplitConfig:
-    members: int
-    nonmembers: int
+    """``split:``. ``members``/``nonmembers``: a count (a seeded split) or the record
+    indices (a list, or a ``.npy``/text file of them) into the data set as loaded."""
+
+    members: int | str | tuple[int, ...]
+    nonmembers: int | str | tuple[int, ...]
     population: int | None = None
+
+    @property
+    def listed(self) -> bool:
+        """Whether the user lists the members (rather than miaudit drawing them)."""
+        return not isinstance(self.members, int)
 
 
 @dataclass(frozen=True)
 class TargetConfig:
-    model: str
+    """``target:``: a recipe miaudit trains (``model``), or a model it only queries: a saved
+    file (``path``) or an HTTP endpoint (``url``), named by ``external``."""
+
+    model: str | None
+    #: the recipe's parameters; for an external target, its validated section
     params: dict[str, Any] = field(default_factory=dict)
     #: ``{name: <defense>, reference_size: N, **params}`` or None (see miaudit.defenses)
     defense: dict[str, Any] | None = None
+    #: "path" or "url" for a model miaudit does not train; None: ``model`` is trained
+    external: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The section in the file's own shape."""
+        d = dict(self.params) if self.external else {"model": self.model, **self.params}
+        if self.defense is not None:
+            d["defense"] = dict(self.defense)
+        return d
+
+    @property
+    def name(self) -> str:
+        """What the report calls the target: the recipe's name, the file's or the URL."""
+        if self.external is None:
+            return str(self.model)
+        return Path(str(self.params["path"])).name if self.external == "path" else "endpoint"
 
 
 @dataclass(frozen=True)
@@ -129,10 +157,7 @@ class AuditConfig:
     def to_dict(self) -> dict[str, Any]:
         """The configuration in the file's own shape (as stored in results.json)."""
         d = asdict(self)
-        target = {"model": self.target.model, **self.target.params}
-        if self.target.defense is not None:
-            target["defense"] = dict(self.target.defense)
-        d["target"] = target
+        d["target"] = self.target.to_dict()
         d["dataset"] = {k: v for k, v in d["dataset"].items() if v is not None}
         d["split"] = {k: v for k, v in d["split"].items() if v is not None}
         d["reference"] = {k: v for k, v in d["reference"].items() if v is not None}
@@ -174,28 +199,8 @@ def parse_config(raw: Any, *, source: str = "config") -> AuditConfig:
 
         _known(dataset.name, DATASETS.names(), "dataset", source)
 
-    sp = _mapping(raw["split"], "split", source)
-    _check_keys(sp, {"members", "nonmembers", "population"}, source, "split")
-    for key in ("members", "nonmembers"):
-        if key not in sp:
-            raise ConfigError(f"{source}: split needs '{key}'")
-    split = SplitConfig(
-        members=_int(sp["members"], "split.members", source, minimum=1),
-        nonmembers=_int(sp["nonmembers"], "split.nonmembers", source, minimum=1),
-        population=None
-        if sp.get("population") is None
-        else _int(sp["population"], "split.population", source, minimum=0),
-    )
-
-    tg = _mapping(raw["target"], "target", source)
-    if "model" not in tg:
-        raise ConfigError(f"{source}: target needs 'model' (one of {', '.join(MODELS.names())})")
-    model = _opt_str(tg["model"], "target.model", source)
-    _known(model, MODELS.names(), "model", source)
-    params = {k: v for k, v in tg.items() if k not in ("model", "defense")}
-    _check_keys(params, set(model_params_schema(model)), source, f"target (model {model})")
-    defense = None if tg.get("defense") is None else _defense(tg["defense"], source)
-    target = TargetConfig(model=model, params=params, defense=defense)
+    target = parse_target(raw["target"], source)
+    split = _split(raw["split"], source, external=target.external is not None)
 
     attacks = _attacks(raw["attacks"], source)
 
@@ -221,6 +226,91 @@ def parse_config(raw: Any, *, source: str = "config") -> AuditConfig:
     )
     check_config_needs(config, source=source)  # the attacks' declared needs, before training
     return config
+
+
+def parse_target(value: Any, source: str) -> TargetConfig:
+    """``target:``: exactly one of ``model`` (a recipe to train), ``path`` (a saved model
+    file, :mod:`miaudit.targets.files`) or ``url`` (an HTTP endpoint,
+    :mod:`miaudit.targets.http`). An external target takes only an inference-time
+    defense (one that wraps its outputs): a training-time one would need to train it."""
+    from miaudit.pipeline._external import EXTERNAL_KINDS, check_external
+
+    tg = _mapping(value, "target", source)
+    kinds = [k for k in ("model", *EXTERNAL_KINDS) if k in tg]
+    if len(kinds) != 1:
+        raise ConfigError(
+            f"{source}: target needs exactly one of 'model' (a recipe to train: "
+            f"{', '.join(MODELS.names())}), 'path' (a saved model file) or 'url' (an HTTP "
+            f"endpoint){'' if not kinds else f', got {kinds}'}"
+        )
+    defense = None if tg.get("defense") is None else _defense(tg["defense"], source)
+    section = {k: v for k, v in tg.items() if k != "defense"}
+    if kinds[0] != "model":
+        if defense is not None:
+            from miaudit.defenses import DEFENSES
+
+            if DEFENSES.get(str(defense["name"])).kind == "training":
+                raise ConfigError(
+                    f"{source}: target.defense {defense['name']!r} is applied while training, "
+                    f"but a target given by '{kinds[0]}' is already trained; an "
+                    "inference-time defense (one that wraps the outputs) can be applied"
+                )
+        checked = check_external(kinds[0], section, source=source)
+        return TargetConfig(model=None, params=checked, defense=defense, external=kinds[0])
+    model = _opt_str(tg["model"], "target.model", source)
+    _known(model, MODELS.names(), "model", source)
+    params = {k: v for k, v in section.items() if k != "model"}
+    _check_keys(params, set(model_params_schema(model)), source, f"target (model {model})")
+    return TargetConfig(model=model, params=params, defense=defense)
+
+
+def _split(value: Any, source: str, *, external: bool) -> SplitConfig:
+    """``split:``: counts (miaudit draws the sets, seeded) or listed record indices; a
+    model miaudit does not train (``target.path``/``target.url``) needs both lists, as
+    only its owner knows which records it was trained on."""
+    sp = _mapping(value, "split", source)
+    _check_keys(sp, {"members", "nonmembers", "population"}, source, "split")
+    for key in ("members", "nonmembers"):
+        if key not in sp:
+            raise ConfigError(f"{source}: split needs '{key}'")
+    members = _split_set(sp["members"], "split.members", source)
+    nonmembers = _split_set(sp["nonmembers"], "split.nonmembers", source)
+    if external and (isinstance(members, int) or isinstance(nonmembers, int)):
+        raise ConfigError(
+            f"{source}: a model miaudit does not train (target.path or target.url) needs "
+            "split.members and split.nonmembers as the record indices it was and was not "
+            "trained on (a .npy file, a text file of one index per line, or a list): "
+            "miaudit cannot draw them"
+        )
+    if isinstance(members, int) and not isinstance(nonmembers, int):
+        raise ConfigError(
+            f"{source}: split.nonmembers lists records but split.members is a count; list "
+            "both, or give split.members as the record indices to train on"
+        )
+    population = sp.get("population")
+    return SplitConfig(
+        members=members,
+        nonmembers=nonmembers,
+        population=None
+        if population is None
+        else _int(population, "split.population", source, minimum=0),
+    )
+
+
+def _split_set(value: Any, key: str, source: str) -> int | str | tuple[int, ...]:
+    """A count (at least 1), a file of record indices, or a list of them."""
+    if isinstance(value, str):
+        if not Path(value).is_file():
+            raise ConfigError(
+                f"{source}: '{key}' must be a positive integer (a count), a list of record "
+                f"indices, or a file of them; there is no file {short_repr(value)}"
+            )
+        return value
+    if isinstance(value, list):
+        if not value or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            raise ConfigError(f"{source}: '{key}' must list integer record indices")
+        return tuple(value)
+    return _int(value, key, source, minimum=1)
 
 
 def _bootstrap(value: Any, source: str) -> int:
@@ -405,14 +495,18 @@ def check_config_needs(
     anything trains. ``n_population``: the population records the split (and the defense's
     ``reference_size``) leave, once known; None reads ``split.population`` (unset: the rest
     of the data set, checked again when its size is known). "all" is not checked: it runs
-    only the attacks whose needs are met. Config runs always have a recipe (the target's).
+    only the attacks whose needs are met. Config runs have a recipe (the target's, or
+    ``reference.model``/``train_fn``) except for an external target without either.
     """
     from miaudit.attacks import Offer, make_attack
 
     if config.attacks == "all":
         return
     population = config.split.population if n_population is None else n_population
-    offer = Offer(recipe=True, parameters=_exposes_parameters(config), population=population != 0)
+    recipe = config.target.external is None or (
+        config.reference.model is not None or config.reference.train_fn is not None
+    )
+    offer = Offer(recipe=recipe, parameters=_exposes_parameters(config), population=population != 0)
     attacks = []
     for spec in config.attacks:
         params = {"name": spec} if isinstance(spec, str) else dict(spec)
@@ -429,10 +523,15 @@ def _exposes_parameters(config: AuditConfig) -> bool:
     from miaudit.defenses import DEFENSES
     from miaudit.models import MODELS
 
+    defense = config.target.defense
+    if config.target.external is not None:
+        from miaudit.pipeline._external import external_exposes_parameters
+
+        exposes = external_exposes_parameters(config.target.external, config.target.params)
+        return exposes and defense is None
     if MODELS.get(config.target.model).family != "torch":
         return False
-    defense = config.target.defense
     return defense is None or DEFENSES.get(str(defense["name"])).kind == "training"
 
 
-__all__ = ["AuditConfig", "check_config_needs", "load_config", "parse_config"]
+__all__ = ["AuditConfig", "TargetConfig", "check_config_needs", "load_config", "parse_config"]

@@ -10,10 +10,12 @@ from typing import Any
 import numpy as np
 
 from miaudit.data import load_dataset, make_split
-from miaudit.data.integrity import first_occurrences
+from miaudit.data.integrity import first_occurrences, record_ids
+from miaudit.data.split import read_index_list, split_by_indices
 from miaudit.defenses import DEFENSES, DefenseData, DefenseSpec
 from miaudit.errors import ConfigError, DataError
 from miaudit.models import train_model
+from miaudit.pipeline._external import build_external, describe_external
 from miaudit.pipeline._preflight import check_audit_memory, check_config_code, import_train_fn
 from miaudit.pipeline.api import audit
 from miaudit.pipeline.config import AuditConfig, check_config_needs, load_config, parse_config
@@ -55,7 +57,7 @@ def run_config(
     out_dir = _check_before_work(config, output, overwrite, allow_imports)
     sets = _audit_sets(config, data_dir)
     start = time.perf_counter()
-    target, applied = _train_target(config, sets, progress)
+    target, applied = _make_target(config, sets, out_dir, progress)
     train_seconds = time.perf_counter() - start
     reference = reference_settings(
         config, defense=sets.defense, data_dir=data_dir or config.dataset.data_dir
@@ -72,15 +74,17 @@ def run_config(
         bootstrap=config.evaluation.bootstrap,
         reference=reference,
         record_ids=sets.record_ids,
-        model_name=config.target.model,
+        model_name=config.target.name,
         model_params=config.target.params,
         dataset=sets.dataset_name,
         config=config.to_dict(),
         title=config.title
-        or f"Membership-inference audit: {config.target.model} on {sets.dataset_name}",
+        or f"Membership-inference audit: {config.target.name} on {sets.dataset_name}",
         progress=progress,
     )
     _record_run(result, sets, applied, train_seconds)
+    if config.target.external is not None:
+        result.target.source = describe_external(config.target.external, config.target.params)
     if out_dir is not None:
         save_result(result, out_dir, overwrite=overwrite)
     return result
@@ -141,11 +145,17 @@ def _audit_sets(config: AuditConfig, data_dir: str | Path | None) -> _AuditSets:
     )
     # exact duplicates could land on both sides of the split (issue 9 item 5): keep the
     # first copy of each record; `kept` maps back to the data set's own record indices
-    kept = first_occurrences(dataset.x)
+    if config.split.listed:
+        (canonical,) = record_ids([dataset.x])
+        kept = np.flatnonzero(canonical == np.arange(len(canonical)))
+        split = _listed_split(config, canonical, kept)
+    else:
+        kept = first_occurrences(dataset.x)
     duplicates_dropped = len(dataset) - len(kept)
     if duplicates_dropped:
         dataset = dataset.subset(kept)
-    split = _split(config, len(dataset.y), duplicates_dropped)
+    if not config.split.listed:
+        split = _split(config, len(dataset.y), duplicates_dropped)
     x, y = dataset.x, dataset.y
     population_idx = split.population
     check_audit_memory(
@@ -201,12 +211,46 @@ def _split(config: AuditConfig, n: int, duplicates_dropped: int) -> Any:
         ) from None
 
 
-def _train_target(config: AuditConfig, sets: _AuditSets, progress: bool) -> tuple[Any, Any]:
-    """The target trained on the members with the config's seed: by a training-time
-    defense, or by its recipe and then wrapped by an inference-time one. Returns the
-    target and the applied defense (a fresh copy that reports what it measured), or None."""
+def _listed_split(config: AuditConfig, canonical: np.ndarray, kept: np.ndarray) -> Any:
+    """The split of records the config lists (indices into the data set as loaded)."""
+    sp = config.split
+
+    def listed(value: Any, key: str) -> Any:
+        return value if isinstance(value, int) else read_index_list(value, what=key)
+
+    split, _ = split_by_indices(
+        canonical,
+        kept,
+        members=listed(sp.members, "split.members"),
+        nonmembers=listed(sp.nonmembers, "split.nonmembers"),
+        population=sp.population,
+        seed=config.seed,
+    )
+    return split
+
+
+def _make_target(
+    config: AuditConfig, sets: _AuditSets, out_dir: str | Path | None, progress: bool
+) -> tuple[Any, Any]:
+    """The target: trained on the members with the config's seed (by a training-time
+    defense, or by its recipe), or loaded (a file) or connected (an endpoint); then wrapped
+    by an inference-time defense. Returns the target and the applied defense (a fresh copy
+    that reports what it measured), or None."""
     applied = None if sets.defense is None else sets.defense.build()
     seed = config.seed
+    if config.target.external is not None:
+        cache_dir = config.target.params.get("cache_dir")
+        if cache_dir is None and out_dir is not None:
+            cache_dir = Path(out_dir) / "queries"
+        target = build_external(
+            config.target.external,
+            config.target.params,
+            num_classes=sets.num_classes,
+            cache_dir=cache_dir,
+        )
+        if applied is not None:
+            target = applied.wrap(target, train=sets.members, seed=seed, data=sets.defense_data)
+        return target, applied
     if applied is not None and applied.kind == "training":
         target = applied.train(
             config.target.model,
@@ -318,6 +362,8 @@ def reference_settings(
     """
     ref = config.reference
     model, params, train_fn = config.target.model, dict(config.target.params), None
+    if config.target.external is not None:  # no recipe of its own: reference.model, if any
+        model, params = None, None
     if ref.model is not None:
         model = ref.model["model"]
         params = {k: v for k, v in ref.model.items() if k != "model"}

@@ -40,6 +40,9 @@ class TargetSummary:
     #: exact duplicate records dropped from the data set before the split (config runs);
     #: None when the audit did not split a data set itself
     duplicates_dropped: int | None = None
+    #: where a model miaudit did not train came from (a file with its SHA-256, or an
+    #: endpoint); None for a target miaudit trained or was handed as an object
+    source: dict[str, Any] | None = None
 
     @property
     def generalization_gap(self) -> float:
@@ -59,6 +62,7 @@ class TargetSummary:
             "defense": self.defense,
             "label_values": self.label_values,
             "duplicates_dropped": self.duplicates_dropped,
+            **({"source": self.source} if self.source is not None else {}),
             **(
                 {"epsilon": self.defense["epsilon"]}
                 if self.defense and "epsilon" in self.defense
@@ -81,6 +85,7 @@ class TargetSummary:
             defense=data.get("defense"),
             label_values=data.get("label_values"),
             duplicates_dropped=data.get("duplicates_dropped"),
+            source=data.get("source"),
         )
 
 
