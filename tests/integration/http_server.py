@@ -24,6 +24,7 @@ class ModelServer:
             {"result": {"items": [{"probs": ...}, ...]}}).
         output: "probabilities", "logits", "top_k" or "labels".
         k: k of the top-k answers.
+        port: the port (0: an ephemeral one; a restarted server takes its predecessor's).
     Attributes:
         fault: None, "500", "slow", "malformed", "wrong_classes", "nan", "not_distribution";
             ``fail_first`` > 0 makes the first that many requests answer HTTP 500.
@@ -32,7 +33,13 @@ class ModelServer:
     """
 
     def __init__(
-        self, model: Any, *, layout: str = "default", output: str = "probabilities", k: int = 2
+        self,
+        model: Any,
+        *,
+        layout: str = "default",
+        output: str = "probabilities",
+        k: int = 2,
+        port: int = 0,
     ) -> None:
         self.model, self.layout, self.output, self.k = model, layout, output, k
         self.fault: str | None = None
@@ -45,11 +52,13 @@ class ModelServer:
         self.seen: list[list[Any]] = []
         self.headers_seen: list[dict[str, str]] = []
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self._httpd.daemon_threads = True
         self.port = self._httpd.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/predict"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
         self._thread.start()
         self._dead = False
 

@@ -5,12 +5,8 @@
 """
 
 from miaudit.targets.http._config import URL_KEYS, check_url_section, target_from_url_section
-from miaudit.targets.http._ledger import (
-    EndpointError,
-    EndpointUnavailable,
-    HttpBudgetExceeded,
-    QueryLedger,
-)
+from miaudit.targets.http._errors import EndpointError, EndpointUnavailable, HttpBudgetExceeded
+from miaudit.targets.http._ledger import QueryLedger
 from miaudit.targets.http._mapping import OUTPUT_KINDS, TEMPLATES, Mapping, make_mapping
 from miaudit.targets.http._target import HttpTarget, http_target
 

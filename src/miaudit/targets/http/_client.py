@@ -20,7 +20,8 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-from miaudit.targets.http._ledger import EndpointError, EndpointUnavailable, QueryLedger
+from miaudit.targets.http._errors import EndpointError, EndpointUnavailable
+from miaudit.targets.http._ledger import QueryLedger
 
 RETRIED_STATUS = frozenset({429, 500, 502, 503, 504})
 MAX_ANSWER_BYTES = 64 << 20

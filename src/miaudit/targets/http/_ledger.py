@@ -13,23 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from miaudit.errors import DataError
-from miaudit.targets._wrappers import QueryBudgetExceeded
+from miaudit.targets.http._errors import EndpointUnavailable, HttpBudgetExceeded
 from miaudit.targets.http._store import QueryStore
-
-
-class HttpBudgetExceeded(QueryBudgetExceeded):
-    """Sending the next request would take the endpoint past its ``query_budget``."""
-
-
-class EndpointError(DataError):
-    """The endpoint refused a request (HTTP 4xx) or its answer is not what the mapping
-    says (not JSON, wrong shape, wrong number of classes, not probabilities)."""
-
-
-class EndpointUnavailable(EndpointError):
-    """The endpoint did not answer (down, timing out, HTTP 5xx) after every retry; the
-    answers received so far are in the cache, and a rerun resumes from them."""
 
 
 @dataclass

@@ -33,7 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from miaudit.errors import ConfigError, DataError, short_repr
+from miaudit.errors import ConfigError, short_repr
+from miaudit.targets.http._errors import EndpointError
 
 OUTPUT_KINDS = ("probabilities", "logits", "top_k", "labels")
 PLACEHOLDERS = ("$inputs", "$inputs_flat", "$shape", "$n", "$datatype")
@@ -280,7 +281,7 @@ def _fill(value: Any, fills: dict[str, str]) -> str:
 
 # -- the answer ----------------------------------------------------------------------------
 def extract(doc: Any, path: str, what: str) -> Any:
-    """The value at ``path`` in the parsed answer (DataError naming the missing part)."""
+    """The value at ``path`` in the parsed answer (EndpointError naming the missing part)."""
     return _walk(doc, parse_path(path), what, path)
 
 
@@ -288,13 +289,13 @@ def _walk(value: Any, parts: list[str | int], what: str, path: str) -> Any:
     for i, part in enumerate(parts):
         if part == "*":
             if not isinstance(value, list):
-                raise DataError(
+                raise EndpointError(
                     f"{what}: expected a list at '*' of path {path!r}, got {_kind(value)}"
                 )
             return [_walk(v, parts[i + 1 :], what, path) for v in value]
         if isinstance(part, int) and isinstance(value, list):
             if part >= len(value):
-                raise DataError(
+                raise EndpointError(
                     f"{what}: path {path!r} indexes item {part} of a list of {len(value)}"
                 )
             value = value[part]
@@ -306,7 +307,7 @@ def _walk(value: Any, parts: list[str | int], what: str, path: str) -> Any:
                 if isinstance(value, dict)
                 else ""
             )
-            raise DataError(
+            raise EndpointError(
                 f"{what}: the answer has no {str(part)!r} at path {path!r}, "
                 f"got {_kind(value)}{keys}"
             )
@@ -325,18 +326,18 @@ def _numbers(value: Any, what: str, *, integers: bool = False) -> np.ndarray:
     """A nested list of numbers as a float64 (or int64) array; bools, strings, nulls and
     ragged rows refused."""
     if not isinstance(value, list):
-        raise DataError(f"{what}: expected a list, got {_kind(value)}")
+        raise EndpointError(f"{what}: expected a list, got {_kind(value)}")
     leaves = _leaves(value)
     bad = [v for v in leaves if isinstance(v, bool) or not isinstance(v, int | float)]
     if bad:
-        raise DataError(f"{what}: expected numbers, found {short_repr(bad[0], 40)}")
+        raise EndpointError(f"{what}: expected numbers, found {short_repr(bad[0], 40)}")
     try:
         arr = np.array(value, dtype=np.float64)
     except ValueError:
-        raise DataError(f"{what}: rows of different lengths") from None
+        raise EndpointError(f"{what}: rows of different lengths") from None
     if integers:
         if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
-            raise DataError(
+            raise EndpointError(
                 f"{what}: class indices must be integers, found {short_repr(value, 60)}"
             )
         return arr.astype(np.int64)
@@ -366,7 +367,7 @@ def parse_answer(
 ) -> list[Any]:
     """The per-record answers of one batch of ``n`` records, validated: one probability or
     logit row (list of C floats), one label (int), or ``{"labels": [...], "scores": [...]}``
-    per record. DataError (prefixed with ``what``, naming the URL and batch) for a wrong
+    per record. EndpointError (prefixed with ``what``, naming the URL and batch) for a wrong
     shape, a wrong number of classes, NaN or inf, probabilities outside [0, 1] or rows not
     summing to 1 (never normalised here), labels outside the classes."""
     from miaudit.outputs import PROB_SUM_ATOL
@@ -377,7 +378,7 @@ def parse_answer(
         labels = _numbers(extract(doc, mapping.outputs, what), what, integers=True)
         _check_len(labels, n, what, "labels")
         if labels.ndim != 1:
-            raise DataError(f"{what}: expected one label per record, got shape {labels.shape}")
+            raise EndpointError(f"{what}: expected one label per record, got shape {labels.shape}")
         _check_classes(labels, num_classes, what)
         return [int(v) for v in labels]
     if out == "top_k":
@@ -388,23 +389,25 @@ def parse_answer(
         scores = _numbers(extract(doc, mapping.scores, what), f"{what} (top-k scores)")
         _check_len(labels, n, what, "top-k label rows")
         if labels.ndim != 2 or scores.shape != labels.shape:
-            raise DataError(
+            raise EndpointError(
                 f"{what}: top-k labels {labels.shape} and scores {scores.shape} must both be "
                 f"(n, k) with n = {n}"
             )
         k = labels.shape[1]
         if top_k is not None and k != min(top_k, num_classes):
-            raise DataError(f"{what}: the answer has {k} classes per record, top_k is {top_k}")
+            raise EndpointError(f"{what}: the answer has {k} classes per record, top_k is {top_k}")
         if k > num_classes:
-            raise DataError(f"{what}: {k} top-k classes per record but the model has {num_classes}")
+            raise EndpointError(
+                f"{what}: {k} top-k classes per record but the model has {num_classes}"
+            )
         _check_classes(labels, num_classes, what)
         if any(len(set(row)) != k for row in labels.tolist()):
-            raise DataError(f"{what}: a record's top-k labels repeat a class")
+            raise EndpointError(f"{what}: a record's top-k labels repeat a class")
         _check_probabilities(scores, what, "top-k scores")
         sums = scores.sum(axis=1)
         if np.any(sums > 1 + PROB_SUM_ATOL):
             i = int(np.argmax(sums))
-            raise DataError(
+            raise EndpointError(
                 f"{what}: top-k scores of row {i} sum to {sums[i]:.6g} > 1; not probabilities"
             )
         return [
@@ -415,31 +418,31 @@ def parse_answer(
     values = _numbers(extract(doc, mapping.outputs, what), what)
     if mapping.flat:
         if values.ndim != 1 or values.size != n * num_classes:
-            raise DataError(
+            raise EndpointError(
                 f"{what}: a flat answer of {values.size} values cannot be {n} records x "
                 f"{num_classes} classes"
             )
         values = values.reshape(n, num_classes)
     _check_len(values, n, what, "rows")
     if values.ndim != 2:
-        raise DataError(
+        raise EndpointError(
             f"{what}: expected one row of {num_classes} {out} per record, got shape {values.shape}"
         )
     if values.shape[1] != num_classes:
-        raise DataError(
+        raise EndpointError(
             f"{what}: rows have {values.shape[1]} {out}, but the model has "
             f"num_classes={num_classes}"
         )
     if not np.all(np.isfinite(values)):
         bad = int(np.sum(~np.isfinite(values).all(axis=1)))
-        raise DataError(f"{what}: NaN or inf {out} in {bad} of {n} rows")
+        raise EndpointError(f"{what}: NaN or inf {out} in {bad} of {n} rows")
     if out == "probabilities":
         _check_probabilities(values, what, "probabilities")
         sums = values.sum(axis=1)
         off = np.abs(sums - 1.0) > PROB_SUM_ATOL
         if np.any(off):
             i = int(np.argmax(off))
-            raise DataError(
+            raise EndpointError(
                 f"{what}: probability rows must sum to 1: {int(off.sum())} of {n} do not (row {i} "
                 f"sums to {sums[i]:.6g}); if the endpoint returns raw scores, use output: logits"
             )
@@ -449,20 +452,20 @@ def parse_answer(
 def _check_len(arr: np.ndarray, n: int, what: str, noun: str) -> None:
     if arr.ndim == 0 or arr.shape[0] != n:
         got = "a scalar" if arr.ndim == 0 else f"{arr.shape[0]} {noun}"
-        raise DataError(f"{what}: {n} records sent, the answer has {got}")
+        raise EndpointError(f"{what}: {n} records sent, the answer has {got}")
 
 
 def _check_classes(labels: np.ndarray, num_classes: int, what: str) -> None:
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         bad = sorted({int(v) for v in labels.ravel() if v < 0 or v >= num_classes})[:5]
-        raise DataError(f"{what}: labels {bad} outside the classes 0..{num_classes - 1}")
+        raise EndpointError(f"{what}: labels {bad} outside the classes 0..{num_classes - 1}")
 
 
 def _check_probabilities(values: np.ndarray, what: str, noun: str) -> None:
     if not np.all(np.isfinite(values)):
-        raise DataError(f"{what}: NaN or inf in the {noun}")
+        raise EndpointError(f"{what}: NaN or inf in the {noun}")
     if np.any(values < -1e-12) or np.any(values > 1 + 1e-12):
-        raise DataError(
+        raise EndpointError(
             f"{what}: {noun} outside [0, 1] (e.g. {values[(values < 0) | (values > 1)][0]:.6g}); "
             "if the endpoint returns raw scores, use output: logits"
         )

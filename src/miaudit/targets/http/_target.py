@@ -20,7 +20,8 @@ from miaudit.errors import ConfigError, short_repr
 from miaudit.outputs import softmax
 from miaudit.targets._base import Target, as_records
 from miaudit.targets.http._client import HttpClient
-from miaudit.targets.http._ledger import EndpointUnavailable, QueryLedger
+from miaudit.targets.http._errors import EndpointUnavailable
+from miaudit.targets.http._ledger import QueryLedger
 from miaudit.targets.http._mapping import (
     Mapping,
     make_mapping,
