@@ -82,14 +82,13 @@ class QueryLedger:
     def reserve(self, n: int, what: str) -> None:
         """Charge ``n`` queries before they are sent; HttpBudgetExceeded (nothing charged)
         when the budget cannot take them."""
-        left = self.left()
-        if left is not None and n > left:
+        if not self.store.charge(self.key, n, 1, cap=self.budget):
+            left = self.left()
             raise HttpBudgetExceeded(
                 f"{self.endpoint}: query budget reached: {what} needs {n} more queries, "
                 f"{left} of the budget of {self.budget} are left ({self.sent_total()} sent, "
                 "counted over every run sharing the cache); raise query_budget to go on"
             )
-        self.store.charge(self.key, n, 1)
         t = self.tally()
         t.sent += n
         t.requests += 1

@@ -50,7 +50,7 @@ class QueryStore:
         try:
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(where, isolation_level=None)
+            self._db = sqlite3.connect(where, isolation_level=None, timeout=30.0)
             for statement in _SCHEMA:
                 self._db.execute(statement)
             self._check_identity(identity)
@@ -88,15 +88,20 @@ class QueryStore:
         with self._transaction():
             self._db.executemany("INSERT OR REPLACE INTO answers VALUES (?, ?)", list(items))
 
-    def charge(self, label: str, sent: int, requests: int) -> None:
+    def charge(self, label: str, sent: int, requests: int, *, cap: int | None = None) -> bool:
         """Add ``sent`` queries in ``requests`` requests to ``label`` (negative: a request
-        that certainly never reached the endpoint is taken back)."""
+        that certainly never reached the endpoint is taken back), unless that would take
+        the total past ``cap``: then nothing is charged and False is returned. The check and
+        the charge are one transaction, so two audits sharing the cache cannot both pass."""
         with self._transaction():
+            if cap is not None and self.sent_total() + sent > cap:
+                return False
             self._db.execute(
                 "INSERT INTO ledger VALUES (?, ?, ?) ON CONFLICT(charge) DO UPDATE SET "
                 "sent = sent + excluded.sent, requests = requests + excluded.requests",
                 (label, sent, requests),
             )
+        return True
 
     def sent_by_charge(self) -> dict[str, tuple[int, int]]:
         """``{label: (queries sent, requests)}`` over every run that used this cache."""
