@@ -232,13 +232,15 @@ def test_server_down_is_a_clear_error_that_costs_no_budget(problem):
     assert target.query_ledger.sent_total() == 0  # refused connections reached nobody
 
 
+@pytest.mark.parametrize("die_after", [3, 8], ids=["in-the-shared-queries", "in-an-attack"])
 def test_server_dying_mid_audit_then_the_rerun_finishes_with_the_remaining_queries(
-    problem, tmp_path
+    problem, tmp_path, die_after
 ):
-    """The server stops after 3 answers (batches of 40): the audit stops with a clear error,
-    the 120 answers received are cached; the rerun against the restarted server sends only
-    the remaining records (each record answered once over the two runs) and gives the
-    audit of the live model; the budget is never exceeded."""
+    """The server stops after ``die_after`` answers (batches of 40; the shared queries take
+    5 requests, so 8 dies in boundary_distance): the audit stops with a clear error, the
+    answers received are cached; the rerun against the restarted server sends only the
+    remaining records (each record answered once over the two runs) and gives the audit of
+    the live model; the budget is never exceeded."""
     model, x, y = problem
     sets = _sets(x, y)
     kw = {
@@ -259,13 +261,15 @@ def test_server_dying_mid_audit_then_the_rerun_finishes_with_the_remaining_queri
         **FAST,
     }
     first = ModelServer(model)
-    first.die_after = 3
+    first.die_after = die_after
     with pytest.raises(EndpointUnavailable, match="rerun the audit to resume"):
         miaudit.audit(http_target(first.url, **settings), **kw)
-    assert first.records == 120
+    assert first.answered == die_after
+    if die_after == 3:
+        assert first.records == 120
     with ModelServer(model, port=first.port) as second:
         target = http_target(second.url, **settings)
-        assert target.store.answers_count() == 120
+        assert target.store.answers_count() == first.records
         result = miaudit.audit(target, **kw)
     local = miaudit.audit(model, **kw)
     assert [a.error for a in result.attacks] == [None, None]
