@@ -26,7 +26,8 @@ class ModelServer:
         k: k of the top-k answers.
         port: the port (0: an ephemeral one; a restarted server takes its predecessor's).
     Attributes:
-        fault: None, "500", "slow", "malformed", "wrong_classes", "nan", "not_distribution";
+        fault: None, "500", "401", "redirect", "slow", "malformed", "wrong_classes", "nan",
+            "not_distribution";
             ``fail_first`` > 0 makes the first that many requests answer HTTP 500.
         die_after: stop serving (the port then refuses connections) after this many answers.
         requests, records: requests received and records answered (the server's hits).
@@ -149,6 +150,15 @@ class ModelServer:
                     number = server.requests
                 if server.fail_first >= number or server.fault == "500":
                     self._send(500, b'{"error": "internal"}')
+                    return
+                if server.fault == "401":
+                    self._send(401, b'{"error": "bad token"}')
+                    return
+                if server.fault == "redirect":
+                    self.send_response(307)
+                    self.send_header("Location", "http://elsewhere.example/predict")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
                     return
                 if server.fault == "slow":
                     time.sleep(server.slow_s)

@@ -182,6 +182,18 @@ def test_http_500_is_retried_then_a_clear_error(problem, server):
     assert server.requests == 4
 
 
+def test_client_errors_and_redirects_are_not_retried(problem, server):
+    _, x, _ = problem
+    target = http_target(server.url, num_classes=3, **FAST)
+    server.fault = "401"
+    with pytest.raises(EndpointError, match="HTTP 401: .*bad token.*check the headers"):
+        target.predict_proba(x[:2])
+    server.fault = "redirect"
+    with pytest.raises(EndpointError, match="redirected \\(HTTP 307\\) to http://elsewhere"):
+        target.predict_proba(x[:2])
+    assert server.requests == 2
+
+
 def test_timeouts_are_retried_then_a_clear_error(problem, server):
     _, x, _ = problem
     server.fault, server.slow_s = "slow", 0.6

@@ -242,3 +242,14 @@ def test_config_headers_from_the_environment_stay_references(monkeypatch, tmp_pa
     assert target.store.path is not None and tmp_path in target.store.path.parents
     with pytest.raises(ConfigError, match="num_classes is 3 but the data have 4"):
         target_from_url_section(s, num_classes=4, cache_dir=None)
+
+
+def test_backoff_doubles_and_honours_retry_after():
+    from miaudit.targets.http import http_target
+
+    client = http_target("http://127.0.0.1:9/p", num_classes=2, backoff_s=0.5).client
+    assert [client._wait(i) for i in (1, 2, 3)] == [0.5, 1.0, 2.0]
+    client._retry_after = 3.0
+    assert client._wait(1) == 3.0 and client._wait(4) == 4.0
+    client._retry_after = 1e6
+    assert client._wait(1) == 300.0  # capped

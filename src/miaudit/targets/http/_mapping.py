@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from miaudit.errors import ConfigError, short_repr
+from miaudit.errors import ConfigError, DataError, short_repr
 from miaudit.targets.http._errors import EndpointError
 
 OUTPUT_KINDS = ("probabilities", "logits", "top_k", "labels")
@@ -124,9 +124,11 @@ def make_mapping(
     request: Any = None, response: Any = None, *, output: str = "probabilities"
 ) -> Mapping:
     """The :class:`Mapping` of ``request`` (a template name or a JSON template; None:
-    "default") and ``response`` (None: the named template's paths; a path string; or a
-    mapping with ``outputs`` / ``labels`` / ``scores`` paths and ``flat``). ConfigError for
-    an unknown template, a template without exactly one batch placeholder, a bad path."""
+    "default") and ``response`` (None: the named template's paths; a template name; a path
+    string, which keeps the request template's ``flat``, e.g. kserve_v2's flat tensors; or a
+    mapping with ``outputs`` / ``labels`` / ``scores`` paths and ``flat``, default false).
+    ConfigError for an unknown template, a template without exactly one batch placeholder,
+    a bad path."""
     if output not in OUTPUT_KINDS:
         raise ConfigError(
             f"output must be one of {', '.join(OUTPUT_KINDS)}, got {short_repr(output)}"
@@ -244,7 +246,10 @@ def parse_path(path: Any, *, what: str = "path") -> list[str | int]:
 def record_json(record: np.ndarray) -> str:
     """One record as the JSON text the body carries (nested lists; floats by ``repr``, so
     float32 and float64 values travel exactly)."""
-    return json.dumps(record.tolist(), allow_nan=False)
+    try:
+        return json.dumps(record.tolist(), allow_nan=False)
+    except ValueError:
+        raise DataError("a record with NaN or inf cannot be sent as JSON") from None
 
 
 def request_body(

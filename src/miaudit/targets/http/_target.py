@@ -20,7 +20,7 @@ from miaudit.errors import ConfigError, short_repr
 from miaudit.outputs import softmax
 from miaudit.targets._base import Target, as_records
 from miaudit.targets.http._client import HttpClient
-from miaudit.targets.http._errors import EndpointUnavailable
+from miaudit.targets.http._errors import EndpointError, EndpointUnavailable
 from miaudit.targets.http._ledger import QueryLedger
 from miaudit.targets.http._mapping import (
     Mapping,
@@ -240,7 +240,13 @@ class HttpTarget(Target):
 
     def _top_k(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         rows = self.answers(x)
-        k = len(rows[0]["labels"]) if rows else (self.top_k or 1)
+        lengths = sorted({len(r["labels"]) for r in rows})
+        if len(lengths) > 1:
+            raise EndpointError(
+                f"{self.display}: top-k answers of different lengths {lengths}; give top_k "
+                "(the k the endpoint returns) so that every answer is checked against it"
+            )
+        k = lengths[0] if rows else (self.top_k or 1)
         labels = np.array([r["labels"] for r in rows], dtype=np.int64).reshape(len(rows), k)
         scores = np.array([r["scores"] for r in rows], dtype=np.float64).reshape(len(rows), k)
         return labels, scores
