@@ -5,7 +5,11 @@ http_server.py), audited through miaudit.http_target.
 Equalities are exact where the answers travel as JSON floats: Python's json writes a float64
 with ``repr``, the shortest text that reads back to the same double, so the server's
 probabilities reach the client bit for bit; the records are float64 and travel the same
-way, so the served model computes on exactly the client's records.
+way, so the served model computes on exactly the client's records. One more condition: the
+server must compute on the same batches as the local audit, because a model's outputs can
+depend on its batch in the last bit (scikit-learn's BLAS products: 1.1e-16 apart between
+10,000 records at once and in batches of 100); here every call asks at most 80 records, and
+batch_size (100 by default) sends each call in one request, as the local audit computes it.
 """
 
 from __future__ import annotations
