@@ -189,6 +189,7 @@ def test_config_section_defaults_and_keys():
     assert set(s) == set(URL_KEYS)
     assert s["output"] == "probabilities" and s["retries"] == 2 and s["timeout_s"] == 10.0
     assert s["query_budget"] is None and s["headers"] == {}
+    assert check_url_section(s, source="a.yaml") == s  # a checked section checks again as is
 
 
 @pytest.mark.parametrize(
