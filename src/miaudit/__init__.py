@@ -37,6 +37,8 @@ _EXPORTS = {
     "evaluate_scores": "miaudit.metrics",
     "ModelOutputs": "miaudit.outputs",
     "as_target": "miaudit.targets",
+    "HttpTarget": "miaudit.targets.http",
+    "http_target": "miaudit.targets.http",
     "train_model": "miaudit.models",
 }
 

@@ -211,3 +211,30 @@ def test_score_samples_points_to_score_records(setup):
     out = ModelOutputs.from_logits(np.zeros((2, C)), np.zeros(2, int))
     with pytest.raises(DataError, match="score_records"):
         attack.score_samples(out)
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        cc.BoundaryDistance(max_queries_per_record=30, n_calibration=20),
+        cc.BoundaryDistance(max_queries_per_record=30, calibration="shadow", n_calibration=20),
+        cc.Augmentation(n_augmentations=3),
+        cc.Augmentation(n_augmentations=3, classifier="logistic"),
+        lz.BoundaryTransfer(method="fgsm"),
+        lz.LabelTransfer(),
+    ],
+    ids=lambda a: f"{a.name}-{a.get_params()}",
+)
+def test_declared_target_queries_bound_the_queries_made(setup, attack):
+    """``target_queries`` (what a query-budgeted audit checks before the attack runs) is an
+    upper bound of the label queries of ``fit`` and scoring, counted on the target."""
+    target, pop, x, y, _ = setup
+    fit_view, score_view = LabelOnlyTarget(target), LabelOnlyTarget(target)
+    attack.fit(_knowledge(setup, target=fit_view))
+    attack.score_records(score_view, x, y)
+    made = fit_view.query_count + score_view.query_count
+    declared = attack.target_queries(len(y), len(pop[1]))
+    assert made <= declared
+    assert fit_view.query_count <= attack.fit_queries(len(pop[1]))
+    # the bound is the declared budget, not a loose guess: scoring spends most of it
+    assert score_view.query_count >= 0.5 * attack.max_queries_per_record * len(y)

@@ -100,6 +100,20 @@ class LabelOnlyAttack(Attack):
 
     requires = Needs(access="labels")
 
+    def target_queries(self, n_records: int, n_population: int) -> int:
+        """The most label queries this attack sends the target in an audit of ``n_records``
+        records with ``n_population`` population records: those of ``fit``
+        (:meth:`fit_queries`) and ``max_queries_per_record`` per audited record at scoring
+        (the budget the pipeline enforces). Read by a query-budgeted target's audit
+        (:mod:`miaudit.pipeline._query_budget`) before the attack runs."""
+        per_record = int(getattr(self, "max_queries_per_record", 0))
+        return self.fit_queries(n_population) + per_record * int(n_records)
+
+    def fit_queries(self, n_population: int) -> int:
+        """The most label queries ``fit`` sends the target (every population record's
+        label, by default: the attacks relabel or start from them)."""
+        return int(n_population)
+
     def _score(self, outputs: ModelOutputs) -> np.ndarray:
         raise DataError(
             f"{self.name} is a label-only attack: it queries the target itself; call "

@@ -146,6 +146,15 @@ class BoundaryDistance(LabelOnlyAttack):
         )
         return distances
 
+    def fit_queries(self, n_population: int) -> int:
+        """The population's labels, and with percentile calibration up to
+        ``max_queries_per_record`` for each of ``min(n_calibration, n_population)`` records
+        (the shadow of ``calibration="shadow"`` is the attacker's own, queried freely)."""
+        calibration = 0
+        if self.calibration == "percentile":
+            calibration = min(int(self.n_calibration), int(n_population))
+        return int(n_population) + calibration * int(self.max_queries_per_record)
+
     def fit(self, knowledge: AttackerKnowledge) -> BoundaryDistance:
         self.check_params()
         x_pop, y_pop = population_records(self, knowledge)
@@ -313,6 +322,11 @@ class Augmentation(LabelOnlyAttack):
         views = [x, *self.augmented_copies(x, seed)]
         labels = target.predict_labels(np.concatenate(views, axis=0))
         return (labels.reshape(len(views), len(x)) == y[None, :]).T
+
+    def fit_queries(self, n_population: int) -> int:
+        """The population's labels with ``classifier="logistic"`` (to train the shadow), none
+        with the threshold score."""
+        return int(n_population) if self.classifier == "logistic" else 0
 
     def fit(self, knowledge: AttackerKnowledge) -> Augmentation:
         self.check_params()

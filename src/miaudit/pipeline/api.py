@@ -22,6 +22,7 @@ from miaudit.pipeline._attack_list import DEFAULT_ATTACKS, AttackSpec, resolve_a
 from miaudit.pipeline._holdings import Holdings
 from miaudit.pipeline._needs import check_attack_needs
 from miaudit.pipeline._queries import Queried, query_random_inputs, query_target
+from miaudit.pipeline._query_budget import QueryAccount
 from miaudit.pipeline._records import Inputs, check_inputs
 from miaudit.pipeline._scoring import failed_result, run_attack
 from miaudit.pipeline.references import (
@@ -91,11 +92,13 @@ def audit(
     target = as_target(model, num_classes=num_classes)
     attack_objs = _checked_attacks(attacks, target, settings, population is not None)
     inputs = check_inputs(target, members, nonmembers, population, record_ids)
+    account = QueryAccount.of(target)  # a query-budgeted target (HTTP API); else a no-op
+    account.start_shared(inputs, attack_objs, settings, random_queries, seed)
     queried = query_target(target, inputs, settings)
     held = _attacker_holdings(target, inputs, queried, attack_objs, settings, seed, random_queries)
-    results, ref_seconds = _run_attacks(attack_objs, held, bootstrap, progress)
+    results, ref_seconds = _run_attacks(attack_objs, held, bootstrap, progress, account)
     summary = _summary(held, inputs, queried, model_name, model_params, dataset)
-    return _assemble(
+    result = _assemble(
         summary,
         results,
         ref_seconds,
@@ -107,6 +110,8 @@ def audit(
         seed=seed,
         title=title,
     )
+    result.queries = account.report()
+    return result
 
 
 def _assemble(
@@ -242,22 +247,40 @@ class _References:
 
 
 def _run_attacks(
-    attack_objs: list[tuple[str, Attack]], held: Holdings, bootstrap: int, progress: bool
+    attack_objs: list[tuple[str, Attack]],
+    held: Holdings,
+    bootstrap: int,
+    progress: bool,
+    account: QueryAccount | None = None,
 ) -> tuple[list[AttackResult], dict[str, float]]:
     """Fit and score every attack in turn (reference models built at the first attack that
-    asks for them); the results and the seconds each reference plan took."""
+    asks for them); the results and the seconds each reference plan took. With a
+    query-budgeted target, each attack's queries are charged to it and an attack the budget
+    cannot take is skipped with the reason (:class:`QueryAccount`)."""
     references = _References(held, progress)
+    account = account or QueryAccount()
     results = []
     bar = tqdm(attack_objs, desc="attacks", disable=not progress, leave=False)
     for label, attack in bar:
         bar.set_postfix_str(label)
+        account.check_endpoint()  # an endpoint that stopped answering stops the audit
+        skipped = account.start_attack(label, attack, *_record_counts(held))
+        if skipped is not None:
+            results.append(failed_result(label, attack, time.perf_counter(), skipped))
+            continue
         try:
             knowledge = _knowledge(attack, held, references)
         except MiauditError as exc:
             results.append(failed_result(label, attack, time.perf_counter(), str(exc)))
             continue
         results.append(run_attack(label, attack, knowledge, held, bootstrap))
+    account.check_endpoint()
     return results, references.seconds
+
+
+def _record_counts(held: Holdings) -> tuple[int, int]:
+    """The audited records and the attacker's population records."""
+    return len(held.membership), 0 if held.population is None else len(held.population[1])
 
 
 def _knowledge(attack: Attack, held: Holdings, references: _References) -> AttackerKnowledge:

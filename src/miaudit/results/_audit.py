@@ -190,6 +190,11 @@ class AuditResult:
             trained with (training-time) or wrapped by (inference-time) the target's defense,
             the defense-aware attacker; False when they were undefended; None when no attack
             used them or it is unknown.
+        queries: the target's query record when it is a model behind an API with a query
+            ledger (:class:`~miaudit.targets.http.HttpTarget`): the budget, the queries
+            sent (this run and every run sharing the cache), and per step (the shared
+            queries, each attack) the queries asked, reused from the cache, sent, and the
+            attack's declared need; None (and absent from results.json) for other targets.
 
     Writing every output file (results.json, scores.csv, report.html) is
     :func:`miaudit.save_result`; re-reading them is :func:`miaudit.results.load_result`.
@@ -206,6 +211,7 @@ class AuditResult:
     title: str = "Membership-inference audit"
     timings: dict[str, float] = field(default_factory=dict)
     reference_defense_aware: bool | None = None
+    queries: dict[str, Any] | None = None
 
     def attack(self, name: str) -> AttackResult:
         for a in self.attacks:
@@ -226,6 +232,7 @@ class AuditResult:
                 "summary": self.strongest_attacks(),
                 "reference_defense_aware": self.reference_defense_aware,
                 "timings": self.timings,
+                **({} if self.queries is None else {"queries": self.queries}),
             }
         )
 
@@ -266,6 +273,7 @@ class AuditResult:
             title=data["title"],
             timings=dict(timings),
             reference_defense_aware=data["reference_defense_aware"],
+            queries=data.get("queries"),
         )
 
     @classmethod
