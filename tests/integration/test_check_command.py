@@ -294,3 +294,28 @@ def test_audit_command_logs_too_and_tracking_failures_exit_5(tmp_path, capsys, m
     err = capsys.readouterr().err
     assert "cannot reach the MLflow tracking store" in err and "nothing was run" in err
     assert not (tmp_path / "out" / "results.json").exists()
+
+
+def test_run_config_logs_by_itself_and_needs_an_output(tmp_path, monkeypatch):
+    """The Python API: run_config with a tracking section logs the saved audit."""
+    pytest.importorskip("mlflow")
+    from miaudit.errors import ConfigError
+    from miaudit.pipeline import run_config
+
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    uri = (tmp_path / "mlruns").as_uri()
+    cfg = {**SMALL, "tracking": {"mlflow": uri}}
+    with pytest.raises(ConfigError, match="tracking logs the audit's saved files: set 'output'"):
+        run_config(cfg, progress=False)
+    result = run_config(cfg, output=tmp_path / "api", progress=False)
+    _, runs = _runs(uri, "miaudit", monkeypatch)
+    (run,) = runs
+    assert run.info.run_name == result.title
+    assert run.data.metrics["attack/loss/auc"] == result.attack("loss").metrics.auc
+
+
+def test_tradeoff_refuses_a_tracking_section(tmp_path, capsys):
+    cfg = {**SMALL, "tracking": {"mlflow": "file:x"}, "tradeoff": [{"name": "l2"}]}
+    path = _config(tmp_path, cfg)
+    assert main(["tradeoff", path, "--output", str(tmp_path / "t")]) == 2
+    assert "tradeoff sweeps do not log to 'tracking'" in capsys.readouterr().err
