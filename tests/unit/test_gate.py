@@ -166,6 +166,10 @@ def test_check_applicable_refuses_what_the_audit_cannot_answer() -> None:
     with pytest.raises(ConfigError, match=r"no attack of the audit is labelled 'lira'.*loss"):
         check_applicable(lira, attack_labels=["loss"], bootstrap=200, **kw)
     check_applicable(lira, attack_labels=None, bootstrap=200, **kw)  # attacks: all
+    both = parse_check_section({"max_auc": 0.6, "attacks": {"lira": {"max_auc": 0.7}}})
+    check_applicable(both, attack_labels=["loss", "lira"], bootstrap=200, **kw)
+    with pytest.raises(ConfigError, match="check.max_auc applies to no attack: every attack"):
+        check_applicable(both, attack_labels=["lira"], bootstrap=200, **kw)
     other = parse_check_section({"attacks": {"rmia": {"max_auc": 0.7}}})
     with pytest.raises(ConfigError, match="no registered attack is labelled 'rmia'"):
         check_applicable(other, attack_labels=None, bootstrap=200, **kw)
@@ -383,3 +387,39 @@ def test_outputs_are_deterministic_and_escape_markup() -> None:
     assert ET.fromstring(xml).find(".//failure").get("message").count("a|b<c>&") == 1
     assert xml == check_junit(report, result, "r")
     json.dumps(report.outcomes[0].message)  # plain text
+
+
+# -- the README's CI jobs -------------------------------------------------------------------
+
+
+def _readme_blocks(first_line: str) -> list[str]:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```yaml\n(.*?)```", text, flags=re.S)
+    return [b for b in blocks if b.startswith(first_line)]
+
+
+def test_readme_ci_jobs_parse_and_report_the_gates_files() -> None:
+    import yaml
+
+    (github,) = _readme_blocks("# .github/workflows/privacy.yml")
+    steps = yaml.safe_load(github)["jobs"]["privacy-gate"]["steps"]
+    runs = " ".join(str(s.get("run", "")) for s in steps)
+    assert "miaudit check ci/privacy.yaml" in runs
+    junit = [s for s in steps if "action-junit-report" in s.get("uses", "")]
+    assert junit[0]["with"]["report_paths"] == "runs/privacy/check.junit.xml"
+    assert all(s.get("if") and "always()" in s["if"] for s in steps[5:])  # run when it fails
+    (gitlab,) = _readme_blocks("# .gitlab-ci.yml")
+    job = yaml.safe_load(gitlab)["privacy-gate"]
+    assert any("miaudit check ci/privacy.yaml" in line for line in job["script"])
+    assert job["artifacts"]["reports"]["junit"] == "runs/privacy/check.junit.xml"
+    assert job["artifacts"]["when"] == "always"
+    for line in github.splitlines() + job["script"]:  # the options the jobs use parse
+        if "miaudit check" in line:
+            args = line.split("miaudit check", 1)[1].split()
+            tpr = [args[i + 1] for i, a in enumerate(args) if a == "--max-tpr"]
+            auc = args[args.index("--max-auc") + 1]
+            assert parse_cli_thresholds(max_auc=auc, max_tpr=tpr).items
+    (section,) = _readme_blocks("check:")
+    assert len(parse_check_section(yaml.safe_load(section)["check"]).items) == 6

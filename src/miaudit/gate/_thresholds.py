@@ -309,8 +309,9 @@ def check_applicable(
         bootstrap: the audit's bootstrap resamples (0: no confidence intervals).
 
     Raises:
-        ConfigError: a per-attack threshold naming no attack of the audit, ``max_epsilon``
-            without a differentially private defense, ``strict`` without intervals.
+        ConfigError: a per-attack threshold naming no attack of the audit, an audit-wide
+            one every attack overrides, ``max_epsilon`` without a differentially private
+            defense, ``strict`` without intervals.
     """
     valid = list(registered if attack_labels is None else attack_labels)
     for label in thresholds.attack_labels():
@@ -320,6 +321,13 @@ def check_applicable(
                 f"{source}: check.attacks.{label}: no {what} is labelled {label!r} "
                 f"(the audit's attacks: {', '.join(valid)})"
             )
+    for t in thresholds.items:
+        if t.metric != "epsilon" and t.attack is None and attack_labels is not None:
+            if set(valid) <= thresholds.overridden(t):
+                raise ConfigError(
+                    f"{source}: check.{t.option} applies to no attack: every attack of the "
+                    "audit has its own threshold in check.attacks"
+                )
     if any(t.metric == "epsilon" for t in thresholds.items) and not differentially_private:
         has = (
             "no defense" if defense is None else f"defense {defense!r}, which has no DP accountant"
