@@ -203,6 +203,10 @@ def test_failed_attack_exits_3_when_no_threshold_is_exceeded(tmp_path, capsys, m
     suite = _junit(tmp_path).find("testsuite")
     assert suite.get("errors") == "1" and suite.find("testcase/error") is not None
     assert _check(_config(tmp_path, SMALL), "--max-auc", "0.5") == 1  # exceeded wins
+    capsys.readouterr()
+    only_confidence = {**SMALL, "check": {"attacks": {"confidence": {"max_auc": 0.99}}}}
+    assert _check(_config(tmp_path, only_confidence)) == 0  # the gate asked about confidence
+    assert "note: attacks loss failed and no threshold applies" in capsys.readouterr().err
 
 
 def test_dp_epsilon_threshold(tmp_path, capsys):
