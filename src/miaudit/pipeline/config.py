@@ -238,43 +238,6 @@ def parse_config(raw: Any, *, source: str = "config") -> AuditConfig:
     return config
 
 
-def _gate_sections_to_dict(config: AuditConfig, d: dict[str, Any]) -> None:
-    """``check`` and ``tracking`` in the file's shape, left out when absent (so that a
-    config without them records the same results.json as before they existed)."""
-    for key, section in (("check", config.check), ("tracking", config.tracking)):
-        if section is None:
-            d.pop(key, None)
-        else:
-            d[key] = section.to_dict()
-
-
-def check_thresholds_apply(
-    config: AuditConfig, thresholds: Thresholds, *, source: str = "config"
-) -> None:
-    """Refuse (ConfigError), before anything trains, thresholds this config's audit cannot
-    answer (:func:`miaudit.gate.check_applicable`): a per-attack threshold for an attack
-    the config does not run, ``max_epsilon`` without a differentially private defense,
-    ``strict`` with ``evaluation.bootstrap: 0``."""
-    from miaudit.defenses import DEFENSES
-
-    labels = None
-    if config.attacks != "all":
-        labels = [
-            a if isinstance(a, str) else str(a.get("label", a["name"])) for a in config.attacks
-        ]
-    defense = None if config.target.defense is None else str(config.target.defense["name"])
-    check_applicable(
-        thresholds,
-        attack_labels=labels,
-        registered=ATTACKS.names(),
-        defense=defense,
-        differentially_private=defense is not None
-        and bool(DEFENSES.get(defense).differentially_private),
-        bootstrap=config.evaluation.bootstrap,
-        source=source,
-    )
-
-
 def _bootstrap(value: Any, source: str) -> int:
     """``evaluation.bootstrap``: 0 (no intervals) or at least MIN_BOOTSTRAP resamples."""
     n = _int(value, "evaluation.bootstrap", source, minimum=0)
@@ -396,6 +359,43 @@ def _attacks(value: Any, source: str) -> list[str | dict[str, Any]] | str:
     return out
 
 
+def _gate_sections_to_dict(config: AuditConfig, d: dict[str, Any]) -> None:
+    """``check`` and ``tracking`` in the file's shape, left out when absent (so that a
+    config without them records the same results.json as before they existed)."""
+    for key, section in (("check", config.check), ("tracking", config.tracking)):
+        if section is None:
+            d.pop(key, None)
+        else:
+            d[key] = section.to_dict()
+
+
+def check_thresholds_apply(
+    config: AuditConfig, thresholds: Thresholds, *, source: str = "config"
+) -> None:
+    """Refuse (ConfigError), before anything trains, thresholds this config's audit cannot
+    answer (:func:`miaudit.gate.check_applicable`): a per-attack threshold for an attack
+    the config does not run, ``max_epsilon`` without a differentially private defense,
+    ``strict`` with ``evaluation.bootstrap: 0``."""
+    from miaudit.defenses import DEFENSES
+
+    labels = None
+    if config.attacks != "all":
+        labels = [
+            a if isinstance(a, str) else str(a.get("label", a["name"])) for a in config.attacks
+        ]
+    defense = None if config.target.defense is None else str(config.target.defense["name"])
+    check_applicable(
+        thresholds,
+        attack_labels=labels,
+        registered=ATTACKS.names(),
+        defense=defense,
+        differentially_private=defense is not None
+        and bool(DEFENSES.get(defense).differentially_private),
+        bootstrap=config.evaluation.bootstrap,
+        source=source,
+    )
+
+
 def _init_params(cls: type) -> set[str]:
     return set(init_parameters(cls))
 
@@ -487,10 +487,4 @@ def _exposes_parameters(config: AuditConfig) -> bool:
     return defense is None or DEFENSES.get(str(defense["name"])).kind == "training"
 
 
-__all__ = [
-    "AuditConfig",
-    "check_config_needs",
-    "check_thresholds_apply",
-    "load_config",
-    "parse_config",
-]
+__all__ = ["AuditConfig", "check_config_needs", "load_config", "parse_config"]
