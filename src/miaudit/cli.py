@@ -1,11 +1,18 @@
-"""Command line: ``miaudit demo | audit CONFIG | tradeoff CONFIG | report RESULTS | attacks |
-defenses | datasets``.
+"""Command line: ``miaudit demo | audit CONFIG | check CONFIG | tradeoff CONFIG |
+report RESULTS | attacks | defenses | datasets``.
 
 Exit status: 0 the run completed and every attack ran; 2 bad input (config, data, output
 directory, parameters), refused before any training, one line on stderr; 3 the run completed
 and its results were written, but at least one attack (or sweep point) failed (its error is in
 the results); 4 the run completed but some output files could not be written (e.g. a full
-disk), those written completely are kept; 130 interrupted (Ctrl-C).
+disk), those written completely are kept; 5 the results were written but logging them to the
+tracking store (``tracking:``) failed, or the store could not be reached before the run;
+130 interrupted (Ctrl-C).
+
+``check`` (the privacy gate, :mod:`miaudit.gate`): 0 every threshold holds; 1 a threshold
+is exceeded (each named on stderr); 2 bad input, including thresholds the audit cannot
+answer; 3 no threshold is exceeded but one could not be checked because an attack it
+applies to failed; 5 every threshold holds but tracking failed.
 """
 
 from __future__ import annotations
@@ -14,12 +21,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from miaudit.errors import IncompleteOutputError, MiauditError, one_line
+from miaudit.errors import IncompleteOutputError, MiauditError, TrackingError, one_line
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
 EXIT_ATTACK_FAILED = 3
 EXIT_OUTPUT_INCOMPLETE = 4
+EXIT_TRACKING_FAILED = 5
+EXIT_THRESHOLD_EXCEEDED = 1
 EXIT_INTERRUPTED = 130
 
 
@@ -34,6 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except IncompleteOutputError as exc:
         print(f"miaudit: error: {one_line(exc, MAX_ERROR_CHARS)}", file=sys.stderr)
         return EXIT_OUTPUT_INCOMPLETE
+    except TrackingError as exc:
+        print(f"miaudit: error: {one_line(exc, MAX_ERROR_CHARS)}", file=sys.stderr)
+        return EXIT_TRACKING_FAILED
     except MiauditError as exc:
         print(f"miaudit: error: {one_line(exc, MAX_ERROR_CHARS)}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -72,6 +84,37 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-code", action="store_true", help=NO_CODE_HELP)
     p.set_defaults(func=_cmd_audit)
 
+    p = sub.add_parser(
+        "check",
+        help="a privacy gate for CI: audit, then exit 1 when a threshold is exceeded",
+        description=CHECK_DESCRIPTION,
+    )
+    p.add_argument(
+        "config",
+        help="a YAML config (runs the audit), or a saved audit's results.json or its folder",
+    )
+    p.add_argument("--max-auc", metavar="X", help="largest AUC allowed, in [0, 1]")
+    p.add_argument(
+        "--max-tpr",
+        metavar="FPR:TPR",
+        action="append",
+        help="largest TPR allowed at an FPR level, fractions (e.g. 0.001:0.01); repeatable",
+    )
+    p.add_argument(
+        "--max-epsilon", metavar="E", help="largest DP accountant epsilon allowed (dp_sgd), > 0"
+    )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="compare the upper end of each 95%% confidence interval, not the point estimate",
+    )
+    p.add_argument("--output", help="output directory (overrides the config's 'output')")
+    p.add_argument("--data-dir", help="data directory (default: $MIAUDIT_DATA)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
+    p.add_argument("--no-code", action="store_true", help=NO_CODE_HELP)
+    p.set_defaults(func=_cmd_check)
+
     p = sub.add_parser("tradeoff", help="sweep defenses: privacy, utility and cost")
     p.add_argument("config", help="audit config with a 'tradeoff:' section")
     p.add_argument("--output", required=True, help="output directory")
@@ -109,23 +152,189 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    from miaudit.pipeline import load_config, run_config
+    from miaudit.pipeline import load_config
+    from miaudit.pipeline.run import check_tracking_before_work
 
     config = load_config(args.config)
+    output = _output_dir(args, config)
+    check_tracking_before_work(config, output)
+    result = _run(args, config, output)
+    print(result.summary())
+    print(f"results: {output}/results.json  report: {output}/report.html")
+    status = _attack_status(*_failed_attacks([result]))
+    return _track(config.tracking, result, output, status)
+
+
+CHECK_DESCRIPTION = (
+    "Run the audit a config describes (or read a saved one) and compare it with thresholds: "
+    "exit 0 when every threshold holds, 1 when one is exceeded, 2 on bad input, 3 when a "
+    "threshold could not be checked because an attack failed. Thresholds come from the "
+    "options and the config's check: section (options replace the config's audit-wide "
+    "ones). Writes check.md and check.junit.xml beside results.json."
+)
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from miaudit.gate import parse_cli_thresholds
+
+    cli = parse_cli_thresholds(
+        max_auc=args.max_auc,
+        max_tpr=args.max_tpr or (),
+        max_epsilon=args.max_epsilon,
+        strict=args.strict,
+    )
+    path = Path(args.config)
+    if path.is_dir() or path.suffix.lower() == ".json":
+        return _check_saved(args, path, cli)
+    return _check_config(args, cli)
+
+
+def _check_config(args: argparse.Namespace, cli) -> int:
+    """``miaudit check CONFIG``: every threshold checked before the audit runs."""
+    from miaudit.gate import CHECK_FILES, Thresholds
+    from miaudit.pipeline import load_config
+    from miaudit.pipeline.config import check_thresholds_apply
+    from miaudit.pipeline.output import prepare_output_dir
+    from miaudit.pipeline.run import check_tracking_before_work
+
+    config = load_config(args.config)
+    thresholds = (config.check or Thresholds()).merged(cli)
+    _require_thresholds(thresholds)
+    check_thresholds_apply(config, thresholds, source=args.config)
+    output = _output_dir(args, config)
+    prepare_output_dir(output, identity=None, files=CHECK_FILES)  # names free for files
+    check_tracking_before_work(config, output)
+    result = _run(args, config, output)
+    print(result.summary())
+    status, report = _gate(result, thresholds, output, f"{output}/results.json")
+    checked = {v.subject for o in report.outcomes for v in o.values}
+    unchecked = [name for name, _ in _failed_attacks([result])[0] if name not in checked]
+    if unchecked:  # failed, but no threshold applies to them: say so, the gate stands
+        print(
+            f"miaudit: note: attacks {', '.join(unchecked)} failed and no threshold applies "
+            "to them; their errors are in results.json",
+            file=sys.stderr,
+        )
+    return _track(config.tracking, result, output, status, report=report)
+
+
+def _check_saved(args: argparse.Namespace, path, cli) -> int:
+    """``miaudit check RESULTS``: the saved audit, not rerun (nor logged again)."""
+    from miaudit.errors import ConfigError
+    from miaudit.gate import Thresholds, parse_check_section
+    from miaudit.results import RESULTS_JSON, SCORES_CSV, AuditResult, load_result
+
+    extra = [
+        f"--{k.replace('_', '-')}"
+        for k in ("output", "data_dir", "overwrite", "no_code")
+        if getattr(args, k)
+    ]
+    if extra:
+        raise ConfigError(f"{', '.join(extra)}: only with a CONFIG (a saved audit is not rerun)")
+    results = path / RESULTS_JSON if path.is_dir() else path
+    audit = AuditResult.from_json(results)
+    if (results.parent / SCORES_CSV).is_file():
+        audit = load_result(results)  # the scores, for FPR levels results.json lacks
+    section = (audit.config or {}).get("check")
+    stored = Thresholds() if section is None else parse_check_section(section, str(results))
+    thresholds = stored.merged(cli)
+    _require_thresholds(thresholds)
+    return _gate(audit, thresholds, results.parent, str(results))[0]
+
+
+def _require_thresholds(thresholds) -> None:
+    from miaudit.errors import ConfigError
+
+    if not thresholds.items:
+        raise ConfigError(
+            "no thresholds: give --max-auc, --max-tpr FPR:TPR or --max-epsilon, or a check: "
+            "section in the config"
+        )
+
+
+def _gate(result, thresholds, directory, results_path: str) -> tuple[int, object]:
+    """Compare ``result`` with ``thresholds``, write check.md and check.junit.xml into
+    ``directory``, print the verdict; the exit status (0, 1 or 3) and the gate's report."""
+    from miaudit.gate import CHECK_JUNIT, CHECK_MD, check_junit, check_markdown, evaluate_gate
+    from miaudit.pipeline.output import write_outputs
+
+    report = evaluate_gate(result, thresholds)
+    md = check_markdown(report, result, results_path)
+    xml = check_junit(report, result, results_path)
+    write_outputs(
+        directory,
+        {
+            CHECK_MD: lambda p: p.write_text(md, encoding="utf-8"),
+            CHECK_JUNIT: lambda p: p.write_text(xml, encoding="utf-8"),
+        },
+    )
+    for o in report.outcomes:
+        print(f"check {o.status:<5} {o.threshold.name}: {o.message}")
+    n = len(report.outcomes)
+    held = n - len(report.failed) - len(report.errors)
+    print(
+        f"check: {report.verdict.upper()} ({held} of {n} thresholds hold)  "
+        f"summary: {directory}/{CHECK_MD}  junit: {directory}/{CHECK_JUNIT}"
+    )
+    for o in report.failed:
+        print(f"miaudit: threshold exceeded: {one_line(o.message, 500)}", file=sys.stderr)
+    for o in report.errors:
+        print(f"miaudit: threshold not checked: {one_line(o.message, 500)}", file=sys.stderr)
+    if report.failed:
+        return EXIT_THRESHOLD_EXCEEDED, report
+    return (EXIT_ATTACK_FAILED if report.errors else EXIT_OK), report
+
+
+def _track(tracking, result, output, status: int, *, report=None) -> int:
+    """Log the saved audit (and the gate's files and verdict) when the config asks; a
+    failure is reported on stderr and turns a success into exit status 5."""
+    if tracking is None:
+        return status
+    from miaudit.pipeline.output import OUTPUT_FILES
+    from miaudit.tracking import log_audit
+
+    files, metrics, tags = list(OUTPUT_FILES), {}, {}
+    if report is not None:
+        from miaudit.gate import CHECK_FILES
+
+        files += list(CHECK_FILES)
+        metrics = {
+            "check/passed": float(report.passed),
+            "check/thresholds": float(len(report.outcomes)),
+            "check/exceeded": float(len(report.failed)),
+            "check/not_checked": float(len(report.errors)),
+        }
+        tags = {"miaudit.check": report.verdict}
+    try:
+        run_id = log_audit(tracking, result, output, files=files, metrics=metrics, tags=tags)
+    except TrackingError as exc:
+        print(f"miaudit: error: {one_line(exc, MAX_ERROR_CHARS)}", file=sys.stderr)
+        return status or EXIT_TRACKING_FAILED
+    print(f"tracking: MLflow run {run_id} in experiment {tracking.experiment!r}")
+    return status
+
+
+def _output_dir(args: argparse.Namespace, config) -> str:
     output = args.output or config.output
     if output is None:
         raise MiauditError("no output directory: set 'output' in the config or pass --output")
-    result = run_config(
+    return output
+
+
+def _run(args: argparse.Namespace, config, output: str):
+    from miaudit.pipeline import run_config
+
+    return run_config(
         config,
         output=output,
         data_dir=args.data_dir,
         progress=not args.no_progress,
         overwrite=args.overwrite,
         allow_imports=False if args.no_code else None,
+        track=False,  # logged by _track, after the outputs (and the gate's files)
     )
-    print(result.summary())
-    print(f"results: {output}/results.json  report: {output}/report.html")
-    return _attack_status(*_failed_attacks([result]))
 
 
 def _cmd_tradeoff(args: argparse.Namespace) -> int:

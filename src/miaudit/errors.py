@@ -37,6 +37,12 @@ class WorkerError(MiauditError):
     finished before it are kept in the cache when there is one, so a rerun resumes."""
 
 
+class TrackingError(MiauditError):
+    """Logging a run to an experiment tracker (MLflow) failed. Raised after the audit's
+    results were saved (the message says where), or before any work when the tracking
+    store cannot be reached; never instead of saving them."""
+
+
 class ResourceError(MiauditError):
     """A job would need more memory than this machine has (estimated before allocating);
     the message gives the estimate and the setting to change."""

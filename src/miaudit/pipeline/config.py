@@ -27,10 +27,12 @@ from typing import Any
 
 from miaudit.attacks import ATTACKS
 from miaudit.errors import ConfigError, short_repr
+from miaudit.gate import Thresholds, check_applicable, parse_check_section
 from miaudit.models import MODELS, model_params_schema
 from miaudit.pipeline._needs import check_attack_needs
 from miaudit.pipeline._yaml import read_yaml
 from miaudit.reference import EXECUTORS  # the executor registry's names
+from miaudit.tracking import TrackingSettings, parse_tracking_section
 from miaudit.validation import MIN_BOOTSTRAP, check_int, init_parameters, validate_params
 
 TOP_KEYS = {
@@ -43,6 +45,8 @@ TOP_KEYS = {
     "evaluation",
     "title",
     "reference",
+    "check",
+    "tracking",
 }
 REFERENCE_KEYS = {
     "num_models",
@@ -153,6 +157,10 @@ class AuditConfig:
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     title: str | None = None
     reference: ReferenceConfig = field(default_factory=ReferenceConfig)
+    #: the ``check:`` section: thresholds of ``miaudit check`` (None: none)
+    check: Thresholds | None = None
+    #: the ``tracking:`` section: where the audit is logged (None: nowhere)
+    tracking: TrackingSettings | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The configuration in the file's own shape (as stored in results.json)."""
@@ -161,6 +169,7 @@ class AuditConfig:
         d["dataset"] = {k: v for k, v in d["dataset"].items() if v is not None}
         d["split"] = {k: v for k, v in d["split"].items() if v is not None}
         d["reference"] = {k: v for k, v in d["reference"].items() if v is not None}
+        _gate_sections_to_dict(self, d)
         return d
 
 
@@ -223,8 +232,14 @@ def parse_config(raw: Any, *, source: str = "config") -> AuditConfig:
         output=_opt_str(raw.get("output"), "output", source),
         evaluation=evaluation,
         title=_opt_str(raw.get("title"), "title", source),
+        check=None if raw.get("check") is None else parse_check_section(raw["check"], source),
+        tracking=None
+        if raw.get("tracking") is None
+        else parse_tracking_section(raw["tracking"], source),
     )
     check_config_needs(config, source=source)  # the attacks' declared needs, before training
+    if config.check is not None:
+        check_thresholds_apply(config, config.check, source=source)
     return config
 
 
@@ -432,6 +447,43 @@ def _attacks(value: Any, source: str) -> list[str | dict[str, Any]] | str:
                 f"got {short_repr(item)}"
             )
     return out
+
+
+def _gate_sections_to_dict(config: AuditConfig, d: dict[str, Any]) -> None:
+    """``check`` and ``tracking`` in the file's shape, left out when absent (so that a
+    config without them records the same results.json as before they existed)."""
+    for key, section in (("check", config.check), ("tracking", config.tracking)):
+        if section is None:
+            d.pop(key, None)
+        else:
+            d[key] = section.to_dict()
+
+
+def check_thresholds_apply(
+    config: AuditConfig, thresholds: Thresholds, *, source: str = "config"
+) -> None:
+    """Refuse (ConfigError), before anything trains, thresholds this config's audit cannot
+    answer (:func:`miaudit.gate.check_applicable`): a per-attack threshold for an attack
+    the config does not run, ``max_epsilon`` without a differentially private defense,
+    ``strict`` with ``evaluation.bootstrap: 0``."""
+    from miaudit.defenses import DEFENSES
+
+    labels = None
+    if config.attacks != "all":
+        labels = [
+            a if isinstance(a, str) else str(a.get("label", a["name"])) for a in config.attacks
+        ]
+    defense = None if config.target.defense is None else str(config.target.defense["name"])
+    check_applicable(
+        thresholds,
+        attack_labels=labels,
+        registered=ATTACKS.names(),
+        defense=defense,
+        differentially_private=defense is not None
+        and bool(DEFENSES.get(defense).differentially_private),
+        bootstrap=config.evaluation.bootstrap,
+        source=source,
+    )
 
 
 def _init_params(cls: type) -> set[str]:

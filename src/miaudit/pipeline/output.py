@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from miaudit.results import AuditResult
 
 RESULTS = "results.json"
+#: config sections that do not change what an audit computes (see :func:`run_identity`)
+_NOT_IDENTITY = ("output", "check", "tracking")
 #: the files :func:`save_result` writes, in the order it writes them
 OUTPUT_FILES = ("results.json", "scores.csv", "report.html")
 
@@ -68,12 +70,14 @@ def save_result(result: AuditResult, directory: str | Path, *, overwrite: bool =
 
 def run_identity(results: Mapping[str, Any]) -> dict[str, Any]:
     """What makes two ``results.json`` "the same run": the kind of run and its config
-    (without ``output``, which a command line may override), or, for API audits without a
-    config, the title, seed, dataset and target description."""
+    (without ``output``, which a command line may override, nor the ``check`` thresholds
+    and ``tracking`` destination, which change nothing the audit computes), or, for API
+    audits without a config, the title, seed, dataset and target description."""
     kind = "tradeoff" if "points" in results else "audit"
     config = results.get("config")
     if isinstance(config, Mapping):
-        return {"kind": kind, "config": {k: v for k, v in config.items() if k != "output"}}
+        kept = {k: v for k, v in config.items() if k not in _NOT_IDENTITY}
+        return {"kind": kind, "config": kept}
     target = results.get("target")
     target = target if isinstance(target, Mapping) else {}
     return {
@@ -147,8 +151,9 @@ def write_outputs(directory: str | Path, writers: Mapping[str, Callable[[Path], 
                 failed[name] = _reason(exc)
                 with contextlib.suppress(OSError):
                     (staging / name).unlink(missing_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            (path / RESULTS).unlink()  # the old run's marker goes first
+        if RESULTS in writers:  # the old run's marker goes first
+            with contextlib.suppress(FileNotFoundError):
+                (path / RESULTS).unlink()
         for name in writers:
             if name == RESULTS:
                 continue

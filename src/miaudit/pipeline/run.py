@@ -32,6 +32,7 @@ def run_config(
     progress: bool = True,
     overwrite: bool = False,
     allow_imports: bool | None = None,
+    track: bool = True,
 ) -> AuditResult:
     """Run the audit a configuration describes and, if it names an output, write it there.
 
@@ -49,12 +50,20 @@ def run_config(
     environment, or ``miaudit audit --no-code``) refuses it before anything is imported.
     The memory the config's sizes need is estimated before any training; a config that
     cannot fit is refused with the estimate (see :mod:`miaudit.pipeline._preflight`).
+
+    With a ``tracking:`` section (and ``track``), the tracking store is checked before any
+    work and the saved audit is logged to it last (:func:`miaudit.tracking.log_audit`); a
+    logging failure raises :class:`~miaudit.errors.TrackingError` after the results are
+    saved. ``track=False`` leaves tracking to the caller (``miaudit check`` logs the
+    gate's files too).
     """
     if isinstance(config, (str, Path)):
         config = load_config(config)
     elif isinstance(config, dict):
         config = parse_config(config)
     out_dir = _check_before_work(config, output, overwrite, allow_imports)
+    if track:
+        check_tracking_before_work(config, out_dir)
     sets = _audit_sets(config, data_dir)
     start = time.perf_counter()
     target, applied = _make_target(config, sets, out_dir, progress)
@@ -87,7 +96,26 @@ def run_config(
         result.target.source = describe_external(config.target.external, config.target.params)
     if out_dir is not None:
         save_result(result, out_dir, overwrite=overwrite)
+    if track and config.tracking is not None and out_dir is not None:
+        from miaudit.tracking import log_audit
+
+        log_audit(config.tracking, result, out_dir)
     return result
+
+
+def check_tracking_before_work(config: AuditConfig, out_dir: str | Path | None) -> None:
+    """A ``tracking:`` section needs an output directory (its files are the run's
+    artifacts) and a tracking store that answers; checked before any data are loaded."""
+    if config.tracking is None:
+        return
+    if out_dir is None:
+        raise ConfigError(
+            "tracking logs the audit's saved files: set 'output' in the config (or pass an "
+            "output directory)"
+        )
+    from miaudit.tracking import check_tracking
+
+    check_tracking(config.tracking)
 
 
 def _check_before_work(

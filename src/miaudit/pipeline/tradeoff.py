@@ -245,6 +245,8 @@ def run_tradeoff(
     raw = read_yaml(path)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the configuration must be a mapping")
+    if raw.get("tracking") is not None:  # each point would need a run of its own
+        raise ConfigError(f"{path}: tradeoff sweeps do not log to 'tracking'; remove that section")
     base, sweep = parse_tradeoff(raw, str(path))
     base.pop("output", None)
     check_config_code(parse_config(base, source=str(path)), allow_imports)
