@@ -387,8 +387,10 @@ def test_secret_headers_come_from_the_environment_and_are_never_written(
 
 def test_the_result_records_the_endpoint_without_its_query_string(problem, server):
     _, x, _ = problem
-    target = http_target(server.url + "?api_key=abc", num_classes=3)
+    target = http_target(server.url + "?version=abc", num_classes=3)
     target.predict_proba(x[:2])
     assert "abc" not in target.description and target.description.endswith("?... (probabilities)")
+    with pytest.raises(ConfigError, match="credential in its query"):  # would be published
+        http_target(server.url + "?api_key=abc", num_classes=3)
     with pytest.raises(ConfigError, match="must start with http:// or https://"):
         http_target("ftp://127.0.0.1/x", num_classes=3)

@@ -202,6 +202,8 @@ def test_config_section_defaults_and_keys():
         ({"url": "ftp://h/p"}, "a.yaml: target: url must start with http:// or https://"),
         ({"url": "file:///etc/passwd"}, "must start with http:// or https://"),
         ({"url": "http://user:pw@h/p"}, "must not carry credentials"),
+        ({"url": "http://h/p?version=2&api_key=abc"}, r"credential in its query \(api_key\)"),
+        ({"url": "http://h/p?X-Amz-Signature=abc"}, "credential in its query"),
         ({"url": "http:///p"}, "has no host"),
         ({}, "'url' is missing"),
         ({"url": "http://h/p", "output": "scores"}, "'output' must be one of"),

@@ -64,7 +64,9 @@ def describe_external(kind: str, section: dict[str, Any]) -> dict[str, Any]:
             described["bytes"] = sum(f.stat().st_size for f in files)
             described["sha256"] = _sha256(path, files)
         return described
-    return {"kind": "url", "url": section["url"], "output": section.get("output")}
+    from miaudit.targets.http._target import check_url
+
+    return {"kind": "url", "url": check_url(section["url"])[1], "output": section.get("output")}
 
 
 def _sha256(root: Path, files: list[Path]) -> str:

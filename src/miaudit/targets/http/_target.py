@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import urllib.parse
 from typing import Any
 
@@ -43,6 +44,12 @@ _CAPABILITIES = {
 }
 
 
+#: query parameter names that carry credentials (api_key, token, sig, X-Amz-Signature, ...)
+_CREDENTIAL_PARAM = re.compile(
+    r"(key|token|secret|passw|pwd|auth|sig|credential|session)", re.IGNORECASE
+)
+
+
 def check_url(url: Any) -> tuple[str, str, str]:
     """``url`` checked (http or https, a host, no credentials), with the form reports show
     (no query string) and its host; ConfigError otherwise."""
@@ -60,6 +67,18 @@ def check_url(url: Any) -> tuple[str, str, str]:
         )
     if any(c in url for c in "\r\n\t "):
         raise ConfigError(f"url {short_repr(url)} contains whitespace")
+    secret = [
+        name
+        for name, _ in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+        if _CREDENTIAL_PARAM.search(name)
+    ]
+    if secret:
+        # a config (and so results.json) records its URL: a key in it would be published
+        raise ConfigError(
+            f"url carries what looks like a credential in its query ({', '.join(secret)}); "
+            "send it in a header from an environment variable, e.g. "
+            "headers: {Authorization: env:API_TOKEN}"
+        )
     shown = urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
     if parts.query:
         shown += "?..."
