@@ -38,6 +38,7 @@ _EXPORTS = {
     "ModelOutputs": "miaudit.outputs",
     "as_target": "miaudit.targets",
     "train_model": "miaudit.models",
+    "load_target": "miaudit.models",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]
