@@ -5,6 +5,7 @@ state dict, as ``module``."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -136,7 +137,15 @@ def load_file(
         return TorchFileTarget(net, fmt=name, **common)
     if found == "torchscript":
         try:
-            script = torch.jit.load(str(path), map_location=device)
+            with warnings.catch_warnings():
+                # torch 2.13 deprecates TorchScript in favour of torch.export; its archives
+                # are still the one torch format that holds code and weights without pickle
+                warnings.filterwarnings(
+                    "ignore",
+                    message=".*torch.jit.load.* is deprecated",
+                    category=DeprecationWarning,
+                )
+                script = torch.jit.load(str(path), map_location=device)
         except (RuntimeError, ValueError) as e:
             raise DataError(f"torch.jit.load cannot read {path.name}: {one_line(e)}") from None
         if module is not None:

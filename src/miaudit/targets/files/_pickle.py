@@ -7,14 +7,15 @@ from pathlib import Path
 from typing import Any
 
 from miaudit.errors import DataError, one_line
-from miaudit.targets.files._detect import torch_archive_kind
+from miaudit.targets.files._detect import zip_names
 
 
 def load_pickled(path: Path, found: str, device: str) -> Any:
     """The object pickled in ``path``: ``torch.load(weights_only=False)`` for a
-    ``torch.save`` file, ``joblib.load`` (which reads plain pickles too) otherwise."""
+    ``torch.save`` file (named .pt/.pth, or a zip archive whatever its name), ``joblib.load``
+    (which reads plain pickles too) otherwise."""
     try:
-        if found == "torch_pickle" or torch_archive_kind(path) == "torch_pickle":
+        if found == "torch_pickle" or zip_names(path) is not None:
             import torch
 
             return torch.load(str(path), map_location=device, weights_only=False)
