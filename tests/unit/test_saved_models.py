@@ -252,6 +252,8 @@ def test_pickles_are_refused_unless_allowed(mlp, sets, tmp_path):
     for name in ("lr.pkl", "lr.joblib", "whole.pt", "state.pth"):
         with pytest.raises(ConfigError, match="runs whatever code.*allow_pickle: true"):
             miaudit.load_target(tmp_path / name)
+    with pytest.raises(ConfigError, match="allow_pickle must be true or false"):
+        miaudit.load_target(tmp_path / "lr.pkl", allow_pickle="yes")
     assert detect_format(tmp_path / "whole.pt") == "torch_pickle"
     for name in ("lr.pkl", "lr.joblib"):
         target = miaudit.load_target(tmp_path / name, allow_pickle=True)
@@ -339,6 +341,7 @@ def test_white_box_attacks_run_where_parameters_are(files, mlp, sets, tmp_path):
     refused = {
         files["onnx"]: "an ONNX file does not expose them",
         tmp_path / "lr.skops": "a skops file holds a scikit-learn model",
+        h.save_pretrained(h.tiny_bert(), tmp_path / "bert"): "per-record gradients of a Hugging",
     }
     for path, message in refused.items():
         with pytest.raises(

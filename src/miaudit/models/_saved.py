@@ -292,11 +292,11 @@ def load_target(
         ConfigError: a refused file or a bad option (the message names the fix).
         DataError: an unreadable file, weights that do not fit the recipe.
     """
-    source = Path(path)
-    found = detect_format(source, format)
-    check_allowed(source, found, bool(allow_pickle))
     if not isinstance(allow_pickle, bool):
         raise ConfigError(f"allow_pickle must be true or false, got {short_repr(allow_pickle)}")
+    source = Path(path)
+    found = detect_format(source, format)
+    check_allowed(source, found, allow_pickle)
     if num_classes is not None:
         num_classes = check_int(num_classes, "num_classes", low=2)
     if batch_size is not None:
@@ -331,7 +331,7 @@ def load_target(
 def _resolve_path(section: Mapping[str, Any], base_dir: str | Path | None) -> Path:
     path = section.get("path")
     if not isinstance(path, str) or not path:
-        raise ConfigError(f"'target.path' must be a file name, got {short_repr(path)}")
+        raise ConfigError(f"'path' must be a file name, got {short_repr(path)}")
     p = Path(path).expanduser()
     if not p.is_absolute() and base_dir is not None:
         p = Path(base_dir) / p

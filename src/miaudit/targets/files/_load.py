@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from miaudit.errors import ConfigError, DataError, one_line
+from miaudit.errors import ConfigError, DataError, one_line, short_repr
 from miaudit.targets._base import Target
 from miaudit.targets._sklearn import SklearnTarget
 from miaudit.targets.files._detect import (
@@ -85,9 +85,11 @@ def load_file(
             that does not apply to the format. DataError: an unreadable file, or weights that
             do not fit the recipe.
     """
+    if not isinstance(allow_pickle, bool):
+        raise ConfigError(f"allow_pickle must be true or false, got {short_repr(allow_pickle)}")
     path = Path(path)
     found = detect_format(path, format)
-    check_allowed(path, found, bool(allow_pickle))
+    check_allowed(path, found, allow_pickle)
     output = check_output_kind(output)
     name = format_name(found)
     if module is not None and found not in RECIPE_FORMATS:
@@ -116,7 +118,7 @@ def load_file(
 
         if output == "probabilities":
             raise ConfigError("a Hugging Face classification head outputs logits")
-        weights = huggingface_weights(path, bool(allow_pickle))
+        weights = huggingface_weights(path, allow_pickle)
         model = load_huggingface(path, weights=weights, device=device)
         return HuggingFaceTarget(model, path=path, num_classes=num_classes, **sizes)
     common = {

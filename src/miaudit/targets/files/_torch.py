@@ -90,7 +90,8 @@ class TorchScriptWeights(nn.Module):
                 return script(x)
             except RuntimeError as e:  # TorchScript's are many lines; keep the last one
                 lines = [ln for ln in str(e).splitlines() if ln.strip()]
-                raise RuntimeError(one_line(lines[-1] if lines else e)) from None
+                last = lines[-1] if lines else str(e)
+                raise RuntimeError(one_line(last.removeprefix("RuntimeError: "))) from None
         finally:
             for holder, leaf, original in reversed(saved):
                 setattr(holder, leaf, original)
