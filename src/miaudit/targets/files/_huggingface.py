@@ -37,7 +37,6 @@ def load_huggingface(path: Path, *, weights: str, device: str) -> Any:
     import transformers
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
-    transformers.utils.logging.disable_progress_bar()
     try:
         config = AutoConfig.from_pretrained(str(path), local_files_only=True)
     except Exception as e:  # noqa: BLE001 -- transformers raises many types
@@ -50,6 +49,8 @@ def load_huggingface(path: Path, *, weights: str, device: str) -> Any:
             f"{path.name} is a {problem or 'single-output'} model ({config.num_labels} "
             "label(s)); miaudit audits single-label classifiers (softmax over 2 or more classes)"
         )
+    bars = transformers.utils.logging.is_progress_bar_enabled()
+    transformers.utils.logging.disable_progress_bar()  # no "Loading weights" bar per target
     try:
         model = AutoModelForSequenceClassification.from_pretrained(
             str(path),
@@ -61,6 +62,9 @@ def load_huggingface(path: Path, *, weights: str, device: str) -> Any:
         raise DataError(
             f"transformers cannot load {path.name} as a sequence classifier: {one_line(e)}"
         ) from None
+    finally:
+        if bars:
+            transformers.utils.logging.enable_progress_bar()
     return model.to(device).eval()
 
 
