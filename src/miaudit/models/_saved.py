@@ -468,26 +468,29 @@ def target_from_path_section(
     )
 
 
-def _section_format(section: Mapping[str, Any], base_dir: str | Path | None) -> str:
-    return detect_format(_resolve_path(section, base_dir), section.get("format"))
+def _section_format(section: Mapping[str, Any], base_dir: str | Path | None, source: str) -> str:
+    try:
+        return detect_format(_resolve_path(section, base_dir), section.get("format"))
+    except MiauditError as e:
+        raise ConfigError(f"{source}: target: {e}") from None
 
 
 def path_section_exposes_parameters(
-    section: Mapping[str, Any], *, base_dir: str | Path | None = None
+    section: Mapping[str, Any], *, base_dir: str | Path | None = None, source: str = "config"
 ) -> bool:
     """Whether the target of a ``target: {path: ...}`` section will expose its parameters
     (white-box attacks), decided from its format without loading it: TorchScript,
     safetensors and ``torch.save`` files yes unless ``output: probabilities``; ONNX, skops,
     Hugging Face and other pickles no."""
-    return path_section_parameters_note(section, base_dir=base_dir) is None
+    return path_section_parameters_note(section, base_dir=base_dir, source=source) is None
 
 
 def path_section_parameters_note(
-    section: Mapping[str, Any], *, base_dir: str | Path | None = None
+    section: Mapping[str, Any], *, base_dir: str | Path | None = None, source: str = "config"
 ) -> str | None:
     """Why the section's target has no parameters (for :class:`miaudit.attacks.Offer`'s
     ``parameters_note``), or None when it has them."""
-    found = _section_format(section, base_dir)
+    found = _section_format(section, base_dir, source)
     if found in _WHITE_BOX:
         if section.get("output") == "probabilities":
             return PROBS_NO_PARAMETERS
