@@ -40,6 +40,7 @@ _EXPORTS = {
     "HttpTarget": "miaudit.targets.http",
     "http_target": "miaudit.targets.http",
     "train_model": "miaudit.models",
+    "load_target": "miaudit.models",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]

@@ -120,11 +120,15 @@ class Offer:
         parameters: the target exposes its parameters (a torch model, not wrapped by an
             inference-time defense).
         population: the attacker has population records (outside the audited ones).
+        parameters_note: why the target has no parameters and what would give them (a
+            saved model's format, :attr:`miaudit.targets.Target.parameters_note`), for the
+            refusal of white-box attacks; None for the generic phrase.
     """
 
     recipe: bool = True
     parameters: bool = True
     population: bool = True
+    parameters_note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -186,10 +190,10 @@ class Needs:
         """What of these (decided) needs ``offer`` lacks, as phrases for an error."""
         out = []
         if self.parameters and not offer.parameters:
-            out.append(
-                "the target's parameters (white-box: a torch model without an "
-                "inference-time defense)"
+            why = offer.parameters_note or (
+                "white-box: a torch model without an inference-time defense"
             )
+            out.append(f"the target's parameters ({why})")
         if self.trains_models and not offer.recipe:
             out.append("a recipe to train reference/shadow models (reference model or train_fn)")
         if (self.population or self.population_data) and not offer.population:

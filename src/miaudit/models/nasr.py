@@ -118,7 +118,11 @@ def attacked_layers(module: nn.Module, count: int | None) -> list[str]:
     """The last ``count`` Linear/Conv layers of ``module`` (all of them when None)."""
     names = activation_layer_names(module)
     if not names:
-        raise DataError(f"{type(module).__name__} has no Linear/Conv layers to attack")
+        note = getattr(module, "layers_note", None)  # e.g. a TorchScript file's module
+        raise DataError(
+            f"{type(module).__name__} has no Linear/Conv layers to attack"
+            + (f": {note}" if note else "")
+        )
     if count is None:
         return names
     return names[-count:] if count > 0 else []

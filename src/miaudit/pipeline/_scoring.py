@@ -85,9 +85,10 @@ def target_views(attack: Attack, target: Target, n: int) -> tuple[Target, Target
         budget = None if per_record is None else int(per_record) * n
         return LabelOnlyTarget(target), LabelOnlyTarget(target, max_queries=budget)
     if "parameters" not in target.capabilities:
+        why = target.parameters_note or "a torch model"
         raise DataError(
             f"{attack.name} is a white-box attack: it needs a target that exposes its "
-            f"parameters (a torch model), got {target.description}"
+            f"parameters ({why}), got {target.description}"
         )
     return target, target
 

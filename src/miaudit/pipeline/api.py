@@ -158,6 +158,7 @@ def _checked_attacks(
         recipe=has_recipe,
         parameters="parameters" in target.capabilities,
         population=has_population,
+        parameters_note=target.parameters_note,
     )
     attack_objs = resolve_attacks(attacks, offer=offer)
     check_attack_needs(attack_objs, offer)

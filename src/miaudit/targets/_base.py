@@ -44,9 +44,13 @@ class Target(ABC):
             {"probabilities", "logits", "labels", "loss", "parameters"}.
         query_count: number of records queried so far (each ``predict_*``, ``outputs``
             or ``loss`` call adds ``len(x)``).
+        parameters_note: for a target without the "parameters" capability, why it has none
+            and what would give them, for the white-box attacks' refusal (e.g. "an ONNX
+            file does not expose them: ..."); None for the generic message.
     """
 
     capabilities: frozenset[str]
+    parameters_note: str | None = None
 
     def __init__(self, capabilities: frozenset[str]) -> None:
         unknown = set(capabilities) - CAPABILITIES
