@@ -155,7 +155,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     from miaudit.pipeline import load_config
     from miaudit.pipeline.run import check_tracking_before_work
 
-    config = load_config(args.config)
+    config = load_config(args.config, allow_imports=False if args.no_code else None)
     output = _output_dir(args, config)
     check_tracking_before_work(config, output)
     result = _run(args, config, output)
@@ -199,7 +199,7 @@ def _check_config(args: argparse.Namespace, cli) -> int:
     from miaudit.pipeline.output import prepare_output_dir
     from miaudit.pipeline.run import check_tracking_before_work
 
-    config = load_config(args.config)
+    config = load_config(args.config, allow_imports=False if args.no_code else None)
     thresholds = (config.check or Thresholds()).merged(cli)
     _require_thresholds(thresholds)
     check_thresholds_apply(config, thresholds, source=args.config)

@@ -15,39 +15,59 @@ from miaudit.targets import Target
 EXTERNAL_KINDS = ("path", "url")
 
 
-def check_external(kind: str, section: dict[str, Any], *, source: str) -> dict[str, Any]:
+def check_external(
+    kind: str, section: dict[str, Any], *, source: str, allow_imports: bool | None = None
+) -> dict[str, Any]:
     """The validated ``target:`` section of an external target (ConfigError if invalid),
-    checked before any data are loaded."""
+    checked before any data are loaded. A safetensors/TorchScript recipe that names a
+    module factory is imported only when imports from configs are allowed
+    (``allow_imports``, ``--no-code``, ``MIAUDIT_NO_CONFIG_IMPORTS``)."""
     if kind == "path":
-        from miaudit.targets.files import check_path_section
+        from miaudit.models import check_path_section
+        from miaudit.pipeline._preflight import imports_allowed
 
-        return check_path_section(section, source=source)
+        return check_path_section(
+            section, source=source, allow_imports=imports_allowed(allow_imports)
+        )
     from miaudit.targets.http import check_url_section
 
     return check_url_section(section, source=source)
 
 
 def build_external(
-    kind: str, section: dict[str, Any], *, num_classes: int, cache_dir: str | Path | None
+    kind: str,
+    section: dict[str, Any],
+    *,
+    num_classes: int,
+    record_shape: tuple[int, ...],
+    cache_dir: str | Path | None,
+    allow_imports: bool | None = None,
 ) -> Target:
     """The target the section names, loaded (a file) or connected (an endpoint)."""
     if kind == "path":
-        from miaudit.targets.files import target_from_path_section
+        from miaudit.models import target_from_path_section
+        from miaudit.pipeline._preflight import imports_allowed
 
-        return target_from_path_section(section, num_classes=num_classes)
+        return target_from_path_section(
+            section,
+            num_classes=num_classes,
+            record_shape=record_shape,
+            allow_imports=imports_allowed(allow_imports),
+        )
     from miaudit.targets.http import target_from_url_section
 
     return target_from_url_section(section, num_classes=num_classes, cache_dir=cache_dir)
 
 
-def external_exposes_parameters(kind: str, section: dict[str, Any]) -> bool:
-    """Whether the target will expose its parameters (white-box attacks), known from the
-    section alone: a TorchScript or safetensors file can; an ONNX file or an endpoint not."""
+def external_parameters_note(kind: str, section: dict[str, Any]) -> str | None:
+    """Why the target will not expose its parameters (white-box attacks refused), known
+    from the section alone, or None when it will: a TorchScript or safetensors file can;
+    an ONNX, skops or Hugging Face model, or an endpoint, cannot."""
     if kind == "path":
-        from miaudit.targets.files import path_section_exposes_parameters
+        from miaudit.models import path_section_parameters_note
 
-        return path_section_exposes_parameters(section)
-    return False
+        return path_section_parameters_note(section)
+    return "a model behind an HTTP endpoint exposes only its answers, not its parameters"
 
 
 def describe_external(kind: str, section: dict[str, Any]) -> dict[str, Any]:

@@ -173,17 +173,21 @@ class AuditConfig:
         return d
 
 
-def load_config(path: str | Path) -> AuditConfig:
+def load_config(path: str | Path, *, allow_imports: bool | None = None) -> AuditConfig:
     """Read and validate a YAML configuration file.
 
     The file is read by :func:`miaudit.pipeline._yaml.read_yaml`: at most 1 MB of UTF-8,
     no duplicate keys, aliases bounded (issue 9 items 11 and 12).
     """
-    return parse_config(read_yaml(path), source=str(path))
+    return parse_config(read_yaml(path), source=str(path), allow_imports=allow_imports)
 
 
-def parse_config(raw: Any, *, source: str = "config") -> AuditConfig:
-    """Validate a configuration given as a dict (the parsed YAML)."""
+def parse_config(
+    raw: Any, *, source: str = "config", allow_imports: bool | None = None
+) -> AuditConfig:
+    """Validate a configuration given as a dict (the parsed YAML). ``allow_imports``: whether
+    code the target section names (a saved model's module factory) may be imported while
+    it is checked (None: unless ``MIAUDIT_NO_CONFIG_IMPORTS=1``)."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: the configuration must be a mapping of keys to values")
     _check_keys(raw, TOP_KEYS, source)
@@ -208,7 +212,7 @@ def parse_config(raw: Any, *, source: str = "config") -> AuditConfig:
 
         _known(dataset.name, DATASETS.names(), "dataset", source)
 
-    target = parse_target(raw["target"], source)
+    target = parse_target(raw["target"], source, allow_imports=allow_imports)
     split = _split(raw["split"], source, external=target.external is not None)
 
     attacks = _attacks(raw["attacks"], source)
@@ -243,7 +247,7 @@ def parse_config(raw: Any, *, source: str = "config") -> AuditConfig:
     return config
 
 
-def parse_target(value: Any, source: str) -> TargetConfig:
+def parse_target(value: Any, source: str, *, allow_imports: bool | None = None) -> TargetConfig:
     """``target:``: exactly one of ``model`` (a recipe to train), ``path`` (a saved model
     file, :mod:`miaudit.targets.files`) or ``url`` (an HTTP endpoint,
     :mod:`miaudit.targets.http`). An external target takes only an inference-time
@@ -251,8 +255,8 @@ def parse_target(value: Any, source: str) -> TargetConfig:
     from miaudit.pipeline._external import EXTERNAL_KINDS, check_external
 
     tg = _mapping(value, "target", source)
-    kinds = [k for k in ("model", *EXTERNAL_KINDS) if k in tg]
-    if len(kinds) != 1:
+    kinds = [k for k in EXTERNAL_KINDS if k in tg] or (["model"] if "model" in tg else [])
+    if len(kinds) != 1:  # a path's section may hold a `model`: the recipe of its weights
         raise ConfigError(
             f"{source}: target needs exactly one of 'model' (a recipe to train: "
             f"{', '.join(MODELS.names())}), 'path' (a saved model file) or 'url' (an HTTP "
@@ -270,7 +274,7 @@ def parse_target(value: Any, source: str) -> TargetConfig:
                     f"but a target given by '{kinds[0]}' is already trained; an "
                     "inference-time defense (one that wraps the outputs) can be applied"
                 )
-        checked = check_external(kinds[0], section, source=source)
+        checked = check_external(kinds[0], section, source=source, allow_imports=allow_imports)
         return TargetConfig(model=None, params=checked, defense=defense, external=kinds[0])
     model = _opt_str(tg["model"], "target.model", source)
     _known(model, MODELS.names(), "model", source)
@@ -558,7 +562,17 @@ def check_config_needs(
     recipe = config.target.external is None or (
         config.reference.model is not None or config.reference.train_fn is not None
     )
-    offer = Offer(recipe=recipe, parameters=_exposes_parameters(config), population=population != 0)
+    note = None
+    if config.target.external is not None:
+        from miaudit.pipeline._external import external_parameters_note
+
+        note = external_parameters_note(config.target.external, config.target.params)
+    offer = Offer(
+        recipe=recipe,
+        parameters=_exposes_parameters(config),
+        population=population != 0,
+        parameters_note=note,
+    )
     attacks = []
     for spec in config.attacks:
         params = {"name": spec} if isinstance(spec, str) else dict(spec)
@@ -577,10 +591,10 @@ def _exposes_parameters(config: AuditConfig) -> bool:
 
     defense = config.target.defense
     if config.target.external is not None:
-        from miaudit.pipeline._external import external_exposes_parameters
+        from miaudit.pipeline._external import external_parameters_note
 
-        exposes = external_exposes_parameters(config.target.external, config.target.params)
-        return exposes and defense is None
+        note = external_parameters_note(config.target.external, config.target.params)
+        return note is None and defense is None
     if MODELS.get(config.target.model).family != "torch":
         return False
     return defense is None or DEFENSES.get(str(defense["name"])).kind == "training"

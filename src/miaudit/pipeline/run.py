@@ -58,15 +58,15 @@ def run_config(
     gate's files too).
     """
     if isinstance(config, (str, Path)):
-        config = load_config(config)
+        config = load_config(config, allow_imports=allow_imports)
     elif isinstance(config, dict):
-        config = parse_config(config)
+        config = parse_config(config, allow_imports=allow_imports)
     out_dir = _check_before_work(config, output, overwrite, allow_imports)
     if track:
         check_tracking_before_work(config, out_dir)
     sets = _audit_sets(config, data_dir)
     start = time.perf_counter()
-    target, applied = _make_target(config, sets, out_dir, progress)
+    target, applied = _make_target(config, sets, out_dir, progress, allow_imports)
     train_seconds = time.perf_counter() - start
     reference = reference_settings(
         config, defense=sets.defense, data_dir=data_dir or config.dataset.data_dir
@@ -258,7 +258,11 @@ def _listed_split(config: AuditConfig, canonical: np.ndarray, kept: np.ndarray) 
 
 
 def _make_target(
-    config: AuditConfig, sets: _AuditSets, out_dir: str | Path | None, progress: bool
+    config: AuditConfig,
+    sets: _AuditSets,
+    out_dir: str | Path | None,
+    progress: bool,
+    allow_imports: bool | None = None,
 ) -> tuple[Any, Any]:
     """The target: trained on the members with the config's seed (by a training-time
     defense, or by its recipe), or loaded (a file) or connected (an endpoint); then wrapped
@@ -274,7 +278,9 @@ def _make_target(
             config.target.external,
             config.target.params,
             num_classes=sets.num_classes,
+            record_shape=sets.members[0].shape[1:],
             cache_dir=cache_dir,
+            allow_imports=allow_imports,
         )
         if applied is not None:
             target = applied.wrap(target, train=sets.members, seed=seed, data=sets.defense_data)
