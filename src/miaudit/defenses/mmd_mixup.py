@@ -60,10 +60,11 @@ def gaussian_mmd2(p: torch.Tensor, q: torch.Tensor, bandwidth: float | None = No
     z = torch.cat([p, q], dim=0)
     d2 = torch.cdist(z, z).pow(2)
     if bandwidth is None:
-        off = d2.detach()[~torch.eye(z.shape[0], dtype=torch.bool)]
-        two_s2 = off.median().clamp_min(1e-6) if off.numel() else torch.tensor(1.0)
+        off = d2.detach()[~torch.eye(z.shape[0], dtype=torch.bool, device=z.device)]
+        one = torch.tensor(1.0, dtype=z.dtype, device=z.device)
+        two_s2 = off.median().clamp_min(1e-6) if off.numel() else one
     else:
-        two_s2 = torch.tensor(2.0 * bandwidth**2, dtype=z.dtype)
+        two_s2 = torch.tensor(2.0 * bandwidth**2, dtype=z.dtype, device=z.device)
     k = torch.exp(-d2 / two_s2)
     n = p.shape[0]
     return k[:n, :n].mean() + k[n:, n:].mean() - 2.0 * k[:n, n:].mean()

@@ -14,6 +14,7 @@ from miaudit.data.integrity import first_occurrences
 from miaudit.defenses import DEFENSES, DefenseData, DefenseSpec
 from miaudit.errors import ConfigError, DataError
 from miaudit.models import train_model
+from miaudit.pipeline._devices import DeviceChoice, resolve_devices, with_device
 from miaudit.pipeline._preflight import check_audit_memory, check_config_code, import_train_fn
 from miaudit.pipeline.api import audit
 from miaudit.pipeline.config import AuditConfig, check_config_needs, load_config, parse_config
@@ -53,12 +54,16 @@ def run_config(
     elif isinstance(config, dict):
         config = parse_config(config)
     out_dir = _check_before_work(config, output, overwrite, allow_imports)
+    devices = resolve_devices(config)  # once, before any data are loaded
     sets = _audit_sets(config, data_dir)
     start = time.perf_counter()
-    target, applied = _train_target(config, sets, progress)
+    target, applied = _train_target(config, sets, progress, devices.get("target"))
     train_seconds = time.perf_counter() - start
     reference = reference_settings(
-        config, defense=sets.defense, data_dir=data_dir or config.dataset.data_dir
+        config,
+        defense=sets.defense,
+        data_dir=data_dir or config.dataset.data_dir,
+        device=devices.get("reference"),
     )
     result = audit(
         target,
@@ -81,6 +86,8 @@ def run_config(
         progress=progress,
     )
     _record_run(result, sets, applied, train_seconds)
+    if devices:
+        result.devices = {role: choice.to_dict() for role, choice in devices.items()}
     if out_dir is not None:
         save_result(result, out_dir, overwrite=overwrite)
     return result
@@ -201,16 +208,21 @@ def _split(config: AuditConfig, n: int, duplicates_dropped: int) -> Any:
         ) from None
 
 
-def _train_target(config: AuditConfig, sets: _AuditSets, progress: bool) -> tuple[Any, Any]:
-    """The target trained on the members with the config's seed: by a training-time
-    defense, or by its recipe and then wrapped by an inference-time one. Returns the
-    target and the applied defense (a fresh copy that reports what it measured), or None."""
+def _train_target(
+    config: AuditConfig, sets: _AuditSets, progress: bool, device: DeviceChoice | None
+) -> tuple[Any, Any]:
+    """The target trained on the members with the config's seed, on ``device`` (resolved
+    by :func:`~miaudit.pipeline._devices.resolve_devices`; None: not a torch model): by a
+    training-time defense, or by its recipe and then wrapped by an inference-time one.
+    Returns the target and the applied defense (a fresh copy that reports what it
+    measured), or None."""
     applied = None if sets.defense is None else sets.defense.build()
     seed = config.seed
+    params = with_device(config.target.params, device)
     if applied is not None and applied.kind == "training":
         target = applied.train(
             config.target.model,
-            dict(config.target.params),
+            params,
             *sets.members,
             num_classes=sets.num_classes,
             seed=seed,
@@ -220,7 +232,7 @@ def _train_target(config: AuditConfig, sets: _AuditSets, progress: bool) -> tupl
         return target, applied
     target = train_model(
         config.target.model,
-        config.target.params,
+        params,
         *sets.members,
         num_classes=sets.num_classes,
         seed=seed,
@@ -303,12 +315,14 @@ def reference_settings(
     *,
     defense: DefenseSpec | None,
     data_dir: str | Path | None,
+    device: DeviceChoice | None = None,
 ) -> ReferenceSettings:
     """The reference-model settings of a config: its ``reference:`` section, with the
     target's recipe as the default recipe.
 
     ``defense`` is the target's defense as :func:`resolve_defense` resolved it (None: no
-    defense).
+    defense). ``device``: the reference models' device as
+    :func:`~miaudit.pipeline._devices.resolve_devices` resolved it (None: the recipe's own).
     With ``reference.defense_aware`` (default true) the reference models get the target's
     defense: a training-time defense trains them (when they use the target's recipe; those
     that need defender records get them as described below); an
@@ -324,6 +338,8 @@ def reference_settings(
     if ref.train_fn is not None:
         train_fn = import_train_fn(ref.train_fn)
         model, params = None, None
+    elif params is not None:
+        params = with_device(params, device)
     aware = None
     if ref.defense_aware and defense is not None:  # the crystal-box attacker
         if defense.kind == "training":

@@ -185,6 +185,11 @@ class AuditResult:
             trained with (training-time) or wrapped by (inference-time) the target's defense,
             the defense-aware attacker; False when they were undefended; None when no attack
             used them or it is unknown.
+        devices: where the torch models of a config run trained: ``{"target": {"requested":
+            "auto", "resolved": "cuda"}, "reference": {...}}`` (``device`` of the config's
+            ``target:`` and ``reference:``, and what it resolved to on this machine); None
+            when not recorded (an API audit, or no torch model). results.json has the key
+            only when it is set.
 
     Writing every output file (results.json, scores.csv, report.html) is
     :func:`miaudit.save_result`; re-reading them is :func:`miaudit.results.load_result`.
@@ -201,6 +206,7 @@ class AuditResult:
     title: str = "Membership-inference audit"
     timings: dict[str, float] = field(default_factory=dict)
     reference_defense_aware: bool | None = None
+    devices: dict[str, dict[str, str]] | None = None
 
     def attack(self, name: str) -> AttackResult:
         for a in self.attacks:
@@ -220,6 +226,7 @@ class AuditResult:
                 "attacks": [a.to_dict() for a in self.attacks],
                 "summary": self.strongest_attacks(),
                 "reference_defense_aware": self.reference_defense_aware,
+                **({} if self.devices is None else {"devices": self.devices}),
                 "timings": self.timings,
             }
         )
@@ -261,6 +268,7 @@ class AuditResult:
             title=data["title"],
             timings=dict(timings),
             reference_defense_aware=data["reference_defense_aware"],
+            devices=data.get("devices"),
         )
 
     @classmethod
