@@ -8,8 +8,9 @@ import torch
 from torch import nn
 
 import miaudit.models._zoo as zoo
-from miaudit.defenses import DefenseData, DefenseSpec, make_defense
+from miaudit.defenses import DEFENSES, DefenseData, DefenseSpec, make_defense
 from miaudit.defenses.dp_sgd import DPSGD
+from miaudit.defenses.regularization import L2Regularization
 from miaudit.errors import ConfigError
 from miaudit.models import MLP, train_model
 from miaudit.pipeline.references import ReferenceSettings, _recipe
@@ -102,8 +103,8 @@ def test_cuda_without_cuda_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
         make_defense("l2").train(tiny_net, {"device": "cuda"}, x, y, num_classes=C, seed=0)
     with pytest.raises(ConfigError, match="unknown device 'tpu'; valid: cpu, cuda, auto"):
         train_model(tiny_net, {"device": "tpu"}, x, y, num_classes=C, seed=0)
-    with pytest.raises(ConfigError, match="unknown parameter 'device' for model 'mlp'"):
-        train_model("mlp", {"device": "cpu"}, x, y, num_classes=C, seed=0)
+    with pytest.raises(ConfigError, match="device 'cuda'.*CUDA is not available"):
+        train_model("mlp", {"device": "cuda"}, x, y, num_classes=C, seed=0)  # issue 11
 
 
 def test_bad_factories_are_refused_before_training(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -204,24 +205,37 @@ def test_factories_for_worker_processes_must_be_picklable() -> None:
     _recipe(ReferenceSettings(model=lambda: TinyNet()), C)  # serial: no pickling needed
 
 
-def test_defenses_with_their_own_loop_train_factories_on_the_cpu(
+class _CpuOnlyL2(L2Regularization):
+    """A third-party defense whose loop runs on the CPU only (cuda_training False)."""
+
+    name = "cpu_only_l2"
+    cuda_training = False
+
+
+def test_a_defense_that_trains_on_the_cpu_only_refuses_cuda(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Only defenses that train through train_torch (cuda_training) honour device cuda;
-    the others refuse it by name, and read auto as cpu, in training and in cache keys."""
+    """A defense without cuda_training refuses device cuda by name, and reads auto as cpu,
+    in training and in cache keys; every built-in one honours the device (issue 11)."""
+    monkeypatch.setitem(DEFENSES._items, _CpuOnlyL2.name, _CpuOnlyL2)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # as on a GPU machine
     x, y = _problem()
-    dp = DPSGD(noise_multiplier=1.0)
-    with pytest.raises(ConfigError, match="defense 'dp_sgd' trains on the CPU only"):
-        dp.train(tiny_net, {"device": "cuda"}, x, y, num_classes=C, seed=0)
-    target = dp.train(tiny_net, {"epochs": 1, "device": "auto"}, x, y, num_classes=C, seed=0)
+    cpu_only = _CpuOnlyL2()
+    with pytest.raises(ConfigError, match="defense 'cpu_only_l2' trains on the CPU only"):
+        cpu_only.train(tiny_net, {"device": "cuda"}, x, y, num_classes=C, seed=0)
+    with pytest.raises(ConfigError, match="defense 'cpu_only_l2' trains on the CPU only"):
+        cpu_only.train("mlp", {"device": "cuda"}, x, y, num_classes=C, seed=0)
+    target = cpu_only.train(tiny_net, {"epochs": 1, "device": "auto"}, x, y, num_classes=C, seed=0)
     assert next(target.module.parameters()).device.type == "cpu"
-    recipe = TrainRecipe(model=tiny_net, params={"device": "auto"}, num_classes=C, defense=dp)
+    recipe = TrainRecipe(model=tiny_net, params={"device": "auto"}, num_classes=C, defense=cpu_only)
     assert recipe.full_params()["device"] == "cpu"
     assert TrainRecipe(model=tiny_net, params={"device": "auto"}).full_params()["device"] == "cuda"
-    l2 = make_defense("l2")
-    assert l2.cuda_training and not dp.cuda_training
-    assert l2.training_device("auto") == "auto" and dp.training_device("cpu") == "cpu"
+    assert cpu_only.training_device("cpu") == "cpu"
+    training = [
+        cls for cls in DEFENSES.values() if cls.kind == "training" and cls is not _CpuOnlyL2
+    ]
+    assert training and all(cls.cuda_training for cls in training)
+    assert all(cls.training_device("auto") == "auto" for cls in training)
     with pytest.raises(ConfigError, match="nn.Dropout"):
         make_defense("dropout").train(tiny_net, {}, x, y, num_classes=C, seed=0)
 

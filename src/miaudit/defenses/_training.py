@@ -31,7 +31,6 @@ from miaudit.models import (
     ModelLike,
     TrainConfig,
     build_torch_module,
-    is_module_factory,
     model_records,
     model_spec,
     torch_models,
@@ -41,6 +40,7 @@ from miaudit.models._trainer import (
     batches,
     check_finite,
     make_optimizer,
+    module_device,
     reset_parameters,
     seeded,
 )
@@ -61,6 +61,7 @@ __all__ = [
     "init_module",
     "make_optimizer",
     "mean_loss",
+    "module_device",
     "override_param",
     "positive_int",
     "positive_number",
@@ -182,9 +183,9 @@ def prepare_torch(
         of the records, or an unavailable device. DataError: malformed records or labels.
     """
     require_torch_model(model, defense)
-    if is_module_factory(model) and isinstance(params, dict) and defense in DEFENSES:
-        device = DEFENSES.get(defense).training_device(params.get("device", "cpu"))
-        params = {**params, "device": device} if "device" in params else params
+    if isinstance(params, dict) and "device" in params and defense in DEFENSES:
+        device = DEFENSES.get(defense).training_device(params["device"])
+        params = {**params, "device": device}
     full, x, y = check_training_inputs(model, params, x, y, num_classes, seed)
     arch, config = _split_train(full, int(seed))
     records = model_records(model, x)
@@ -254,7 +255,7 @@ def positive_int(value: object, name: str) -> int:
 def init_module(module: nn.Module, seed: int) -> nn.Module:
     """Re-initialise ``module``'s weights from ``seed`` as :func:`train_torch` does (global RNG
     untouched)."""
-    with seeded(seed):
+    with seeded(seed, module_device(module)):
         reset_parameters(module)
     return module
 

@@ -28,10 +28,12 @@ from torch import nn
 
 from miaudit.defenses._training import (
     accuracy,
+    as_tensor,
     batches,
     check_finite,
     init_module,
     make_optimizer,
+    module_device,
     prepare_torch,
     require_reference,
     seeded,
@@ -96,6 +98,7 @@ class AdversarialRegularization(Defense):
 
     name = "adversarial_regularization"
     kind = "training"
+    cuda_training = True  # trains on the recipe's device (issue 11)
     paper = (
         "Nasr, Shokri & Houmansadr 2018, Machine Learning with Membership Privacy using "
         "Adversarial Regularization (CCS)"
@@ -144,24 +147,26 @@ class AdversarialRegularization(Defense):
         xr, yr = require_reference(self.name, data, setup)
         config, xs, ys = setup.config, setup.x, setup.y
         f = init_module(setup.module, config.seed)
-        h = init_module(InferenceModel(num_classes, width), config.seed + 1)
+        device = module_device(f)  # the recipe's device: h, records and batches go there
+        h = init_module(InferenceModel(num_classes, width).to(device), config.seed + 1)
         opt_f = make_optimizer(f, config)
         opt_h = torch.optim.Adam(h.parameters(), lr=attack_lr)
-        gen = torch.Generator().manual_seed(config.seed)
-        x_in, y_in = torch.from_numpy(xs), torch.from_numpy(ys)
-        x_out, y_out = torch.from_numpy(xr), torch.from_numpy(yr)
+        gen = torch.Generator().manual_seed(config.seed)  # index draws: CPU, any device
+        x_in, x_out = as_tensor(f, xs), as_tensor(f, xr)
+        y_in = torch.from_numpy(ys).to(device)
+        y_out = torch.from_numpy(yr).to(device)
         n, m, bs = xs.shape[0], xr.shape[0], config.batch_size
 
-        with seeded(config.seed):
+        with seeded(config.seed, device):
             for epoch in range(config.epochs):
                 total = 0.0
-                for idx in batches(n, bs, gen):
+                for idx in batches(n, bs, gen, device):
                     # k steps of h: maximise the gain G on fresh member / reference batches
                     f.eval()
                     h.train()
                     for _ in range(k):
-                        i_in = torch.randint(n, (min(bs, n),), generator=gen)
-                        i_out = torch.randint(m, (min(bs, m),), generator=gen)
+                        i_in = torch.randint(n, (min(bs, n),), generator=gen).to(device)
+                        i_out = torch.randint(m, (min(bs, m),), generator=gen).to(device)
                         with torch.no_grad():
                             p_in = torch.softmax(f(x_in[i_in]), dim=1)
                             p_out = torch.softmax(f(x_out[i_out]), dim=1)

@@ -60,9 +60,11 @@ class Defense:
     #: what the defense does to the released outputs, in a few words after its name
     #: ("adds crafted noise to the confidence scores"); None for training-time defenses
     output_effect: ClassVar[str | None] = None
-    #: training-time defenses: True when :meth:`train` runs on the module's device (it trains
-    #: through :func:`miaudit.models.train_torch` only), so a module factory's ``device:
-    #: cuda`` is honoured; the others train on the CPU (``cuda`` is refused, ``auto`` is cpu)
+    #: training-time defenses: True when :meth:`train` runs on the recipe's device (every
+    #: tensor and module of its loop on the module's device), so a torch recipe's ``device:
+    #: cuda`` is honoured; False (the default, for a defense whose loop may create tensors on
+    #: the CPU): it trains on the CPU (``cuda`` is refused, ``auto`` is cpu). Every built-in
+    #: training-time defense sets it (issue 11).
     cuda_training: ClassVar[bool] = False
     #: True when the training algorithm is differentially private (its report then carries
     #: the accountant's epsilon and delta, and the report shows a privacy-budget row)

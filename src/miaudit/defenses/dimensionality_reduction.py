@@ -31,6 +31,7 @@ from torch import nn
 from miaudit.defenses.base import Defense, DefenseData, register_defense
 from miaudit.errors import ConfigError
 from miaudit.models import MODELS, ModelLike, is_module_factory, train_model
+from miaudit.models._trainer import module_device
 from miaudit.models._zoo import check_training_inputs as check_inputs
 from miaudit.targets import SklearnTarget, Target, TorchTarget
 from miaudit.targets._torch import module_description
@@ -88,6 +89,7 @@ class DimensionalityReduction(Defense):
 
     name = "dimensionality_reduction"
     kind = "training"
+    cuda_training = True  # trains on the recipe's device (issue 11)
     paper = "survey Table 4 (dimensionality reduction of the inputs, PCA)"
     strength_param = "n_components"
     #: an integer number of components, or a float share of variance in (0, 1)
@@ -152,6 +154,7 @@ class DimensionalityReduction(Defense):
                 model, params, projected, y, num_classes=num_classes, seed=seed, progress=progress
             )
             assert isinstance(inner, TorchTarget)
+            layer = layer.to(module_device(inner.module))  # the recipe's device
             module = ProjectedModel(layer, inner.module, num_classes).eval()
             return TorchTarget(module, num_classes=num_classes)
         inner = train_model(

@@ -21,10 +21,12 @@ from torch import nn
 
 from miaudit.defenses._training import (
     accuracy,
+    as_tensor,
     batches,
     check_finite,
     init_module,
     make_optimizer,
+    module_device,
     prepare_torch,
     require_reference,
     seeded,
@@ -54,6 +56,7 @@ class Distillation(Defense):
 
     name = "distillation"
     kind = "training"
+    cuda_training = True  # trains on the recipe's device (issue 11)
     paper = (
         "Shejwalkar & Houmansadr 2021, Membership Privacy for Machine Learning Models Through "
         "Knowledge Transfer (AAAI); Zheng et al. 2021 (Neurocomputing)"
@@ -86,20 +89,21 @@ class Distillation(Defense):
         xr, _ = require_reference(self.name, data, setup)
         config, xs, ys = setup.config, setup.x, setup.y
         teacher = train_torch(setup.module, xs, ys, config, progress=progress, desc="teacher")
+        device = module_device(teacher)  # the recipe's device; teacher and student share it
+        xt = as_tensor(teacher, xr)
         with torch.no_grad():
-            soft = torch.softmax(teacher(torch.from_numpy(xr)) / t, dim=1)
+            soft = torch.softmax(teacher(xt) / t, dim=1)
 
         student_seed = config.seed + 1
         student = init_module(setup.build(student_seed), student_seed)
         optimizer = make_optimizer(student, config)
         gen = torch.Generator().manual_seed(student_seed)
-        xt = torch.from_numpy(xr)
         n = xr.shape[0]
-        with seeded(student_seed):
+        with seeded(student_seed, device):
             student.train()
             for epoch in range(config.epochs):
                 total = 0.0
-                for idx in batches(n, config.batch_size, gen):
+                for idx in batches(n, config.batch_size, gen, device):
                     log_q = torch.log_softmax(student(xt[idx]) / t, dim=1)
                     loss = nn.functional.kl_div(log_q, soft[idx], reduction="batchmean") * t * t
                     optimizer.zero_grad(set_to_none=True)

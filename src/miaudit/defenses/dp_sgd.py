@@ -36,7 +36,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from miaudit.defenses._training import as_tensor, prepare_torch
+from miaudit.defenses._training import as_tensor, module_device, prepare_torch, seeded
 from miaudit.defenses.base import Defense, DefenseData, register_defense
 from miaudit.errors import ConfigError
 from miaudit.models import ModelLike
@@ -82,6 +82,7 @@ class DPSGD(Defense):
 
     name = "dp_sgd"
     kind = "training"
+    cuda_training = True  # trains on the recipe's device (issue 11)
     differentially_private = True
     paper = "Abadi et al. 2016, ACM CCS, sec. 3.1, Algorithm 1 (DP-SGD; via Opacus)"
     strength_param = "noise_multiplier"
@@ -143,10 +144,11 @@ class DPSGD(Defense):
         errors = ModuleValidator.validate(module, strict=False)
         if errors:
             raise ConfigError(f"model {model!r} is not compatible with DP-SGD: {errors[0]}")
-        xt = as_tensor(module, setup.x)
+        device = module_device(module)  # the recipe's device; the lots are moved there
+        xt = as_tensor(module, setup.x).cpu()  # the module's dtype, on the CPU
         yt = torch.from_numpy(setup.y)
 
-        with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+        with seeded(seed, device), warnings.catch_warnings():
             # Silenced here only: Opacus warns that secure_mode=False uses a pseudo-random
             # generator (a documented choice, for reproducibility), its RDP accountant may warn
             # about the alpha grid, and torch warns that Opacus' full backward hooks fire on a
@@ -156,7 +158,6 @@ class DPSGD(Defense):
             warnings.filterwarnings(
                 "ignore", message="Full backward hook is firing", category=UserWarning
             )
-            torch.manual_seed(seed)
             reset_parameters(module)
             engine = PrivacyEngine(accountant=self.accountant, secure_mode=False)
             loader = DataLoader(TensorDataset(xt, yt), batch_size=config.batch_size)
@@ -165,7 +166,8 @@ class DPSGD(Defense):
                 "optimizer": _optimizer(module, config),
                 "data_loader": loader,
                 "max_grad_norm": float(self.max_grad_norm),
-                "noise_generator": torch.Generator().manual_seed(seed),
+                # Opacus draws the noise on the parameters' device, with this generator
+                "noise_generator": torch.Generator(device=device).manual_seed(seed),
             }
             if self.noise_multiplier is not None:
                 private, optimizer, dp_loader = engine.make_private(
@@ -183,6 +185,7 @@ class DPSGD(Defense):
             for epoch in range(config.epochs):
                 total, count = 0.0, 0
                 for xb, yb in dp_loader:
+                    xb, yb = xb.to(device), yb.to(device)
                     # an empty lot (possible with Poisson sampling) still takes a noise-only
                     # step, as the accounting assumes; Opacus handles the empty batch
                     optimizer.zero_grad(set_to_none=True)

@@ -34,10 +34,12 @@ from torch import nn
 
 from miaudit.defenses._training import (
     accuracy,
+    as_tensor,
     batches,
     check_finite,
     init_module,
     make_optimizer,
+    module_device,
     prepare_torch,
     require_reference,
     seeded,
@@ -58,10 +60,11 @@ def gaussian_mmd2(p: torch.Tensor, q: torch.Tensor, bandwidth: float | None = No
     z = torch.cat([p, q], dim=0)
     d2 = torch.cdist(z, z).pow(2)
     if bandwidth is None:
-        off = d2.detach()[~torch.eye(z.shape[0], dtype=torch.bool)]
-        two_s2 = off.median().clamp_min(1e-6) if off.numel() else torch.tensor(1.0)
+        off = d2.detach()[~torch.eye(z.shape[0], dtype=torch.bool, device=z.device)]
+        one = torch.tensor(1.0, dtype=z.dtype, device=z.device)
+        two_s2 = off.median().clamp_min(1e-6) if off.numel() else one
     else:
-        two_s2 = torch.tensor(2.0 * bandwidth**2, dtype=z.dtype)
+        two_s2 = torch.tensor(2.0 * bandwidth**2, dtype=z.dtype, device=z.device)
     k = torch.exp(-d2 / two_s2)
     n = p.shape[0]
     return k[:n, :n].mean() + k[n:, n:].mean() - 2.0 * k[:n, n:].mean()
@@ -97,6 +100,7 @@ class MMDMixup(Defense):
 
     name = "mmd_mixup"
     kind = "training"
+    cuda_training = True  # trains on the recipe's device (issue 11)
     paper = (
         "Li, Li & Ribeiro 2021, Membership Inference Attacks and Defenses in Classification "
         "Models (CODASPY)"
@@ -140,26 +144,29 @@ class MMDMixup(Defense):
             raise ConfigError("mmd_mixup needs at least 2 reference (validation) records")
         config, xs, ys = setup.config, setup.x, setup.y
         f = init_module(setup.module, config.seed)
+        device = module_device(f)  # the recipe's device: records and batches go there
         opt = make_optimizer(f, config)
-        gen = torch.Generator().manual_seed(config.seed)
+        gen = torch.Generator().manual_seed(config.seed)  # index draws: CPU, any device
         rng = np.random.default_rng(config.seed)
-        x_in, y_in = torch.from_numpy(xs), torch.from_numpy(ys)
-        x_out, y_out = torch.from_numpy(xr), torch.from_numpy(yr)
+        x_in, x_out = as_tensor(f, xs), as_tensor(f, xr)
+        y_in = torch.from_numpy(ys).to(device)
+        y_out = torch.from_numpy(yr).to(device)
         n, m = xs.shape[0], xr.shape[0]
         ce = nn.functional.cross_entropy
 
-        with seeded(config.seed):
+        with seeded(config.seed, device):
             f.train()
             for epoch in range(config.epochs):
                 total = 0.0
-                for idx in batches(n, config.batch_size, gen):
+                for idx in batches(n, config.batch_size, gen, device):
                     lam = float(rng.beta(a, a))
-                    pi = torch.randperm(idx.numel(), generator=gen)
+                    pi = torch.randperm(idx.numel(), generator=gen).to(device)
                     xb, yb = x_in[idx], y_in[idx]
                     mixed = f(lam * xb + (1.0 - lam) * xb[pi])
                     loss = lam * ce(mixed, yb) + (1.0 - lam) * ce(mixed, yb[pi])
                     if weight > 0:
                         j = torch.randint(m, (min(idx.numel(), m),), generator=gen)
+                        j = j.to(device)
                         p_in = torch.softmax(f(xb), dim=1)
                         p_out = torch.softmax(f(x_out[j]), dim=1)
                         loss = loss + weight * class_mmd2(p_in, yb, p_out, y_out[j], bw)

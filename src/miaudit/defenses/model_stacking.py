@@ -24,7 +24,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from miaudit.defenses._training import accuracy, prepare_torch, seeded
+from miaudit.defenses._training import (
+    accuracy,
+    as_tensor,
+    module_device,
+    prepare_torch,
+    seeded,
+)
 from miaudit.defenses.base import Defense, DefenseData, register_defense
 from miaudit.errors import ConfigError
 from miaudit.models import MLP, ModelLike, train_torch
@@ -65,6 +71,7 @@ class ModelStacking(Defense):
 
     name = "model_stacking"
     kind = "training"
+    cuda_training = True  # trains on the recipe's device (issue 11)
     paper = (
         "Salem et al. 2019, ML-Leaks: Model and Data Independent Membership Inference Attacks "
         "and Defenses on Machine Learning Models (NDSS), sec. VI-B"
@@ -124,12 +131,14 @@ class ModelStacking(Defense):
             cfg = replace(config, seed=s)
             train_torch(module, xs[part], ys[part], cfg, progress=progress, desc=f"stack-{k}")
             models.append(module)
+        device = module_device(models[0])  # the recipe's device: C is trained there too
         with torch.no_grad():
-            x3 = torch.from_numpy(xs[p3])
-            feats = torch.cat([torch.softmax(m(x3), dim=1) for m in models], dim=1).numpy()
+            x3 = as_tensor(models[0], xs[p3])
+            feats = torch.cat([torch.softmax(m(x3), dim=1) for m in models], dim=1)
+            feats = feats.cpu().numpy()
         s = config.seed + 2
-        with seeded(s):
-            c = MLP(2 * num_classes, num_classes, hidden=self.final_hidden)
+        with seeded(s):  # C's weights drawn on the CPU, as before, then moved
+            c = MLP(2 * num_classes, num_classes, hidden=self.final_hidden).to(device)
         cfg = replace(config, seed=s)
         train_torch(c, feats, ys[p3], cfg, progress=progress, desc="stack-final")
         stacked = StackedModel(models[0], models[1], c, num_classes).eval()

@@ -87,6 +87,7 @@ class Pruning(Defense):
 
     name = "pruning"
     kind = "training"
+    cuda_training = True  # trains on the recipe's device (issue 11)
     paper = "Wang et al. 2021, IJCAI, sec. 3 (Pruning is All You Need)"
     strength_param = "sparsity"
     param_constraints = {

@@ -98,6 +98,7 @@ class Dropout(Defense):
 
     name = "dropout"
     kind = "training"
+    cuda_training = True
     paper = "Salem et al. 2019, NDSS, sec. VI-A (dropout)"
     strength_param = "rate"
     param_constraints = {"rate": Interval(float, 0, 1, closed="left")}

@@ -112,6 +112,14 @@ def reset_parameters(module: nn.Module) -> None:
             reset()
 
 
+def module_device(module: nn.Module) -> torch.device:
+    """The device of ``module``'s floating-point parameters (the CPU when it has none)."""
+    for p in module.parameters():
+        if p.is_floating_point():
+            return p.device
+    return torch.device("cpu")
+
+
 @contextmanager
 def seeded(seed: int, device: torch.device | None = None) -> Iterator[None]:
     """Run a block with the global torch RNG seeded by ``seed``, restored afterwards.

@@ -46,6 +46,11 @@ BuildFn = Callable[[tuple[int, ...], int, dict[str, Any]], torch.nn.Module]
 FootprintFn = Callable[[tuple[int, ...], int, dict[str, Any]], tuple[int, int]]
 
 _TRAIN_DEFAULTS: dict[str, Any] = {k: v for k, v in TrainConfig().to_dict().items() if k != "seed"}
+#: every torch recipe (built-in or module factory) takes ``device``: "cpu" (default),
+#: "cuda" (refused without CUDA) or "auto" (CUDA when torch sees one, else the CPU)
+_DEVICE_DEFAULT: dict[str, Any] = {"device": "cpu"}
+#: parameters of a torch recipe that are neither architecture nor training loop
+NON_ARCH = (*TRAIN_FIELDS, "device")
 
 
 @dataclass(frozen=True)
@@ -104,7 +109,7 @@ def model_spec(model: ModelLike) -> ModelSpec:
     return ModelSpec(
         name=name,
         family="torch",
-        defaults={**_TRAIN_DEFAULTS, "device": "cpu"},
+        defaults={**_TRAIN_DEFAULTS, **_DEVICE_DEFAULT},
         train=_torch_trainer(factory),
         description=f"torch module of the factory {name}",
         build=build,
@@ -112,6 +117,7 @@ def model_spec(model: ModelLike) -> ModelSpec:
 
 
 def _split_train(params: dict[str, Any], seed: int) -> tuple[dict[str, Any], TrainConfig]:
+    """(architecture parameters with ``device``, the training configuration)."""
     arch = {k: v for k, v in params.items() if k not in TRAIN_FIELDS}
     train = {k: v for k, v in params.items() if k in TRAIN_FIELDS}
     return arch, TrainConfig(**train, seed=seed)
@@ -187,7 +193,7 @@ def estimate_training_bytes(
     spec = model_spec(name)
     if spec.footprint is None:
         return None
-    arch = {k: v for k, v in params.items() if k not in TRAIN_FIELDS}
+    arch = {k: v for k, v in params.items() if k not in NON_ARCH}
     try:
         parameters, activations = spec.footprint(
             tuple(int(d) for d in record_shape), num_classes, arch
@@ -219,7 +225,7 @@ def check_model_memory(
     if estimate is None:
         return
     parameters, nbytes = estimate
-    arch = {k: v for k, v in params.items() if k not in TRAIN_FIELDS or k == "batch_size"}
+    arch = {k: v for k, v in params.items() if k not in NON_ARCH or k == "batch_size"}
     recipe = ", ".join(f"{k}={short_repr(v, 40)}" for k, v in arch.items())
     features = "x".join(str(int(d)) for d in record_shape)
     require_memory(
@@ -240,9 +246,10 @@ def build_torch_module(
     """The untrained torch model ``name`` (or a module factory's module) for records of
     ``record_shape``, seeded by ``seed``.
 
-    ``params`` may hold training parameters too (they are ignored here); the global RNG is
-    left untouched. The single place where miaudit builds its torch architectures (the
-    trainer, the defenses and the reference engine all call it).
+    ``params`` may hold training parameters too (they are ignored here) and ``device``
+    (:func:`~miaudit.models.resolve_device`; the module is built on the CPU, then moved
+    there); the global RNG is left untouched. The single place where miaudit builds its
+    torch architectures (the trainer, the defenses and the reference engine all call it).
 
     Raises:
         UnknownNameError: unknown model. ConfigError: not a torch model, bad architecture
@@ -256,12 +263,17 @@ def build_torch_module(
         )
     arch = {k: v for k, v in params.items() if k not in TRAIN_FIELDS}
     check_model_memory(name, params, record_shape, num_classes)
-    with torch.random.fork_rng(devices=[]):
+    factory = is_module_factory(name)  # a factory's build moves its module and probes it there
+    device = resolve_device(arch.get("device", "cpu"))
+    if not factory:
+        arch.pop("device", None)
+    with torch.random.fork_rng(devices=[]):  # the weights are drawn on the CPU, then moved
         torch.manual_seed(seed)
         try:
-            return spec.build(tuple(int(d) for d in record_shape), num_classes, arch)
+            module = spec.build(tuple(int(d) for d in record_shape), num_classes, arch)
         except TypeError as e:
             raise ConfigError(f"bad parameters for model {spec.name!r}: {e}") from None
+    return module if factory else module.to(device)
 
 
 def torch_models() -> tuple[str, ...]:
@@ -317,7 +329,13 @@ MODELS.add(
     ModelSpec(
         name="mlp",
         family="torch",
-        defaults={"hidden": (256,), "activation": "relu", "dropout": 0.0, **_TRAIN_DEFAULTS},
+        defaults={
+            "hidden": (256,),
+            "activation": "relu",
+            "dropout": 0.0,
+            **_TRAIN_DEFAULTS,
+            **_DEVICE_DEFAULT,
+        },
         train=_torch_trainer("mlp"),
         description="torch multi-layer perceptron (records are flattened)",
         build=_build_mlp,
@@ -330,7 +348,13 @@ MODELS.add(
     ModelSpec(
         name="cnn",
         family="torch",
-        defaults={"channels": (32, 64), "hidden": 128, "dropout": 0.0, **_TRAIN_DEFAULTS},
+        defaults={
+            "channels": (32, 64),
+            "hidden": 128,
+            "dropout": 0.0,
+            **_TRAIN_DEFAULTS,
+            **_DEVICE_DEFAULT,
+        },
         train=_torch_trainer("cnn"),
         description="torch small convnet for (n, C, H, W) images (28x28, 32x32)",
         build=_build_cnn,
@@ -342,7 +366,7 @@ MODELS.add(
     ModelSpec(
         name="sample_convnet",
         family="torch",
-        defaults={"channels": (16, 32), "hidden": 32, **_TRAIN_DEFAULTS},
+        defaults={"channels": (16, 32), "hidden": 32, **_TRAIN_DEFAULTS, **_DEVICE_DEFAULT},
         train=_torch_trainer("sample_convnet"),
         description="torch convnet of Opacus' MNIST DP-SGD example (SampleConvNet), images",
         build=_build_sample_convnet,
@@ -431,7 +455,9 @@ def train_model(
             logits; see :mod:`miaudit.models._factory`).
         params: overrides of :func:`model_params_schema` (architecture and training
             parameters for torch models; estimator parameters for scikit-learn ones; for a
-            factory the torch training parameters and ``device``: "cpu", "cuda", "auto").
+            factory the torch training parameters). Every torch recipe takes ``device``:
+            "cpu" (default), "cuda" (ConfigError without CUDA) or "auto" (CUDA when
+            ``torch.cuda.is_available()``, else the CPU); outputs come back as NumPy arrays.
         x: records (n, ...); flattened for every model except the convnets (``cnn``,
             ``sample_convnet``), which need (n, C, H, W) images.
         y: integer labels (n,) in ``[0, num_classes)``.
@@ -472,7 +498,7 @@ def check_training_inputs(
             f"unknown parameter {unknown[0]!r} for model {spec.name!r}; "
             f"valid: {', '.join(sorted(spec.defaults))}"
         )
-    if "device" in spec.defaults:  # a module factory: refuse an unusable device now
+    if "device" in spec.defaults:  # a torch recipe: refuse an unusable device now
         resolve_device(params.get("device", spec.defaults["device"]))
     check_int(num_classes, "num_classes", low=2)
     check_num_classes(num_classes, what=f"num_classes={num_classes}")

@@ -59,6 +59,7 @@ REFERENCE_KEYS = {
     "model",
     "augment",
     "defense_aware",
+    "device",
 }
 REQUIRED_TOP = ("dataset", "split", "target", "attacks")
 #: Largest seed: numpy, torch and scikit-learn all accept 0 <= seed < 2**32.
@@ -128,7 +129,8 @@ class ReferenceConfig:
 
     ``model`` (a mapping like ``target:``) overrides the recipe; by default reference models
     use the target's recipe. ``train_fn`` is "package.module:function" with signature
-    ``train_fn(x, y, seed) -> model``.
+    ``train_fn(x, y, seed) -> model``. ``device`` (cpu, cuda, auto) is where torch reference
+    models train, by default the target's ``device`` (:mod:`miaudit.pipeline._devices`).
     """
 
     num_models: int = 16
@@ -142,6 +144,8 @@ class ReferenceConfig:
     model: dict[str, Any] | None = None
     augment: bool | None = None
     defense_aware: bool = True
+    #: cpu | cuda | auto for torch reference models; None: the target's device
+    device: str | None = None
 
 
 @dataclass(frozen=True)
@@ -241,6 +245,7 @@ def parse_config(
         if raw.get("tracking") is None
         else parse_tracking_section(raw["tracking"], source),
     )
+    _check_devices(config, source)
     check_config_needs(config, source=source)  # the attacks' declared needs, before training
     if config.check is not None:
         check_thresholds_apply(config, config.check, source=source)
@@ -330,6 +335,43 @@ def _split_set(value: Any, key: str, source: str) -> int | str | tuple[int, ...]
             raise ConfigError(f"{source}: '{key}' must list integer record indices")
         return tuple(value)
     return _int(value, key, source, minimum=1)
+def _check_devices(config: AuditConfig, source: str) -> None:
+    """``target.device`` and ``reference.device`` name a device (cpu, cuda, auto); whether
+    CUDA is there is checked when the run starts (:mod:`miaudit.pipeline._devices`)."""
+    from miaudit.models._factory import DEVICES
+
+    for where, value in (
+        ("target.device", config.target.params.get("device", "cpu")),
+        ("reference.device", "cpu" if config.reference.device is None else config.reference.device),
+    ):
+        if value not in DEVICES:
+            raise ConfigError(
+                f"{source}: unknown device {short_repr(value)} in '{where}'; valid: "
+                f"{', '.join(DEVICES)}"
+            )
+    ref = config.reference
+    if ref.device is not None and ref.train_fn is not None:
+        raise ConfigError(
+            f"{source}: 'reference.device' applies to miaudit's torch models; a "
+            "reference.train_fn chooses its own device"
+        )
+    model = config.target.model if ref.model is None else ref.model["model"]
+    if ref.device is not None and model is None:
+        raise ConfigError(
+            f"{source}: 'reference.device' applies to the reference models' recipe, and a "
+            "target given by path or url has none: set reference.model (with its device)"
+        )
+    if ref.device is not None and MODELS.get(model).build is None:
+        raise ConfigError(
+            f"{source}: 'reference.device' applies to torch models; the reference model "
+            f"{model!r} is a scikit-learn model"
+        )
+    own = (ref.model or {}).get("device")
+    if ref.device is not None and own is not None and own != ref.device:
+        raise ConfigError(
+            f"{source}: 'reference.device' ({ref.device}) and 'reference.model.device' "
+            f"({own}) disagree; set one of them"
+        )
 
 
 def _bootstrap(value: Any, source: str) -> int:
@@ -404,6 +446,7 @@ def _reference(value: Any, source: str) -> ReferenceConfig:
     defense_aware = ref.get("defense_aware", True)
     if not isinstance(defense_aware, bool):
         raise ConfigError(f"{source}: 'reference.defense_aware' must be true or false")
+    device = ref.get("device")
     return ReferenceConfig(
         num_models=_int(ref.get("num_models", 16), "reference.num_models", source, minimum=1),
         executor=executor,
@@ -415,6 +458,7 @@ def _reference(value: Any, source: str) -> ReferenceConfig:
         model=None if model is None else dict(model),
         augment=augment,
         defense_aware=defense_aware,
+        device=device,
     )
 
 

@@ -16,6 +16,7 @@ from miaudit.defenses import DEFENSES, DefenseData, DefenseSpec
 from miaudit.errors import ConfigError, DataError
 from miaudit.models import train_model
 from miaudit.pipeline._external import build_external, describe_external
+from miaudit.pipeline._devices import DeviceChoice, resolve_devices, with_device
 from miaudit.pipeline._preflight import check_audit_memory, check_config_code, import_train_fn
 from miaudit.pipeline.api import audit
 from miaudit.pipeline.config import AuditConfig, check_config_needs, load_config, parse_config
@@ -62,14 +63,20 @@ def run_config(
     elif isinstance(config, dict):
         config = parse_config(config, allow_imports=allow_imports)
     out_dir = _check_before_work(config, output, overwrite, allow_imports)
+    devices = resolve_devices(config)  # once, before any data are loaded
     if track:
         check_tracking_before_work(config, out_dir)
     sets = _audit_sets(config, data_dir)
     start = time.perf_counter()
-    target, applied = _make_target(config, sets, out_dir, progress, allow_imports)
+    target, applied = _make_target(
+        config, sets, out_dir, progress, devices.get("target"), allow_imports
+    )
     train_seconds = time.perf_counter() - start
     reference = reference_settings(
-        config, defense=sets.defense, data_dir=data_dir or config.dataset.data_dir
+        config,
+        defense=sets.defense,
+        data_dir=data_dir or config.dataset.data_dir,
+        device=devices.get("reference"),
     )
     result = audit(
         target,
@@ -94,6 +101,8 @@ def run_config(
     _record_run(result, sets, applied, train_seconds)
     if config.target.external is not None:
         result.target.source = describe_external(config.target.external, config.target.params)
+    if devices:
+        result.devices = {role: choice.to_dict() for role, choice in devices.items()}
     if out_dir is not None:
         save_result(result, out_dir, overwrite=overwrite)
     if track and config.tracking is not None and out_dir is not None:
@@ -262,12 +271,14 @@ def _make_target(
     sets: _AuditSets,
     out_dir: str | Path | None,
     progress: bool,
+    device: DeviceChoice | None,
     allow_imports: bool | None = None,
 ) -> tuple[Any, Any]:
-    """The target: trained on the members with the config's seed (by a training-time
-    defense, or by its recipe), or loaded (a file) or connected (an endpoint); then wrapped
-    by an inference-time defense. Returns the target and the applied defense (a fresh copy
-    that reports what it measured), or None."""
+    """The target: trained on the members with the config's seed on ``device`` (resolved
+    by :func:`~miaudit.pipeline._devices.resolve_devices`; None: not a torch recipe), by a
+    training-time defense or by its recipe; or loaded (a file, on its section's device) or
+    connected (an endpoint). An inference-time defense then wraps it. Returns the target
+    and the applied defense (a fresh copy that reports what it measured), or None."""
     applied = None if sets.defense is None else sets.defense.build()
     seed = config.seed
     if config.target.external is not None:
@@ -285,10 +296,11 @@ def _make_target(
         if applied is not None:
             target = applied.wrap(target, train=sets.members, seed=seed, data=sets.defense_data)
         return target, applied
+    params = with_device(config.target.params, device)
     if applied is not None and applied.kind == "training":
         target = applied.train(
             config.target.model,
-            dict(config.target.params),
+            params,
             *sets.members,
             num_classes=sets.num_classes,
             seed=seed,
@@ -298,7 +310,7 @@ def _make_target(
         return target, applied
     target = train_model(
         config.target.model,
-        config.target.params,
+        params,
         *sets.members,
         num_classes=sets.num_classes,
         seed=seed,
@@ -381,12 +393,14 @@ def reference_settings(
     *,
     defense: DefenseSpec | None,
     data_dir: str | Path | None,
+    device: DeviceChoice | None = None,
 ) -> ReferenceSettings:
     """The reference-model settings of a config: its ``reference:`` section, with the
     target's recipe as the default recipe.
 
     ``defense`` is the target's defense as :func:`resolve_defense` resolved it (None: no
-    defense).
+    defense). ``device``: the reference models' device as
+    :func:`~miaudit.pipeline._devices.resolve_devices` resolved it (None: the recipe's own).
     With ``reference.defense_aware`` (default true) the reference models get the target's
     defense: a training-time defense trains them (when they use the target's recipe; those
     that need defender records get them as described below); an
@@ -404,6 +418,8 @@ def reference_settings(
     if ref.train_fn is not None:
         train_fn = import_train_fn(ref.train_fn)
         model, params = None, None
+    elif params is not None:
+        params = with_device(params, device)
     aware = None
     if ref.defense_aware and defense is not None:  # the crystal-box attacker
         if defense.kind == "training":

@@ -27,7 +27,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from miaudit.errors import ConfigError
-from miaudit.models._trainer import TrainConfig, reset_parameters
+from miaudit.models._trainer import TrainConfig, module_device, reset_parameters, seeded
 from miaudit.reference._jobs import Job, Resources, Result, Shared, finish
 from miaudit.reference._recipe import TrainRecipe
 from miaudit.reference._threads import torch_threads
@@ -56,10 +56,8 @@ def check_batchable(recipe: TrainRecipe) -> None:
 
 def _init_module(recipe: TrainRecipe, record_shape: tuple[int, ...], seed: int) -> nn.Module:
     """The module's initial weights exactly as train_torch produces them."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        module = recipe.build_module(record_shape)
-        torch.manual_seed(seed)
+    module = recipe.build_module(record_shape)  # on the recipe's device
+    with seeded(seed, module_device(module)):  # as train_torch's reinit, RNG restored
         reset_parameters(module)
     return module
 
@@ -94,6 +92,7 @@ def train_stack(
     for b in biases:
         b.requires_grad_()
     params = [*weights, *biases]
+    device = weights[0].device  # the recipe's device (the modules were built there)
     sizes = [len(y) for y in ys]
     n_max, bs = max(sizes), config.batch_size
     d = int(np.prod(xs[0].shape[1:]))
@@ -102,11 +101,12 @@ def train_stack(
     for j, (x, y) in enumerate(zip(xs, ys, strict=True)):
         x_all[j, : sizes[j]] = torch.from_numpy(np.ascontiguousarray(x, np.float32).reshape(-1, d))
         y_all[j, : sizes[j]] = torch.from_numpy(np.asarray(y, dtype=np.int64))
+    x_all, y_all = x_all.to(device), y_all.to(device)
     gens = [torch.Generator(device="cpu").manual_seed(s) for s in seeds]
     steps = [math.ceil(n / bs) for n in sizes]
     if len(set(steps)) != 1:
         raise ValueError("train_stack needs models with the same number of steps per epoch")
-    rows = torch.arange(k).unsqueeze(1)
+    rows = torch.arange(k, device=device).unsqueeze(1)
     lr, wd = config.lr, config.weight_decay
     # torch's fused optimizers are elementwise, so on stacked parameters they perform each
     # model's own update (all models of a stack take the same number of steps)
@@ -122,12 +122,15 @@ def train_stack(
         perms = torch.zeros(k, max(steps) * bs, dtype=torch.int64)
         for j in range(k):
             perms[j, : sizes[j]] = torch.randperm(sizes[j], generator=gens[j])
-        total = torch.zeros(k, dtype=torch.float64)
+        perms = perms.to(device)  # drawn on the CPU generators, the same order on any device
+        total = torch.zeros(k, dtype=torch.float64, device=device)
         for s in range(max(steps)):
             lo = s * bs
             real = torch.tensor([min(bs, n - lo) for n in sizes], dtype=torch.float32)
+            real = real.to(device)
             idx = perms[:, lo : lo + bs]
-            mask = (torch.arange(idx.shape[1]).unsqueeze(0) < real.unsqueeze(1)).float()
+            mask = torch.arange(idx.shape[1], device=device).unsqueeze(0) < real.unsqueeze(1)
+            mask = mask.float()
             h = x_all[rows, idx]
             for i, (w, b) in enumerate(zip(weights, biases, strict=True)):
                 h = torch.baddbmm(b, h, w)
@@ -141,7 +144,7 @@ def train_stack(
             per_model.sum().backward()
             optimizer.step()
             total += per_model.detach().double() * real.double()
-        mean = total / torch.tensor(sizes, dtype=torch.float64)
+        mean = total / torch.tensor(sizes, dtype=torch.float64, device=device)
         if not torch.isfinite(mean).all():
             raise ConfigError(
                 f"training diverged: the loss is not finite in epoch {epoch + 1}; "

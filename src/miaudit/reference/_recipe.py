@@ -152,7 +152,7 @@ class TrainRecipe:
                 )
             if "seed" in self.params:
                 raise ConfigError("the recipe's params must not fix the seed; the plan sets it")
-            if "device" in spec.defaults:  # a module factory: refuse an unusable device now
+            if "device" in spec.defaults:  # a torch recipe: refuse an unusable device now
                 resolve_device(self.params.get("device", spec.defaults["device"]))
         elif self.params:
             raise ConfigError("params belong to a built-in model; a train_fn takes none")
@@ -177,12 +177,12 @@ class TrainRecipe:
         return replace(self, num_classes=num_classes)
 
     def full_params(self) -> dict[str, Any]:
-        """The model's parameters with defaults filled in (a module factory's ``device``
+        """The model's parameters with defaults filled in (a torch recipe's ``device``
         resolved: "auto" becomes the device it trains on, "cpu" or "cuda")."""
         if self.model is None:
             return {}
         full = {**model_spec(self.model).defaults, **self.params}
-        if is_module_factory(self.model):
+        if "device" in full:  # a torch recipe (built-in or module factory)
             if self.defense is not None and self.defense.kind == "training":
                 full["device"] = self.defense.defense.training_device(full["device"])
             full["device"] = resolve_device(full["device"])
@@ -273,7 +273,10 @@ class TrainRecipe:
         """Stable text identifying the recipe (the cache key's recipe part).
 
         Built-in models: name, complete sorted parameters and classes (unchanged since the
-        cache's first format, so their entries stay valid). A module factory: its module and
+        cache's first format, so their entries stay valid). Their ``device`` enters the key
+        only when it is "cuda" (issue 11: a model trained on a GPU differs from the CPU's in
+        its last bits, and its cached outputs must not stand in for the CPU's); a CPU recipe
+        keeps the key it had before built-in models took a device. A module factory: its module and
         qualified name, the automatic fingerprint of its behaviour (or its
         ``cache_version`` attribute) and its complete parameters, the device resolved.
         ``train_fn``: its module and
@@ -295,7 +298,10 @@ class TrainRecipe:
                 "params": _jsonable(self.full_params()),
             }
         elif self.model is not None:
-            body = {"model": self.model, "params": _jsonable(self.full_params())}
+            params = self.full_params()
+            if params.get("device") == "cpu":  # the keys from before built-ins took a device
+                del params["device"]
+            body = {"model": self.model, "params": _jsonable(params)}
         else:
             assert self.train_fn is not None
             body = {

@@ -25,9 +25,30 @@ def extra_sections(result: AuditResult) -> str:
     return "\n".join(parts)
 
 
+_ROLES = {"target": "target model", "reference": "reference models"}
+
+
+def _devices(result: AuditResult) -> str:
+    """Where the run's torch models trained ("target model: cuda (auto)"), or ""."""
+    devices = getattr(result, "devices", None)
+    if not isinstance(devices, Mapping):
+        return ""
+    items = []
+    for role, choice in devices.items():
+        if not isinstance(choice, Mapping):
+            continue
+        resolved, requested = choice.get("resolved"), choice.get("requested")
+        asked = f" (asked: {esc(requested)})" if requested not in (None, resolved) else ""
+        items.append(f"{esc(_ROLES.get(role, role))}: <strong>{esc(resolved)}</strong>{asked}")
+    return "; ".join(items)
+
+
 def details_section(result: AuditResult) -> str:
     """Attack parameters and the configuration, folded away for reproducibility."""
     parts = ["<section>\n<h2>Reproducibility</h2>"]
+    devices = _devices(result)
+    if devices:
+        parts.append(kv_table([("Devices", devices)]))
     if result.attacks:
         rows = [(a.name, params_html(a.params)) for a in result.attacks]
         parts.append("<h3>Attack parameters</h3>" + kv_table(rows))

@@ -26,6 +26,11 @@ tbody tr:nth-child(even) { background: var(--zebra); }
 td.num, th.num { text-align: right; white-space: nowrap; }
 .ci { display: block; color: var(--muted); font-size: .78em; }
 tr.failed td.err { color: var(--bad); }
+table.attacks { width: 100%; }
+table.attacks thead th { white-space: normal; vertical-align: bottom; }
+table.attacks td.attack { min-width: 14rem; max-width: 18rem; overflow-wrap: anywhere; }
+td.attack .knows { display: block; color: var(--muted); font-size: .8em; white-space: nowrap; }
+table.threat td.paper { min-width: 16rem; }
 table.kv th { background: none; font-weight: 600; width: 14rem; white-space: nowrap; }
 .verdict { border-left: 4px solid var(--accent); background: #f1f7ff; padding: .7rem 1rem;
            margin: .8rem 0 1rem; }

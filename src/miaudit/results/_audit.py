@@ -195,6 +195,11 @@ class AuditResult:
             sent (this run and every run sharing the cache), and per step (the shared
             queries, each attack) the queries asked, reused from the cache, sent, and the
             attack's declared need; None (and absent from results.json) for other targets.
+        devices: where the torch models of a config run trained: ``{"target": {"requested":
+            "auto", "resolved": "cuda"}, "reference": {...}}`` (``device`` of the config's
+            ``target:`` and ``reference:``, and what it resolved to on this machine); None
+            when not recorded (an API audit, or no torch model). results.json has the key
+            only when it is set.
 
     Writing every output file (results.json, scores.csv, report.html) is
     :func:`miaudit.save_result`; re-reading them is :func:`miaudit.results.load_result`.
@@ -212,6 +217,7 @@ class AuditResult:
     timings: dict[str, float] = field(default_factory=dict)
     reference_defense_aware: bool | None = None
     queries: dict[str, Any] | None = None
+    devices: dict[str, dict[str, str]] | None = None
 
     def attack(self, name: str) -> AttackResult:
         for a in self.attacks:
@@ -231,6 +237,7 @@ class AuditResult:
                 "attacks": [a.to_dict() for a in self.attacks],
                 "summary": self.strongest_attacks(),
                 "reference_defense_aware": self.reference_defense_aware,
+                **({} if self.devices is None else {"devices": self.devices}),
                 "timings": self.timings,
                 **({} if self.queries is None else {"queries": self.queries}),
             }
@@ -274,6 +281,7 @@ class AuditResult:
             timings=dict(timings),
             reference_defense_aware=data["reference_defense_aware"],
             queries=data.get("queries"),
+            devices=data.get("devices"),
         )
 
     @classmethod
