@@ -335,6 +335,8 @@ def _split_set(value: Any, key: str, source: str) -> int | str | tuple[int, ...]
             raise ConfigError(f"{source}: '{key}' must list integer record indices")
         return tuple(value)
     return _int(value, key, source, minimum=1)
+
+
 def _check_devices(config: AuditConfig, source: str) -> None:
     """``target.device`` and ``reference.device`` name a device (cpu, cuda, auto); whether
     CUDA is there is checked when the run starts (:mod:`miaudit.pipeline._devices`)."""

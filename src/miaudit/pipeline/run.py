@@ -15,8 +15,8 @@ from miaudit.data.split import read_index_list, split_by_indices
 from miaudit.defenses import DEFENSES, DefenseData, DefenseSpec
 from miaudit.errors import ConfigError, DataError
 from miaudit.models import train_model
-from miaudit.pipeline._external import build_external, describe_external
 from miaudit.pipeline._devices import DeviceChoice, resolve_devices, with_device
+from miaudit.pipeline._external import build_external, describe_external
 from miaudit.pipeline._preflight import check_audit_memory, check_config_code, import_train_fn
 from miaudit.pipeline.api import audit
 from miaudit.pipeline.config import AuditConfig, check_config_needs, load_config, parse_config
