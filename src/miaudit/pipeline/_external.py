@@ -24,7 +24,7 @@ def check_external(
     (``allow_imports``, ``--no-code``, ``MIAUDIT_NO_CONFIG_IMPORTS``)."""
     if kind == "path":
         from miaudit.models import check_path_section
-        from miaudit.pipeline._preflight import imports_allowed
+        from miaudit.pipeline._import_policy import imports_allowed
 
         return check_path_section(
             section, source=source, allow_imports=imports_allowed(allow_imports)
@@ -46,7 +46,7 @@ def build_external(
     """The target the section names, loaded (a file) or connected (an endpoint)."""
     if kind == "path":
         from miaudit.models import target_from_path_section
-        from miaudit.pipeline._preflight import imports_allowed
+        from miaudit.pipeline._import_policy import imports_allowed
 
         return target_from_path_section(
             section,

@@ -21,31 +21,15 @@ import functools
 import importlib
 import inspect
 import math
-import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from miaudit.errors import ConfigError, one_line, short_repr
+from miaudit.pipeline._import_policy import ENV_NO_IMPORTS, imports_allowed
 from miaudit.resources import bootstrap_bytes, outputs_bytes, random_queries_bytes, require_memory
 
 if TYPE_CHECKING:
     from miaudit.pipeline.config import AuditConfig
-
-#: Set to 1 (or true/yes/on) to refuse every import a config names.
-ENV_NO_IMPORTS = "MIAUDIT_NO_CONFIG_IMPORTS"
-_TRUE = {"1", "true", "yes", "on"}
-
-
-def imports_allowed(allow_imports: bool | None = None) -> bool:
-    """Whether a config may name code to import.
-
-    False when ``allow_imports`` is False or the environment sets
-    ``MIAUDIT_NO_CONFIG_IMPORTS=1``; the environment cannot be overridden by an argument,
-    so an administrator's setting holds for every run in it.
-    """
-    if os.environ.get(ENV_NO_IMPORTS, "").strip().lower() in _TRUE:
-        return False
-    return allow_imports is not False
 
 
 def check_config_code(config: AuditConfig, allow_imports: bool | None = None) -> Any:
