@@ -2,9 +2,10 @@
 saved file) and ``target: {url: ...}`` (an HTTP endpoint), with the members listed.
 
 The file is the very model a recipe config trains (same data, split and seed), so the
-config audit of the file must equal the recipe config's audit: exactly for TorchScript and
-safetensors (the same torch computation), within onnxruntime's float32 kernel differences
-for ONNX (about 1e-7 on probabilities: scores within 1e-5, AUC within 1e-3)."""
+config audit of the file must equal the recipe config's audit: within float32 kernel
+differences (onnxruntime's for ONNX, about 1e-7 on probabilities; for TorchScript and
+safetensors the same torch computation, whose last bits can still depend on the batch
+size, the CPU and the thread count): scores within 1e-5, AUC within 1e-3."""
 
 from __future__ import annotations
 
@@ -74,13 +75,16 @@ def test_saved_files_audit_like_the_recipe_config(trained):
     onnx = h.save_onnx(module, tmp / "m.onnx", x[:4])
     out = tmp / "run-ts"
     got = run_config(_config({"path": str(script)}, listed), output=out, progress=False)
-    _same(got, want, exact=True)
+    # the same torch computation, but the loaded file may batch its queries differently from
+    # the trained target, and float32 kernels can then differ in the last bits on other CPUs
+    # or thread counts: compared within the ONNX tolerance, not bit for bit
+    _same(got, want, exact=False)
     source = json.loads((out / "results.json").read_text())["target"]["source"]
     assert source["kind"] == "path" and len(source["sha256"]) == 64
     assert source["bytes"] == script.stat().st_size
     recipe = {k: v for k, v in RECIPE.items() if k in ("model", "hidden")}
     st = run_config(_config({"path": str(weights), "model": recipe}, listed), progress=False)
-    _same(st, want, exact=True)
+    _same(st, want, exact=False)
     _same(run_config(_config({"path": str(onnx)}, listed), progress=False), want, exact=False)
 
 
