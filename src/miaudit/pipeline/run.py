@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from miaudit.data import load_dataset, make_split
+from miaudit.data.augment import resolve_augmentation
 from miaudit.data.integrity import first_occurrences
 from miaudit.defenses import DEFENSES, DefenseData, DefenseSpec
 from miaudit.errors import ConfigError, DataError
@@ -54,6 +55,8 @@ def run_config(
         config = parse_config(config)
     out_dir = _check_before_work(config, output, overwrite, allow_imports)
     sets = _audit_sets(config, data_dir)
+    # views the records cannot have (augment on tabular data, a shift too large): refuse now
+    resolve_augmentation(config.reference.augment, sets.members[0].shape[1:], sets.dataset_name)
     start = time.perf_counter()
     target, applied = _train_target(config, sets, progress)
     train_seconds = time.perf_counter() - start

@@ -185,6 +185,11 @@ class AuditResult:
             trained with (training-time) or wrapped by (inference-time) the target's defense,
             the defense-aware attacker; False when they were undefended; None when no attack
             used them or it is unknown.
+        scoring: what the audit scored (issue 18): the augmented views of the audited
+            records and how they were chosen, whether the target was queried on them, and
+            how many population records the target and each reference request's models
+            were scored on (:meth:`miaudit.pipeline._scoring_plan.ScoringPlan.scoring`);
+            None for results written before it existed.
 
     Writing every output file (results.json, scores.csv, report.html) is
     :func:`miaudit.save_result`; re-reading them is :func:`miaudit.results.load_result`.
@@ -201,6 +206,7 @@ class AuditResult:
     title: str = "Membership-inference audit"
     timings: dict[str, float] = field(default_factory=dict)
     reference_defense_aware: bool | None = None
+    scoring: dict[str, Any] | None = None
 
     def attack(self, name: str) -> AttackResult:
         for a in self.attacks:
@@ -220,6 +226,7 @@ class AuditResult:
                 "attacks": [a.to_dict() for a in self.attacks],
                 "summary": self.strongest_attacks(),
                 "reference_defense_aware": self.reference_defense_aware,
+                "scoring": self.scoring,
                 "timings": self.timings,
             }
         )
@@ -261,6 +268,7 @@ class AuditResult:
             title=data["title"],
             timings=dict(timings),
             reference_defense_aware=data["reference_defense_aware"],
+            scoring=data.get("scoring"),
         )
 
     @classmethod
