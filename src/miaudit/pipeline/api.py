@@ -187,7 +187,9 @@ def _attacker_holdings(
     rng = np.random.default_rng(seed)
     pop_outputs = None  # the target's population outputs: _population_outputs (what is read)
     x_like = inputs.x_in if population is None else population[0]
-    rand_outputs = query_random_inputs(target, x_like, random_queries, rng)
+    rand_outputs = None  # the target's outputs on random inputs only when an attack reads them
+    if any(n.random_queries for n in needs):
+        rand_outputs = query_random_inputs(target, x_like, random_queries, rng)
     records = None
     if any(n.access != "outputs" or n.reference is not None for n in needs):
         records = (

@@ -82,7 +82,7 @@ class Scoring:
         if self.status is not None:
             shown = f" x {views} views" if views > 1 else ""
             self.text = (
-                f"scoring {records(n)} {what}{shown} with reference model "
+                f"scoring {n:,} {what}{shown} with reference model "
                 f"{model + 1}/{self.status.num_models}"
             )
             self.status.say(self.text)
