@@ -80,6 +80,21 @@ def digest_run(
     return digests
 
 
+def redigest(directory: Path, digests: dict[str, str], drop: frozenset[str]) -> dict[str, str]:
+    """The results.json digests of an earlier run, from its kept canonical JSONs
+    (``<run>.json`` next to its digests.json) with the fields in ``drop`` removed."""
+    out = {}
+    for key in digests:
+        name, _, file = key.rpartition(":")
+        kept = directory / f"{name.replace('/', '__')}.json"
+        if file == "results.json" and kept.exists():
+            text = json.dumps(
+                canonical(json.loads(kept.read_text()), drop), indent=1, sort_keys=True
+            )
+            out[key] = sha256(text.encode())
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", required=True, type=Path)
@@ -112,6 +127,8 @@ def main() -> int:
     if args.compare is None:
         return 0
     before = json.loads(args.compare.read_text())
+    if args.ignore:  # digest the earlier canonical JSONs again without the ignored fields
+        before.update(redigest(args.compare.parent, before, frozenset(args.ignore)))
     shared = sorted(set(before) & set(digests))
     differ = [k for k in shared if before[k] != digests[k]]
     missing = sorted(set(before) ^ set(digests))

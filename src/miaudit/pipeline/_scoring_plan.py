@@ -30,6 +30,7 @@ class ScoringPlan:
         target_augmented: some attack reads the target's augmented views.
         target_population: sorted population rows the target is queried on.
         n_population: population records the attacker holds.
+        seed: the audit's seed (the population rows are drawn with it).
     """
 
     augmentation: Augmentation | None
@@ -39,6 +40,7 @@ class ScoringPlan:
     target_augmented: bool
     target_population: np.ndarray
     n_population: int
+    seed: int = 0
 
     @property
     def augment_fn(self) -> Callable[[np.ndarray], list[np.ndarray]] | None:
@@ -99,4 +101,5 @@ def plan_scoring(
         target_augmented=any(r.reads.augmented for r in per_attack.values()),
         target_population=union_rows([r.target_population for r in per_attack.values()]),
         n_population=n_population,
+        seed=seed,
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import platform
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -97,8 +96,7 @@ def audit(
     inputs = check_inputs(target, members, nonmembers, population, record_ids)
     plan = _scoring_plan(attack_objs, inputs, settings, dataset, seed)
     queried = query_target(target, inputs, plan.target_augment)
-    held = _attacker_holdings(target, inputs, queried, attack_objs, settings, seed, random_queries)
-    held = replace(held, population_outputs=_population_outputs(target, inputs, plan))
+    held = _attacker_holdings(target, inputs, queried, plan, attack_objs, settings, random_queries)
     results, ref_seconds = _run_attacks(attack_objs, held, plan, bootstrap, progress)
     summary = _summary(held, inputs, queried, model_name, model_params, dataset)
     return _assemble(
@@ -174,18 +172,20 @@ def _attacker_holdings(
     target: Target,
     inputs: Inputs,
     queried: Queried,
+    plan: ScoringPlan,
     attack_objs: list[tuple[str, Attack]],
     settings: ReferenceSettings,
-    seed: int,
     random_queries: int,
 ) -> Holdings:
-    """What the attacker holds: the population's outputs (only when an attack declares
-    them), the random queries, the audited records (only when an attack queries the target
-    or trains reference models on them) and the recipe for models of its own."""
+    """What the attacker holds: the target's outputs on the population records some attack
+    reads (:attr:`ScoringPlan.target_population`), the random queries (when an attack reads
+    them), the audited records (only when an attack queries the target or trains reference
+    models on them) and the recipe for models of its own."""
+    seed = plan.seed
     needs = [attack.needs() for _, attack in attack_objs]
     population, c = inputs.population, queried.audited.num_classes
     rng = np.random.default_rng(seed)
-    pop_outputs = None  # the target's population outputs: _population_outputs (what is read)
+    pop_outputs = _population_outputs(target, inputs, plan)
     x_like = inputs.x_in if population is None else population[0]
     rand_outputs = None  # the target's outputs on random inputs only when an attack reads them
     if any(n.random_queries for n in needs):
