@@ -25,6 +25,7 @@ from miaudit.errors import ConfigError
 from miaudit.pipeline import ReferenceSettings, audit
 from miaudit.pipeline.config import parse_config
 from miaudit.reference import _progress
+from miaudit.results import AuditResult
 from miaudit.targets import SklearnTarget, _base
 
 
@@ -273,6 +274,7 @@ def test_augment_recorded_in_results_and_views_scored_only_when_read(scored):
     assert not res.scoring["target_augmented"]  # no attack reads the views: not queried
     assert _rows(scored, "FlatTarget") == 240
     assert res.to_dict()["scoring"]["augment_source"].startswith("reference.augment")
+    assert AuditResult.from_dict(res.to_dict()).scoring == res.scoring  # results.json round trip
 
 
 # -- progress --------------------------------------------------------------------------

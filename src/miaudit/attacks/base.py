@@ -7,6 +7,9 @@ self and sets attributes ending in ``_``; ``score_samples`` returns float64 scor
 Each attack class declares what it needs as data, ``requires: ClassVar[Needs]``: the
 pipeline gives an attack only what it declares, ``miaudit attacks`` prints it, and config
 validation refuses an attack whose needs the audit cannot meet before anything trains.
+``Needs.reads`` (:class:`Reads`) says which outputs of its reference models it reads; the
+audit scores the target and the reference models on the union of what the requested
+attacks read, nothing more (issue 18).
 """
 
 from __future__ import annotations
