@@ -183,6 +183,8 @@ def test_shadow_models_are_scored_on_their_own_records_only(scored):
     assert res.attacks[0].error is None
     # one shadow: its training loss (120) + its 120 in and 120 out records, not all 1,000
     assert _rows(scored, "TorchTarget") == 120 + 240
+    label = "shadow 1 models population"
+    assert res.scoring["reference_population"] == {label: "each shadow's own in and out records"}
     scored.clear()
     res = _audit([{"name": "transfer_loss", "num_models": 1}], population)
     assert _rows(scored, "TorchTarget") == 120  # the training loss only

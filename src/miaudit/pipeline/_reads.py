@@ -148,8 +148,8 @@ class Scoring:
         target_augmented: the target was queried on them (an attack reads them).
         population: population records the attacker holds.
         target_population: of them, the records the target was queried on.
-        reference_population: per reference request, the population records its models
-            were scored on.
+        reference_population: per reference request, the number of population records its
+            models were scored on (random plans), or what its shadows were scored on.
     """
 
     augmentation: Augmentation | None
@@ -157,7 +157,7 @@ class Scoring:
     target_augmented: bool
     population: int
     target_population: int
-    reference_population: dict[str, int]
+    reference_population: dict[str, int | str]
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -61,7 +61,7 @@ class ScoringPlan:
             population=self.n_population,
             target_population=int(self.target_population.size),
             reference_population={
-                request_label(r): int(s.population.size) for r, s in self.requests.items()
+                request_label(r): _scored_population(r, s) for r, s in self.requests.items()
             },
         ).to_dict()
 
@@ -103,3 +103,11 @@ def plan_scoring(
         n_population=n_population,
         seed=seed,
     )
+
+
+def _scored_population(request: ReferenceRequest, scored: RequestReads) -> int | str:
+    """results.json's account of a request's population scoring: the number of population
+    records (random plans), or what its shadows were scored on (shadow plans)."""
+    if request.kind != "shadow":
+        return int(scored.population.size)
+    return "each shadow's own in and out records" if scored.pool else "none (training losses)"
