@@ -389,6 +389,8 @@ def _collect(
             with _progress.reporting(status):
                 _run_todo(todo, results, shared, runner, resources, reported, bar, status)
     finally:
+        if status is not None:
+            status.say("reference models")  # the finished bar says what it counted
         bar.close()
     done = [r for r in results if r is not None]
     assert len(done) == len(jobs)
