@@ -13,7 +13,9 @@ numbers exactly when their digest files are equal::
 
 ``--compare`` exits 1 and names the runs whose digests differ. The canonical JSON of each
 run is kept next to the digests (``<run>.json``), so a difference can be read with ``diff``.
-``--only NAME`` runs a subset (repeatable); ``--skip-tradeoff`` leaves out the slow sweep.
+``--only NAME`` runs a subset (repeatable); ``--skip-tradeoff`` leaves out the slow sweep;
+``--ignore KEY`` (repeatable) also drops a field at any depth before digesting, to compare
+with digests of a version that did not write it (issue 18 added ``scoring``).
 """
 
 from __future__ import annotations
@@ -31,12 +33,14 @@ ROOT = Path(__file__).resolve().parents[1]
 VOLATILE = {"created", "timings", "train_seconds", "versions", "output"}
 
 
-def canonical(obj: Any) -> Any:
-    """``obj`` without the volatile fields, at any depth."""
+def canonical(obj: Any, drop: frozenset[str] = frozenset()) -> Any:
+    """``obj`` without the volatile fields (and those in ``drop``), at any depth."""
     if isinstance(obj, dict):
-        return {k: canonical(v) for k, v in obj.items() if k not in VOLATILE}
+        return {
+            k: canonical(v, drop) for k, v in obj.items() if k not in VOLATILE and k not in drop
+        }
     if isinstance(obj, list):
-        return [canonical(v) for v in obj]
+        return [canonical(v, drop) for v in obj]
     return obj
 
 
@@ -61,11 +65,13 @@ def result_dirs(directory: Path) -> list[Path]:
     return sorted(p.parent for p in directory.rglob("results.json"))
 
 
-def digest_run(name: str, directory: Path, out: Path) -> dict[str, str]:
+def digest_run(
+    name: str, directory: Path, out: Path, drop: frozenset[str] = frozenset()
+) -> dict[str, str]:
     digests = {}
     for d in result_dirs(directory):
         key = name if d == directory else f"{name}/{d.relative_to(directory)}"
-        data = canonical(json.loads((d / "results.json").read_text()))
+        data = canonical(json.loads((d / "results.json").read_text()), drop)
         text = json.dumps(data, indent=1, sort_keys=True)
         (out / f"{key.replace('/', '__')}.json").write_text(text + "\n")
         digests[f"{key}:results.json"] = sha256(text.encode())
@@ -74,12 +80,28 @@ def digest_run(name: str, directory: Path, out: Path) -> dict[str, str]:
     return digests
 
 
+def redigest(directory: Path, digests: dict[str, str], drop: frozenset[str]) -> dict[str, str]:
+    """The results.json digests of an earlier run, from its kept canonical JSONs
+    (``<run>.json`` next to its digests.json) with the fields in ``drop`` removed."""
+    out = {}
+    for key in digests:
+        name, _, file = key.rpartition(":")
+        kept = directory / f"{name.replace('/', '__')}.json"
+        if file == "results.json" and kept.exists():
+            text = json.dumps(
+                canonical(json.loads(kept.read_text()), drop), indent=1, sort_keys=True
+            )
+            out[key] = sha256(text.encode())
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--compare", type=Path, help="digests.json of an earlier run")
     parser.add_argument("--only", action="append", help="run only these names")
     parser.add_argument("--skip-tradeoff", action="store_true")
+    parser.add_argument("--ignore", action="append", default=[], help="also drop this field")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     miaudit = [sys.executable, "-m", "miaudit.cli"]
@@ -98,13 +120,15 @@ def main() -> int:
         if done.returncode not in (0, 3):
             print(done.stderr, file=sys.stderr)
             return done.returncode
-        digests.update(digest_run(name, target, args.out))
+        digests.update(digest_run(name, target, args.out, frozenset(args.ignore)))
         # written after every run, so a long sweep still leaves the finished runs' digests
         (args.out / "digests.json").write_text(json.dumps(digests, indent=1, sort_keys=True) + "\n")
     print(json.dumps(digests, indent=1, sort_keys=True))
     if args.compare is None:
         return 0
     before = json.loads(args.compare.read_text())
+    if args.ignore:  # digest the earlier canonical JSONs again without the ignored fields
+        before.update(redigest(args.compare.parent, before, frozenset(args.ignore)))
     shared = sorted(set(before) & set(digests))
     differ = [k for k in shared if before[k] != digests[k]]
     missing = sorted(set(before) ^ set(digests))

@@ -336,7 +336,19 @@ def test_budget_reached_the_attacks_that_fit_still_run(problem, tmp_path):
 def test_budget_too_small_for_the_shared_queries_sends_nothing(problem, server):
     _, x, y = problem
     target = http_target(server.url, num_classes=3, query_budget=100, **FAST)
+    # confidence reads the random queries: 160 audited records + 20 random inputs
     with pytest.raises(QueryBudgetExceeded, match="shared queries: 180.*100 of 100 left"):
+        miaudit.audit(
+            target, **_sets(x, y), attacks=["confidence"], random_queries=20, progress=False
+        )
+    assert server.requests == 0
+
+
+def test_shared_queries_follow_the_scoring_plan(problem, server):
+    """Random inputs are counted (and sent) only when an attack reads them (issue 18)."""
+    _, x, y = problem
+    target = http_target(server.url, num_classes=3, query_budget=100, **FAST)
+    with pytest.raises(QueryBudgetExceeded, match="shared queries: 160.*100 of 100 left"):
         miaudit.audit(target, **_sets(x, y), attacks=["loss"], random_queries=20, progress=False)
     assert server.requests == 0
 

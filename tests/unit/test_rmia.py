@@ -84,7 +84,8 @@ def slow_prob(views_logits, y, i, temperature):
 
 
 def slow_rmia(case, *, online, gamma, temperature, a):
-    """The definition, written as loops: Score(x) = fraction of z with ratio_x/ratio_z > gamma."""
+    """The definition, written as loops: Score(x) = fraction of z with ratio_x/ratio_z > gamma
+    (x over its augmented views, z on the plain query, as the class documents)."""
     k = len(case["ref_x"])
 
     def pr_marginal(ref, y, trained, i):
@@ -98,9 +99,10 @@ def slow_rmia(case, *, online, gamma, temperature, a):
 
     m = len(case["y_z"])
     ratio_z = []
+    plain_ref_z = [views[:1] for views in case["ref_z"]]  # z: the plain query (issue 18)
     for i in range(m):
-        p_t = slow_prob(case["target_z"], case["y_z"], i, temperature)
-        ratio_z.append(p_t / pr_marginal(case["ref_z"], case["y_z"], case["z_in"], i))
+        p_t = slow_prob(case["target_z"][:1], case["y_z"], i, temperature)
+        ratio_z.append(p_t / pr_marginal(plain_ref_z, case["y_z"], case["z_in"], i))
     scores = []
     for i in range(len(case["y_x"])):
         p_t = slow_prob(case["target_x"], case["y_x"], i, temperature)

@@ -16,10 +16,13 @@ from miaudit.attacks.base import (
     AttackerKnowledge,
     Needs,
     Offer,
+    Param,
+    Reads,
     ReferenceRequest,
     ThreatModel,
     When,
     make_attack,
+    population_rows,
     register_attack,
 )
 
@@ -46,9 +49,12 @@ __all__ = [
     "DATA_SOURCES",
     "Needs",
     "Offer",
+    "Param",
+    "Reads",
     "ReferenceRequest",
     "ThreatModel",
     "When",
     "make_attack",
+    "population_rows",
     "register_attack",
 ]

@@ -7,6 +7,9 @@ self and sets attributes ending in ``_``; ``score_samples`` returns float64 scor
 Each attack class declares what it needs as data, ``requires: ClassVar[Needs]``: the
 pipeline gives an attack only what it declares, ``miaudit attacks`` prints it, and config
 validation refuses an attack whose needs the audit cannot meet before anything trains.
+``Needs.reads`` (:class:`Reads`) says which outputs of its reference models it reads; the
+audit scores the target and the reference models on the union of what the requested
+attacks read, nothing more (issue 18).
 """
 
 from __future__ import annotations
@@ -111,6 +114,101 @@ def _decide(condition: Condition, params: Mapping[str, Any]) -> bool:
 
 
 @dataclass(frozen=True)
+class Param:
+    """A count read from a constructor parameter, e.g. ``Param("num_population")``: RMIA's
+    number of population records z is its ``num_population`` (None there means all)."""
+
+    name: str
+
+    def __str__(self) -> str:
+        return f"param {self.name}"
+
+
+#: how many population records: 0 (none), a number, "all", or a constructor parameter
+Count = int | Literal["all"] | Param
+
+#: a decided count: 0, a positive number, or None for all of them
+Decided = int | None
+
+
+@dataclass(frozen=True)
+class Reads:
+    """Which outputs of its reference models an attack reads (``Needs.reads``).
+
+    The reference engine scores each reference model only on the union of what the
+    requested attacks read, and queries the target likewise (issue 18: an MNIST LiRA audit
+    scored 69,000 population records x 10 augmented views with every reference model,
+    which LiRA never reads).
+
+    Attributes:
+        audited: outputs on the audited records (random plans: LiRA, RMIA, GMIA).
+        augmented: with the augmented views of the audited records (LiRA's and RMIA's
+            averaged queries; the target is then queried on the same views), else the plain
+            query only.
+        population: how many of the attacker's population records: 0 for none, a number, or
+            "all"; a :class:`Param` takes it from a constructor parameter (None = all).
+            Records are drawn by :func:`population_rows` (seeded by the audit's seed), so a
+            smaller count is a subset of a larger one and attacks reading different counts
+            share one scoring.
+        population_augmented: with the augmented views of those population records.
+        pool: the shadow models' outputs on their own training and out records (shadow
+            plans: Shokri, ML-Leaks, calibrated thresholds); False for an attack that reads
+            only their training losses (Li & Zhang's transfer threshold).
+    """
+
+    audited: bool = False
+    augmented: bool = False
+    population: Count = 0
+    population_augmented: bool = False
+    pool: bool = False
+
+    def population_count(self, params: Mapping[str, Any]) -> Decided:
+        """The number of population records for ``params``: 0, a number, None = all."""
+        count = self.population
+        if isinstance(count, Param):
+            value = params.get(count.name)
+            return None if value is None else int(value)
+        return None if count == "all" else int(count)
+
+    def describe(self) -> str:
+        """A few words for ``miaudit attacks``, e.g. "audited (augmented), population param
+        num_population"."""
+        parts = []
+        if self.audited:
+            parts.append("audited" + (" (augmented)" if self.augmented else ""))
+        if self.population != 0:
+            aug = " (augmented)" if self.population_augmented else ""
+            parts.append(f"population {self.population}{aug}")
+        if self.pool:
+            parts.append("shadow in/out records")
+        return ", ".join(parts) or "training losses only"
+
+
+#: what an attack without a ``reads`` declaration is assumed to read: everything the engine
+#: can score (the behaviour before issue 18); every built-in attack declares its own
+READS_EVERYTHING = Reads(
+    audited=True, augmented=True, population="all", population_augmented=True, pool=True
+)
+
+
+def population_rows(n: int, count: Decided, seed: int) -> np.ndarray:
+    """Sorted indices of the ``count`` population records an attack reads (None: all n).
+
+    The first ``count`` records of one seeded permutation of the population, so a smaller
+    count always gives a subset of a larger one (RMIA's z and GMIA's neighbour pool can
+    share one scoring). ``count`` at or above ``n`` gives every record, in order.
+    """
+    if count is None or count >= n:
+        return np.arange(n, dtype=np.int64)
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), _POPULATION_STREAM]))
+    return np.sort(rng.permutation(n)[: int(count)]).astype(np.int64)
+
+
+#: a fixed stream id, so the population draw does not reuse the audit seed's own stream
+_POPULATION_STREAM = 0x18
+
+
+@dataclass(frozen=True)
 class Offer:
     """What an audit can give its attacks, checked against their :class:`Needs` first.
 
@@ -155,6 +253,9 @@ class Needs:
         random_queries: ``fit`` reads the target's outputs on random inputs
             (``AttackerKnowledge.random_queries``; None for the others).
         params: constructor parameters without a default (was ``required_params``).
+        reads: which outputs of its reference models it reads (:class:`Reads`); None (an
+            attack that does not say) reads everything. Every built-in attack with reference
+            models declares it (a contract test checks).
 
     ``population_data`` and ``recipe`` may be a :class:`When`: :meth:`Attack.needs` decides
     them for an attack's parameters.
@@ -167,11 +268,20 @@ class Needs:
     recipe: Condition = False
     random_queries: bool = False
     params: tuple[str, ...] = ()
+    reads: Reads | None = None
 
     @property
     def parameters(self) -> bool:
         """Whether scoring needs the target's parameters (white-box access)."""
         return self.access == "white-box"
+
+    @property
+    def reference_reads(self) -> Reads:
+        """What it reads of its reference models (:data:`READS_EVERYTHING` when undeclared;
+        nothing without reference models)."""
+        if self.reads is not None:
+            return self.reads
+        return READS_EVERYTHING if self.reference is not None else Reads()
 
     @property
     def trains_models(self) -> bool:
@@ -215,6 +325,8 @@ class Needs:
             parts.append("population outputs")
         if self.random_queries:
             parts.append("random queries")
+        if self.reference is not None:
+            parts.append(f"reads {self.reference_reads.describe()}")
         parts += [f"param {p}" for p in self.params]
         return "; ".join(parts)
 

@@ -18,6 +18,7 @@ from miaudit.attacks.base import (
     Attack,
     AttackerKnowledge,
     Needs,
+    Reads,
     ReferenceRequest,
     ThreatModel,
     register_attack,
@@ -99,7 +100,7 @@ class _CalibratedThreshold(Attack):
     """
 
     signal: Callable[[ModelOutputs], np.ndarray]
-    requires = Needs(reference="shadow")
+    requires = Needs(reference="shadow", reads=Reads(pool=True))
     param_constraints = {"num_models": Interval(int, 1)}
 
     def __init__(self, *, num_models: int | None = None) -> None:
@@ -352,7 +353,7 @@ class PrivacyRiskScore(Attack):
     """
 
     name = "privacy_risk"
-    requires = Needs(reference="shadow")
+    requires = Needs(reference="shadow", reads=Reads(pool=True))
     threat_model = _THREAT
     param_constraints = {"num_models": Interval(int, 1), "num_bins": Interval(int, 1)}
 

@@ -80,6 +80,7 @@ from miaudit.attacks.base import (
     Attack,
     AttackerKnowledge,
     Needs,
+    Reads,
     ReferenceRequest,
     ThreatModel,
     register_attack,
@@ -217,7 +218,11 @@ class GMIA(Attack):
     """
 
     name = "gmia"
-    requires = Needs(reference="random")
+    requires = Needs(
+        reference="random",
+        # the neighbour pool holds the population's representations (plain queries)
+        reads=Reads(audited=True, population="all"),
+    )
     #: the contract's synthetic data say nothing about which records are "isolated": select
     #: them all so the contract checks the test statistic on every record
     example_params = {"max_neighbours": 10**9}

@@ -28,6 +28,7 @@ from miaudit.attacks.base import (
     Attack,
     AttackerKnowledge,
     Needs,
+    Reads,
     ReferenceRequest,
     ThreatModel,
     register_attack,
@@ -132,7 +133,7 @@ class LiRA(Attack):
     """
 
     name = "lira"
-    requires = Needs(reference="random")
+    requires = Needs(reference="random", reads=Reads(audited=True, augmented=True))
     threat_model = ThreatModel(
         knowledge="black-box probabilities",
         needs_shadow_models=True,

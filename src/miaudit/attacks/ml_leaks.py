@@ -15,6 +15,7 @@ from miaudit.attacks.base import (
     Attack,
     AttackerKnowledge,
     Needs,
+    Reads,
     ReferenceRequest,
     ThreatModel,
     register_attack,
@@ -90,7 +91,7 @@ class MLLeaks1(_MLLeaksBase):
     """
 
     name = "ml_leaks_1"
-    requires = Needs(reference="shadow")
+    requires = Needs(reference="shadow", reads=Reads(pool=True))
     threat_model = ThreatModel(
         knowledge="black-box probabilities",
         needs_shadow_models=True,
@@ -132,7 +133,7 @@ class MLLeaks2(_MLLeaksBase):
     """
 
     name = "ml_leaks_2"
-    requires = Needs(reference="shadow", params=("shadow_dataset",))
+    requires = Needs(reference="shadow", params=("shadow_dataset",), reads=Reads(pool=True))
     example_params = {"shadow_dataset": "other"}
     threat_model = ThreatModel(
         knowledge="black-box probabilities",

@@ -20,6 +20,7 @@ read to check the formulas; where it differs, :class:`RMIA` documents the choice
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import scipy.special
@@ -29,8 +30,11 @@ from miaudit.attacks.base import (
     Attack,
     AttackerKnowledge,
     Needs,
+    Param,
+    Reads,
     ReferenceRequest,
     ThreatModel,
+    population_rows,
     register_attack,
 )
 from miaudit.errors import DataError
@@ -39,6 +43,13 @@ from miaudit.outputs import ModelOutputs
 from miaudit.validation import Interval
 
 ZARIFZADEH = "Zarifzadeh et al. 2024, Low-Cost High-Power Membership Inference Attacks (ICML)"
+
+#: Default number of population records z. The paper's z are a random sample of the
+#: population; the authors' code (ml_privacy_meter ``run_mia.py``) draws
+#: ``audit.population_size`` records of it without replacement (all by default) and their
+#: Purchase-100 config uses 10,000, as many as the audited records there. Scoring every
+#: record outside the split instead cost an MNIST audit minutes per reference model (issue 18).
+NUM_POPULATION = 10_000
 
 #: Grid over which the offline coefficient ``a`` is tuned when ``a=None``.
 A_GRID = np.round(np.linspace(0.0, 1.0, 11), 10)
@@ -68,6 +79,11 @@ def log_true_class_prob(outputs: ModelOutputs, temperature: float = 1.0) -> np.n
     if stacked.shape[1] == 1:
         return stacked[:, 0]
     return logsumexp(stacked, axis=1) - math.log(stacked.shape[1])
+
+
+def _plain(outputs: ModelOutputs) -> ModelOutputs:
+    """The outputs without their augmented views (the plain query)."""
+    return outputs if outputs.augmented is None else replace(outputs, augmented=None)
 
 
 def log_pr_marginal(
@@ -135,7 +151,13 @@ class RMIA(Attack):
     with the ``a`` correction, see :func:`log_pr_marginal`). Population records z are the
     attacker's population (``AttackerKnowledge.population``, the target's outputs, and
     ``ReferenceOutputs.population``, the references' outputs on the same rows); offline,
-    a reference model that trained on z (``population_in``) is left out of Pr(z).
+    a reference model that trained on z (``population_in``) is left out of Pr(z). Of the
+    population, ``num_population`` records (10,000 by default) are used, and Pr(z | model)
+    is read from the plain query of z, for the target and the reference models alike,
+    while the audited records x use the augmented views when the audit has them (the
+    authors' ``run_mia.py`` queries no augmentations; miaudit before issue 18 averaged the
+    reference models' views of z but not the target's). So the audit scores the population
+    once per model, not once per view.
 
     ``tie_break`` (default True) orders records with equal scores by ratio_x (see
     :func:`break_ties`); it never changes the order of records with different scores.
@@ -162,13 +184,19 @@ class RMIA(Attack):
         temperature: softmax temperature T > 0.
         a: offline correction coefficient in [0, 1]; None tunes it on the references
             (needs at least 2 reference models). Ignored online.
-        num_population: use this many population records z, subsampled without
-            replacement with ``AttackerKnowledge.seed`` (None or more than available: all).
+        num_population: use this many population records z (default
+            :data:`NUM_POPULATION`), drawn by :func:`~miaudit.attacks.population_rows` with
+            ``AttackerKnowledge.seed`` (None or more than available: all). The audit scores
+            the target and the reference models on these records only.
         num_models: number of reference models to request (None: the audit's default).
     """
 
     name = "rmia"
-    requires = Needs(reference="random", population=True)
+    requires = Needs(
+        reference="random",
+        population=True,
+        reads=Reads(audited=True, augmented=True, population=Param("num_population")),
+    )
     threat_model = ThreatModel(
         knowledge="black-box probabilities",
         needs_shadow_models=True,
@@ -192,7 +220,7 @@ class RMIA(Attack):
         gamma: float = 2.0,
         temperature: float = 1.0,
         a: float | None = None,
-        num_population: int | None = None,
+        num_population: int | None = NUM_POPULATION,
         num_models: int | None = None,
         tie_break: bool = True,
     ) -> None:
@@ -242,13 +270,13 @@ class RMIA(Attack):
         super().fit(knowledge)
         t = float(self.temperature)
         lp_ref_x = np.stack([log_true_class_prob(m, t) for m in reference.audited], axis=1)
-        lp_ref_z = np.stack([log_true_class_prob(m, t) for m in reference.population], axis=1)
-        lp_target_z = log_true_class_prob(pop, t)
-        z_in = reference.population_in
-        if self.num_population is not None and self.num_population < pop.n:
-            rng = np.random.default_rng(knowledge.seed)
-            keep = np.sort(rng.choice(pop.n, size=int(self.num_population), replace=False))
-            lp_ref_z, lp_target_z, z_in = lp_ref_z[keep], lp_target_z[keep], z_in[keep]
+        # z: the plain query of the target and of every reference model (see the class doc)
+        keep = population_rows(pop.n, self.num_population, knowledge.seed)
+        lp_ref_z = np.stack(
+            [log_true_class_prob(_plain(m.subset(keep)), t) for m in reference.population], axis=1
+        )
+        lp_target_z = log_true_class_prob(_plain(pop.subset(keep)), t)
+        z_in = reference.population_in[keep]
         x_in = reference.audited_in
 
         if self.online:

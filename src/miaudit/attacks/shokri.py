@@ -22,6 +22,7 @@ from miaudit.attacks.base import (
     Attack,
     AttackerKnowledge,
     Needs,
+    Reads,
     ReferenceRequest,
     ThreatModel,
     register_attack,
@@ -179,7 +180,7 @@ class ShokriAttack(Attack):
     """
 
     name = "shokri"
-    requires = Needs(reference="shadow")
+    requires = Needs(reference="shadow", reads=Reads(pool=True))
     threat_model = ThreatModel(
         knowledge="black-box probabilities",
         needs_shadow_models=True,

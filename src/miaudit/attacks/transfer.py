@@ -10,6 +10,7 @@ from miaudit.attacks.base import (
     Attack,
     AttackerKnowledge,
     Needs,
+    Reads,
     ReferenceRequest,
     ThreatModel,
     register_attack,
@@ -35,7 +36,7 @@ class TransferLoss(Attack):
     """
 
     name = "transfer_loss"
-    requires = Needs(reference="shadow")
+    requires = Needs(reference="shadow", reads=Reads())  # the shadows' training losses
     threat_model = ThreatModel(
         knowledge="black-box probabilities",
         needs_shadow_models=True,

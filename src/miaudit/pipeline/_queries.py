@@ -10,10 +10,6 @@ import numpy as np
 
 from miaudit.outputs import ModelOutputs, concat_outputs
 from miaudit.pipeline._records import Inputs
-from miaudit.pipeline.references import (
-    ReferenceSettings,
-    augmenter,
-)
 from miaudit.targets import Target
 
 _CHUNK_BYTES = 1 << 24
@@ -29,9 +25,10 @@ class Queried:
     test_accuracy: float
 
 
-def query_target(target: Target, inputs: Inputs, settings: ReferenceSettings) -> Queried:
-    """The target's outputs on the members, then the non-members (with augmented views)."""
-    augment = augmenter(inputs.x_in, settings)
+def query_target(target: Target, inputs: Inputs, augment: Any) -> Queried:
+    """The target's outputs on the members, then the non-members, with the views of
+    ``augment`` (``views(x)``; only when an attack reads them, see
+    :mod:`miaudit.pipeline._scoring_plan`; None for none)."""
     out_in = target_outputs(target, inputs.x_in, inputs.y_in, augment)
     out_out = target_outputs(target, inputs.x_out, inputs.y_out, augment)
     train_accuracy = float(np.mean(out_in.predicted == out_in.y))

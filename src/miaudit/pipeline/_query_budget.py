@@ -23,7 +23,7 @@ from typing import Any
 
 from miaudit.attacks import Attack
 from miaudit.pipeline._records import Inputs
-from miaudit.pipeline.references import ReferenceSettings, augmenter
+from miaudit.pipeline._scoring_plan import ScoringPlan
 from miaudit.targets import QueryBudgetExceeded, Target
 
 #: shadow-data sources that do not query the target (the others: need unknown)
@@ -47,18 +47,19 @@ def declared_queries(attack: Attack, n_records: int, n_population: int) -> int |
 def shared_queries(
     inputs: Inputs,
     attacks: Sequence[tuple[str, Attack]],
-    settings: ReferenceSettings,
+    plan: ScoringPlan,
     random_queries: int,
 ) -> int:
-    """The queries every audit sends once: the audited records (with their augmented views),
-    the population when an attack reads its outputs, the random queries."""
+    """The queries every audit sends once, as the scoring plan asks for them: the audited
+    records (with their augmented views when an attack reads them), the population rows
+    some attack reads the target's outputs on, and the random queries when an attack reads
+    them."""
     n = len(inputs.y_in) + len(inputs.y_out)
-    augment = augmenter(inputs.x_in, settings)
+    augment = plan.target_augment
     views = 0 if augment is None else len(augment(inputs.x_in[:1]))
-    population = 0
-    if inputs.population is not None and any(a.needs().population for _, a in attacks):
-        population = len(inputs.population[1])
-    return n * (1 + views) + population + int(random_queries)
+    population = int(plan.target_population.size)
+    randoms = int(random_queries) if any(a.needs().random_queries for _, a in attacks) else 0
+    return n * (1 + views) + population + randoms
 
 
 def _digest(*parts: Any) -> str:
@@ -90,7 +91,7 @@ class QueryAccount:
         self,
         inputs: Inputs,
         attacks: Sequence[tuple[str, Attack]],
-        settings: ReferenceSettings,
+        plan: ScoringPlan,
         random_queries: int,
         seed: int,
     ) -> None:
@@ -103,7 +104,7 @@ class QueryAccount:
         self.audit_key = _digest(len(inputs.y_in), len(inputs.y_out), n_pop, seed)
         key = f"shared:{self.audit_key}:{random_queries}"
         self.ledger.charge_to("shared", key)
-        need = shared_queries(inputs, attacks, settings, random_queries)
+        need = shared_queries(inputs, attacks, plan, random_queries)
         self.declared["shared"] = need
         left = self.ledger.left()
         new = max(need - self.ledger.spent(key), 0)

@@ -23,12 +23,15 @@ from miaudit.pipeline._holdings import Holdings
 from miaudit.pipeline._needs import check_attack_needs
 from miaudit.pipeline._queries import Queried, query_random_inputs, query_target
 from miaudit.pipeline._query_budget import QueryAccount
+from miaudit.pipeline._reads import AttackReads, attack_population, attack_reference
 from miaudit.pipeline._records import Inputs, check_inputs
 from miaudit.pipeline._scoring import failed_result, run_attack
+from miaudit.pipeline._scoring_plan import ScoringPlan, plan_scoring
 from miaudit.pipeline.references import (
     ReferenceSettings,
     build_reference_outputs,
     check_cacheable,
+    request_label,
     resolve_request,
 )
 from miaudit.results import AttackResult, AuditResult, TargetSummary
@@ -92,11 +95,12 @@ def audit(
     target = as_target(model, num_classes=num_classes)
     attack_objs = _checked_attacks(attacks, target, settings, population is not None)
     inputs = check_inputs(target, members, nonmembers, population, record_ids)
+    plan = _scoring_plan(attack_objs, inputs, settings, dataset, seed)
     account = QueryAccount.of(target)  # a query-budgeted target (HTTP API); else a no-op
-    account.start_shared(inputs, attack_objs, settings, random_queries, seed)
-    queried = query_target(target, inputs, settings)
-    held = _attacker_holdings(target, inputs, queried, attack_objs, settings, seed, random_queries)
-    results, ref_seconds = _run_attacks(attack_objs, held, bootstrap, progress, account)
+    account.start_shared(inputs, attack_objs, plan, random_queries, seed)
+    queried = query_target(target, inputs, plan.target_augment)
+    held = _attacker_holdings(target, inputs, queried, plan, attack_objs, settings, random_queries)
+    results, ref_seconds = _run_attacks(attack_objs, held, plan, bootstrap, progress, account)
     summary = _summary(held, inputs, queried, model_name, model_params, dataset)
     result = _assemble(
         summary,
@@ -109,6 +113,7 @@ def audit(
         config=config,
         seed=seed,
         title=title,
+        scoring=plan.scoring(),
     )
     result.queries = account.report()
     return result
@@ -126,6 +131,7 @@ def _assemble(
     config: dict[str, Any] | None,
     seed: int,
     title: str,
+    scoring: dict[str, Any] | None = None,
 ) -> AuditResult:
     """The audit's result: the target's summary, every attack's result, the timings."""
     return AuditResult(
@@ -143,6 +149,7 @@ def _assemble(
             **{f"attack:{a.name}": a.seconds for a in results},
         },
         reference_defense_aware=_defense_aware(settings, attack_objs),
+        scoring=scoring,
     )
 
 
@@ -171,22 +178,24 @@ def _attacker_holdings(
     target: Target,
     inputs: Inputs,
     queried: Queried,
+    plan: ScoringPlan,
     attack_objs: list[tuple[str, Attack]],
     settings: ReferenceSettings,
-    seed: int,
     random_queries: int,
 ) -> Holdings:
-    """What the attacker holds: the population's outputs (only when an attack declares
-    them), the random queries, the audited records (only when an attack queries the target
-    or trains reference models on them) and the recipe for models of its own."""
+    """What the attacker holds: the target's outputs on the population records some attack
+    reads (:attr:`ScoringPlan.target_population`), the random queries (when an attack reads
+    them), the audited records (only when an attack queries the target or trains reference
+    models on them) and the recipe for models of its own."""
+    seed = plan.seed
     needs = [attack.needs() for _, attack in attack_objs]
     population, c = inputs.population, queried.audited.num_classes
     rng = np.random.default_rng(seed)
-    pop_outputs = None
-    if population is not None and any(n.population for n in needs):
-        pop_outputs = target.outputs(*population)
+    pop_outputs = _population_outputs(target, inputs, plan)
     x_like = inputs.x_in if population is None else population[0]
-    rand_outputs = query_random_inputs(target, x_like, random_queries, rng)
+    rand_outputs = None  # the target's outputs on random inputs only when an attack reads them
+    if any(n.random_queries for n in needs):
+        rand_outputs = query_random_inputs(target, x_like, random_queries, rng)
     records = None
     if any(n.access != "outputs" or n.reference is not None for n in needs):
         records = (
@@ -213,29 +222,35 @@ class _References:
     """Reference outputs, built once per distinct (resolved) request; a failure is kept
     and raised again for every attack that asks for the same request."""
 
-    def __init__(self, held: Holdings, progress: bool) -> None:
-        self.held, self.progress = held, progress
+    def __init__(self, held: Holdings, plan: ScoringPlan, progress: bool) -> None:
+        self.held, self.plan, self.progress = held, plan, progress
         self.built: dict[ReferenceRequest, ReferenceOutputs | MiauditError] = {}
         self.seconds: dict[str, float] = {}
 
     def get(self, request: ReferenceRequest) -> ReferenceOutputs:
+        """The outputs of the request's models on what its attacks read together."""
         request = resolve_request(request, self.held.settings)
         if request not in self.built:
-            start = time.perf_counter()
+            start, split = time.perf_counter(), {}
             try:
-                self.built[request] = self._build(request)
+                self.built[request] = self._build(request, split)
             except MiauditError as exc:
                 self.built[request] = exc
-            self.seconds[_request_label(request)] = time.perf_counter() - start
+            label = request_label(request)
+            self.seconds[label] = time.perf_counter() - start
+            self.seconds.update({f"{label}:{k}": v for k, v in split.items()})
         built = self.built[request]
         if isinstance(built, MiauditError):
             raise built
         return built
 
-    def _build(self, request: ReferenceRequest) -> ReferenceOutputs:
+    def _build(self, request: ReferenceRequest, timings: dict[str, float]) -> ReferenceOutputs:
         held = self.held
         return build_reference_outputs(
             request,
+            scored=self.plan.requests[request],
+            augment=self.plan.augment_fn,
+            timings=timings,
             settings=held.settings,
             target=held.target,
             num_classes=held.num_classes,
@@ -250,6 +265,7 @@ class _References:
 def _run_attacks(
     attack_objs: list[tuple[str, Attack]],
     held: Holdings,
+    plan: ScoringPlan,
     bootstrap: int,
     progress: bool,
     account: QueryAccount | None = None,
@@ -258,7 +274,7 @@ def _run_attacks(
     asks for them); the results and the seconds each reference plan took. With a
     query-budgeted target, each attack's queries are charged to it and an attack the budget
     cannot take is skipped with the reason (:class:`QueryAccount`)."""
-    references = _References(held, progress)
+    references = _References(held, plan, progress)
     account = account or QueryAccount()
     results = []
     bar = tqdm(attack_objs, desc="attacks", disable=not progress, leave=False)
@@ -270,7 +286,7 @@ def _run_attacks(
             results.append(failed_result(label, attack, time.perf_counter(), skipped))
             continue
         try:
-            knowledge = _knowledge(attack, held, references)
+            knowledge = _knowledge(attack, held, references, plan.attacks[id(attack)])
         except MiauditError as exc:
             results.append(failed_result(label, attack, time.perf_counter(), str(exc)))
             continue
@@ -284,21 +300,63 @@ def _record_counts(held: Holdings) -> tuple[int, int]:
     return len(held.membership), 0 if held.population is None else len(held.population[1])
 
 
-def _knowledge(attack: Attack, held: Holdings, references: _References) -> AttackerKnowledge:
+def _knowledge(
+    attack: Attack, held: Holdings, references: _References, mine: AttackReads
+) -> AttackerKnowledge:
     """What ``attack`` may read: the parts of the attacker's holdings it declares (an
     attack that reads an undeclared part gets None and fails instead of being silently
-    starved), and the reference outputs it requests."""
+    starved), and its part of the reference outputs it requests (:mod:`._reads`)."""
     needs = attack.needs()
     request = attack.reference_request()
+    reference = None
+    if request is not None:
+        resolved = resolve_request(request, held.settings)
+        reference = attack_reference(
+            references.get(request), mine, references.plan.requests[resolved]
+        )
+    population = None
+    if needs.population:
+        scored = references.plan.target_population
+        population = attack_population(held.population_outputs, mine, scored)
     return AttackerKnowledge(
         num_classes=held.num_classes,
-        population=held.population_outputs if needs.population else None,
+        population=population,
         random_queries=held.random_queries if needs.random_queries else None,
         seed=held.seed,
-        reference=None if request is None else references.get(request),
+        reference=reference,
         population_data=held.population,
         train_model=held.train_model if needs.recipe else None,
     )
+
+
+def _scoring_plan(
+    attack_objs: list[tuple[str, Attack]],
+    inputs: Inputs,
+    settings: ReferenceSettings,
+    dataset: str | None,
+    seed: int,
+) -> ScoringPlan:
+    """What the target and each reference request are scored on (:mod:`._scoring_plan`)."""
+    n_pop = 0 if inputs.population is None else len(inputs.population[1])
+    return plan_scoring(
+        [a for _, a in attack_objs],
+        settings,
+        record_shape=tuple(inputs.x_in.shape[1:]),
+        dataset=dataset,
+        n_population=n_pop,
+        seed=seed,
+    )
+
+
+def _population_outputs(target: Target, inputs: Inputs, plan: ScoringPlan) -> Any:
+    """The target's outputs on the population records some attack reads (None: none)."""
+    rows = plan.target_population
+    if inputs.population is None or rows.size == 0:
+        return None
+    x, y = inputs.population
+    if rows.size == len(y):
+        return target.outputs(x, y)
+    return target.outputs(x[rows], y[rows])
 
 
 def _summary(
@@ -373,10 +431,3 @@ def reference_trainer(settings: ReferenceSettings, num_classes: int) -> Any:
             defense=defense,
         )
     return recipe.train
-
-
-def _request_label(request: Any) -> str:
-    parts = [request.kind, f"{request.num_models} models"]
-    if request.kind == "shadow":
-        parts.append(request.dataset or request.data_source)
-    return " ".join(str(p) for p in parts)

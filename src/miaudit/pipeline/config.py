@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from miaudit.attacks import ATTACKS
+from miaudit.data.augment import check_augment_setting
 from miaudit.errors import ConfigError, short_repr
 from miaudit.gate import Thresholds, check_applicable, parse_check_section
 from miaudit.models import MODELS, model_params_schema
@@ -142,7 +143,9 @@ class ReferenceConfig:
     #: explicit cache version of ``train_fn`` (replaces its automatic fingerprint)
     train_fn_version: str | None = None
     model: dict[str, Any] | None = None
-    augment: bool | None = None
+    #: the augmented views of audited images: None (the data kind's default), true, false,
+    #: or {flip: bool, shift: pixels} (see miaudit.data.augment.resolve_augmentation)
+    augment: bool | dict[str, Any] | None = None
     defense_aware: bool = True
     #: cpu | cuda | auto for torch reference models; None: the target's device
     device: str | None = None
@@ -442,9 +445,10 @@ def _reference(value: Any, source: str) -> ReferenceConfig:
             f"{source}: reference.train_fn_version must be a non-empty string and needs "
             "reference.train_fn"
         )
-    augment = ref.get("augment")
-    if augment is not None and not isinstance(augment, bool):
-        raise ConfigError(f"{source}: 'reference.augment' must be true or false")
+    try:
+        augment = check_augment_setting(ref.get("augment"))
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
     defense_aware = ref.get("defense_aware", True)
     if not isinstance(defense_aware, bool):
         raise ConfigError(f"{source}: 'reference.defense_aware' must be true or false")

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from miaudit.attacks import ReferenceRequest
-from miaudit.data.augment import image_views
+from miaudit.data.augment import AugmentSetting
 from miaudit.defenses import Defense, DefenseSpec
 from miaudit.errors import ConfigError, DataError
 from miaudit.models import ModelLike
@@ -34,6 +34,7 @@ from miaudit.registry import Registry
 from miaudit.targets import Target
 
 if TYPE_CHECKING:
+    from miaudit.pipeline._reads import RequestReads
     from miaudit.reference import ReferencePlan, ReferenceRun, TrainRecipe
 
 
@@ -53,7 +54,13 @@ class ReferenceSettings:
             ``device``, see :mod:`miaudit.models._factory`), fingerprinted for the cache
             like a ``train_fn``.
         train_fn: a user function ``train_fn(x, y, seed) -> model`` instead of a recipe.
-        augment: query images with flips/shifts (None: automatically for image data).
+        augment: the augmented views of audited images (LiRA, RMIA's x): None for the
+            data kind's default (image data: one-pixel shifts, and a horizontal flip only
+            for data sets whose labels survive mirroring; tabular: none), False for none,
+            True for the default views, ``{"flip": bool, "shift": pixels}`` or an
+            :class:`~miaudit.data.augment.Augmentation` for these views (see
+            :func:`~miaudit.data.augment.resolve_augmentation`). The views are scored only
+            when an attack reads them.
         data_dir: where to load other data sets (ML-Leaks adversary 2).
         defense: the target's defense applied to the reference models (the defense-aware
             attacker), a :class:`~miaudit.defenses.DefenseSpec`, e.g.
@@ -77,7 +84,7 @@ class ReferenceSettings:
     model: ModelLike | None = None
     params: dict[str, Any] | None = None
     train_fn: Callable[[np.ndarray, np.ndarray, int], Any] | None = None
-    augment: bool | None = None
+    augment: AugmentSetting = None
     data_dir: str | None = None
     defense: DefenseSpec | Defense | dict[str, Any] | None = None
     train_fn_version: str | None = None
@@ -106,14 +113,12 @@ def resolve_request(request: ReferenceRequest, settings: ReferenceSettings) -> R
     return request
 
 
-def augmenter(x: np.ndarray, settings: ReferenceSettings) -> Callable | None:
-    """The augmentation function for the audit's queries, or None."""
-    use = settings.augment if settings.augment is not None else x.ndim == 4
-    if not use:
-        return None
-    if x.ndim != 4:
-        raise ConfigError("reference.augment needs image data (n, C, H, W)")
-    return image_views
+def request_label(request: ReferenceRequest) -> str:
+    """A request in a few words, e.g. "random 16 models" (timings, results.json)."""
+    parts = [request.kind, f"{request.num_models} models"]
+    if request.kind == "shadow":
+        parts.append(request.dataset or request.data_source)
+    return " ".join(str(p) for p in parts)
 
 
 @dataclass(frozen=True)
@@ -131,6 +136,12 @@ class _PlanInputs:
     rng: np.random.Generator
     recipe: TrainRecipe
     progress: bool
+    #: what the request's attacks read together (None: everything, as before issue 18)
+    scored: RequestReads | None = None
+    #: ``views(x)`` of the audit's augmentation (None: none)
+    augment: Callable | None = None
+    #: filled with the seconds the models spent "training" and "scoring" (None: not kept)
+    timings: dict[str, float] | None = None
 
     def train(
         self,
@@ -141,12 +152,13 @@ class _PlanInputs:
         *,
         queries: dict[str, tuple[np.ndarray, np.ndarray]],
         augment: Callable | None = None,
+        plain: tuple[str, ...] = (),
         defender_pool: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> ReferenceRun:
         """:func:`~miaudit.reference.train_references` with the settings' executor and cache."""
         from miaudit.reference import train_references
 
-        return train_references(
+        run = train_references(
             plan,
             x_pool,
             y_pool,
@@ -158,8 +170,14 @@ class _PlanInputs:
             progress=self.progress,
             queries=queries,
             augment=augment,
+            plain=plain,
             defender_pool=defender_pool,
         )
+        if self.timings is not None:
+            for key, values in (("training", run.train_seconds), ("scoring", run.score_seconds)):
+                total = 0.0 if values is None else float(values.sum())
+                self.timings[key] = self.timings.get(key, 0.0) + total
+        return run
 
 
 PlanKind = Callable[[_PlanInputs], ReferenceOutputs]
@@ -184,8 +202,19 @@ def build_reference_outputs(
     n_members: int,
     seed: int,
     progress: bool,
+    scored: RequestReads | None = None,
+    augment: Callable | None = None,
+    timings: dict[str, float] | None = None,
 ) -> ReferenceOutputs:
-    """Train the models ``request`` asks for and return their outputs (see module docstring)."""
+    """Train the models ``request`` asks for and return their outputs (see module docstring).
+
+    ``scored``: what the attacks of this request read together
+    (:class:`~miaudit.pipeline._reads.RequestReads`): the models are scored on that only;
+    None scores everything (the audited records with ``augment``'s views, the whole
+    population, the whole shadow pool). ``augment``: ``views(x)`` of the audit's
+    augmentation, None for none. ``timings``: filled with the seconds the models spent
+    "training" and "scoring" in all.
+    """
     plan_seed = _request_seed(seed, request)
     rng = np.random.default_rng(plan_seed)
     recipe = _recipe(settings, num_classes)
@@ -205,6 +234,9 @@ def build_reference_outputs(
         rng,
         recipe,
         progress,
+        scored,
+        augment,
+        timings,
     )
     return PLAN_KINDS.get(request.kind)(inputs)
 
@@ -212,30 +244,30 @@ def build_reference_outputs(
 @_plan_kind("random")
 def _random_references(inputs: _PlanInputs) -> ReferenceOutputs:
     """LiRA/RMIA reference models (Carlini et al. 2022): a random membership matrix over
-    the audited records; each model is also queried on the population, which is OUT for all."""
+    the audited records; each model is also queried on the population records its
+    attacks read (``inputs.scored``), which are OUT for all."""
     from miaudit.reference import random_plan
 
     x_aud, y_aud = inputs.audited
     population = inputs.population
     plan = random_plan(len(y_aud), inputs.request.num_models, seed=inputs.plan_seed)
-    queries = {"audited": inputs.audited}
-    if population is not None:
-        queries["population"] = population
+    queries, plain = _random_queries(inputs)
     run = inputs.train(
         plan,
         x_aud,
         y_aud,
         inputs.recipe,
         queries=queries,
-        augment=augmenter(x_aud, inputs.settings),
+        augment=inputs.augment,
+        plain=plain,
         # the simulated defender's records come from outside the audited records, as
         # the target's defender's do (the model's out set would make them seen)
         defender_pool=population,
     )
-    n_pop = 0 if population is None else len(population[1])
+    n_pop = len(queries["population"][1]) if "population" in queries else 0
     return run.reference_outputs(
-        audited="audited",
-        population="population" if population is not None else None,
+        audited="audited" if "audited" in queries else None,
+        population="population" if "population" in queries else None,
         audited_in=plan.membership(),
         population_in=np.zeros((n_pop, plan.num_models), bool),
         population_out=np.ones((n_pop, plan.num_models), bool),
@@ -272,15 +304,42 @@ def _shadow_references(inputs: _PlanInputs) -> ReferenceOutputs:
     plan = shadow_plan(
         len(y_pool), request.num_models, train_size=train_size, seed=inputs.plan_seed
     )
-    run = inputs.train(plan, x_pool, y_pool, recipe, queries={"pool": (x_pool, y_pool)})
+    # each shadow is read on its own in and out records only: score the union of those
+    rows = np.flatnonzero(plan.membership().any(axis=1) | plan.out_membership().any(axis=1))
+    read = inputs.scored is None or inputs.scored.pool
+    queries = {"pool": (x_pool[rows], y_pool[rows])} if read else {}
+    run = inputs.train(plan, x_pool, y_pool, recipe, queries=queries)
     return run.reference_outputs(
         audited=None,
-        population="pool",
+        population="pool" if read else None,
         audited_in=None,
-        population_in=plan.membership(),
-        population_out=plan.out_membership(),
+        population_in=plan.membership()[rows] if read else None,
+        population_out=plan.out_membership()[rows] if read else None,
         foreign=foreign,
     )
+
+
+def _random_queries(
+    inputs: _PlanInputs,
+) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], tuple[str, ...]]:
+    """The query sets of a random plan's models and those scored without views: the
+    audited records and the population rows the request's attacks read."""
+    scored, population = inputs.scored, inputs.population
+    queries: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    plain: list[str] = []
+    if scored is None or scored.audited:
+        queries["audited"] = inputs.audited
+        if scored is not None and not scored.augmented:
+            plain.append("audited")
+    if population is not None:
+        rows = np.arange(len(population[1])) if scored is None else scored.population
+        if rows.size == len(population[1]):
+            queries["population"] = population  # all of it: the same query set as before
+        elif rows.size:
+            queries["population"] = (population[0][rows], population[1][rows])
+        if "population" in queries and scored is not None and not scored.population_augmented:
+            plain.append("population")
+    return queries, tuple(plain)
 
 
 def _shadow_pool(

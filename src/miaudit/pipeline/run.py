@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from miaudit.data import load_dataset, make_split
+from miaudit.data.augment import resolve_augmentation
 from miaudit.data.integrity import first_occurrences, record_ids
 from miaudit.data.split import read_index_list, split_by_indices
 from miaudit.defenses import DEFENSES, DefenseData, DefenseSpec
@@ -67,6 +68,8 @@ def run_config(
     if track:
         check_tracking_before_work(config, out_dir)
     sets = _audit_sets(config, data_dir)
+    # views the records cannot have (augment on tabular data, a shift too large): refuse now
+    resolve_augmentation(config.reference.augment, sets.members[0].shape[1:], sets.dataset_name)
     start = time.perf_counter()
     target, applied = _make_target(
         config, sets, out_dir, progress, devices.get("target"), allow_imports

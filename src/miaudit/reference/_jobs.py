@@ -8,6 +8,7 @@ the recipe and its seed, so all executors agree.
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from miaudit.outputs import ModelOutputs
-from miaudit.reference import _cache
+from miaudit.reference import _cache, _progress
 from miaudit.reference._recipe import TrainRecipe
 from miaudit.targets import Target, TorchTarget
 
@@ -91,6 +92,10 @@ class Result:
     notes: tuple[str, ...] = ()
     #: why this model's cache entry could not be written (None: written, or no cache)
     cache_error: str | None = None
+    #: wall seconds spent training it (and its training loss) and scoring its query sets
+    #: in this call (0 for what came from the cache)
+    train_seconds: float = 0.0
+    score_seconds: float = 0.0
 
 
 def writable(a: np.ndarray) -> np.ndarray:
@@ -98,12 +103,24 @@ def writable(a: np.ndarray) -> np.ndarray:
     return a if a.flags.writeable else a.copy()
 
 
-def _evaluate(target: Target, query: Query) -> ModelOutputs:
-    out = target.outputs(writable(query.x), query.y)
-    if query.views is None:
-        return out
-    views = tuple(target.outputs(writable(v), query.y) for v in query.views)
-    return ModelOutputs(probs=out.probs, y=out.y, logits=out.logits, augmented=views)
+def _evaluate(target: Target, query: Query, name: str, model: int) -> ModelOutputs:
+    """The model's outputs on one query set (and on each of its views), reported on the
+    progress bar (:mod:`miaudit.reference._progress`). An identity first view (as
+    :func:`~miaudit.data.augment.image_views` gives) is scored once: its outputs are the
+    plain query's."""
+    views = query.views or ()
+    report = _progress.Scoring(f"{name} records", len(query.y), max(1, len(views)), model)
+    if not views:
+        return target.outputs(writable(query.x), query.y)
+    outs = []
+    for i, v in enumerate(views):
+        outs.append(target.outputs(writable(v), query.y))
+        report.view_done(i + 1)
+    if np.array_equal(views[0], query.x):
+        out = outs[0]
+    else:
+        out = target.outputs(writable(query.x), query.y)
+    return ModelOutputs(probs=out.probs, y=out.y, logits=out.logits, augmented=tuple(outs))
 
 
 def _mean_loss(target: Target, x: np.ndarray, y: np.ndarray) -> float:
@@ -140,6 +157,7 @@ def _train(job: Job, shared: Shared) -> Target:
         x_def, y_def = shared.defender(job.defender_indices)
         defender = (writable(x_def), y_def)
     x = writable(shared.x_pool[idx])
+    _progress.training(job.index, int(idx.size))
     return shared.recipe.train(x, shared.y_pool[idx], job.seed, defender=defender)
 
 
@@ -154,8 +172,9 @@ def run_job(job: Job, shared: Shared) -> Result:
             return resumed
     x_train = shared.x_pool[job.train_indices]
     y_train = shared.y_pool[job.train_indices]
+    start = time.perf_counter()
     target = _train(job, shared)
-    return finish(job, shared, target, x_train, y_train)
+    return finish(job, shared, target, x_train, y_train, trained_in=time.perf_counter() - start)
 
 
 def _resume(job: Job, shared: Shared, entry: Path, meta: dict[str, Any]) -> Result | None:
@@ -172,6 +191,7 @@ def _resume(job: Job, shared: Shared, entry: Path, meta: dict[str, Any]) -> Resu
     if not missing:
         return Result(job.index, outputs, float(meta["train_loss"]), trained=False)
     target: Target
+    train_seconds = 0.0
     if recipe.can_rebuild() and meta["has_weights"]:
         weights = _cache.read_weights(entry, meta)
         if weights is None:
@@ -180,19 +200,30 @@ def _resume(job: Job, shared: Shared, entry: Path, meta: dict[str, Any]) -> Resu
         module.load_state_dict(weights)
         target, trained = TorchTarget(module.eval(), num_classes=recipe.num_classes), False
     else:  # no weights to load (sklearn, train_fn, defended): retrain, deterministic
+        start = time.perf_counter()
         target, trained = _train(job, shared), True
+        train_seconds = time.perf_counter() - start
     error = None
+    start = time.perf_counter()
     assert shared.cache_dir is not None and job.key is not None
     for name in missing:
         q = shared.queries[name]
-        outputs[name] = _evaluate(target, q)
+        outputs[name] = _evaluate(target, q, name, job.index)
         if error is None:
             error = _try_write(
                 _cache.add_outputs, Path(shared.cache_dir), job.key, q.qhash, outputs[name]
             )
     ordered = {name: outputs[name] for name in shared.queries}
     loss = float(meta["train_loss"])
-    return Result(job.index, ordered, loss, trained=trained, cache_error=error)
+    return Result(
+        job.index,
+        ordered,
+        loss,
+        trained=trained,
+        cache_error=error,
+        train_seconds=train_seconds,
+        score_seconds=time.perf_counter() - start,
+    )
 
 
 def _try_write(write: Callable[..., None], *args: Any) -> str | None:
@@ -206,11 +237,22 @@ def _try_write(write: Callable[..., None], *args: Any) -> str | None:
 
 
 def finish(
-    job: Job, shared: Shared, target: Target, x_train: np.ndarray, y_train: np.ndarray
+    job: Job,
+    shared: Shared,
+    target: Target,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    *,
+    trained_in: float = 0.0,
 ) -> Result:
-    """Evaluate a freshly trained model on every query set and write its cache entry."""
+    """Evaluate a freshly trained model on every query set and write its cache entry
+    (``trained_in``: the seconds its training took, for the timings)."""
+    start = time.perf_counter()
     loss = _mean_loss(target, x_train, y_train)
-    outputs = {name: _evaluate(target, q) for name, q in shared.queries.items()}
+    scoring = time.perf_counter()
+    outputs = {name: _evaluate(target, q, name, job.index) for name, q in shared.queries.items()}
+    train_seconds = trained_in + scoring - start
+    score_seconds = time.perf_counter() - scoring
     error = None
     if shared.cache_dir is not None and job.key is not None:
         state = target.module.state_dict() if isinstance(target, TorchTarget) else None
@@ -219,7 +261,15 @@ def finish(
         error = _try_write(
             _cache.write_entry, Path(shared.cache_dir), job.key, meta, state, by_hash
         )
-    return Result(job.index, outputs, loss, trained=True, cache_error=error)
+    return Result(
+        job.index,
+        outputs,
+        loss,
+        trained=True,
+        cache_error=error,
+        train_seconds=train_seconds,
+        score_seconds=score_seconds,
+    )
 
 
 def cached_result(job: Job, shared: Shared) -> Result | None:

@@ -200,6 +200,11 @@ class AuditResult:
             ``target:`` and ``reference:``, and what it resolved to on this machine); None
             when not recorded (an API audit, or no torch model). results.json has the key
             only when it is set.
+        scoring: what the audit scored (issue 18): the augmented views of the audited
+            records and how they were chosen, whether the target was queried on them, and
+            how many population records the target and each reference request's models
+            were scored on (:meth:`miaudit.pipeline._scoring_plan.ScoringPlan.scoring`);
+            None for results written before it existed.
 
     Writing every output file (results.json, scores.csv, report.html) is
     :func:`miaudit.save_result`; re-reading them is :func:`miaudit.results.load_result`.
@@ -218,6 +223,7 @@ class AuditResult:
     reference_defense_aware: bool | None = None
     queries: dict[str, Any] | None = None
     devices: dict[str, dict[str, str]] | None = None
+    scoring: dict[str, Any] | None = None
 
     def attack(self, name: str) -> AttackResult:
         for a in self.attacks:
@@ -238,6 +244,7 @@ class AuditResult:
                 "summary": self.strongest_attacks(),
                 "reference_defense_aware": self.reference_defense_aware,
                 **({} if self.devices is None else {"devices": self.devices}),
+                "scoring": self.scoring,
                 "timings": self.timings,
                 **({} if self.queries is None else {"queries": self.queries}),
             }
@@ -282,6 +289,7 @@ class AuditResult:
             reference_defense_aware=data["reference_defense_aware"],
             queries=data.get("queries"),
             devices=data.get("devices"),
+            scoring=data.get("scoring"),
         )
 
     @classmethod
