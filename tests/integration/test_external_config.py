@@ -182,3 +182,28 @@ def test_an_endpoint_config_audits_like_the_model_and_resumes(trained, tmp_path)
     for result in (got, again):
         for name in ATTACKS:
             np.testing.assert_array_equal(result.attack(name).scores, want.attack(name).scores)
+
+
+def test_a_label_only_endpoint_config_runs_the_label_only_attacks(trained, tmp_path):
+    """``output: labels`` from a config: probability attacks refused before any query (one
+    line), the label-only attack audited, its queries in results.json and the report."""
+    _, _, listed, _, (x, y, split) = trained
+    model = LogisticRegression(C=100.0, max_iter=3000).fit(x[split.members], y[split.members])
+    target = {"url": "", "output": "labels", "query_budget": 3000}
+    with ModelServer(model, output="labels") as server:
+        target["url"] = server.url
+        with pytest.raises(ConfigError, match="'loss' needs the target's probability outputs"):
+            run_config(_config(target, listed), progress=False)
+        assert server.requests == 0
+        attacks = [{"name": "augmentation", "n_augmentations": 2}]
+        out = tmp_path / "labels"
+        got = run_config(_config(target, listed, attacks=attacks), output=out, progress=False)
+    (result,) = got.attacks
+    assert result.error is None, result.error
+    assert result.queries_per_record == 3
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["target"]["source"]["output"] == "labels"
+    # 400 labels for the accuracies; the attack's plain view is cached, 2 noisy views sent
+    assert saved["queries"]["sent_all_runs"] == server.records == 400 * 3
+    assert 0.9 < got.target.train_accuracy <= 1.0
+    assert (out / "report.html").exists()

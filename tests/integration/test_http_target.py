@@ -23,8 +23,16 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 import miaudit
+from miaudit.attacks import Offer
 from miaudit.errors import ConfigError
-from miaudit.targets import CapabilityError, LabelOnlyTarget, QueryBudgetExceeded, SklearnTarget
+from miaudit.pipeline._attack_list import resolve_attacks
+from miaudit.targets import (
+    CapabilityError,
+    LabelOnlyTarget,
+    QueryBudgetExceeded,
+    SklearnTarget,
+    as_target,
+)
 from miaudit.targets.http import (
     EndpointError,
     EndpointUnavailable,
@@ -89,6 +97,42 @@ def test_audit_of_the_endpoint_equals_the_audit_of_the_model(problem, server, tm
     assert server.records == 190
     assert rerun.queries["this_run"] == {"asked": 190, "reused": 190, "sent": 0, "requests": 0}
     assert [a.metrics.auc for a in rerun.attacks] == [a.metrics.auc for a in local.attacks]
+
+
+@pytest.mark.parametrize("output", ["labels", "top_k"])
+def test_a_label_only_endpoint_is_audited_with_the_label_only_attacks(problem, output, tmp_path):
+    """A labels or top-k API goes through audit(): its accuracies come from its labels, the
+    label-only attacks score exactly as on the live model wrapped label-only, and their
+    queries are counted; an attack that reads probabilities is refused before any query."""
+    model, x, y = problem
+    kw = {**_sets(x, y), "bootstrap": 0}
+    attacks = [{"name": "augmentation", "n_augmentations": 4}]
+    with ModelServer(model, output=output, k=2) as srv:
+        extra = {"top_k": 2} if output == "top_k" else {}
+        target = http_target(
+            srv.url, num_classes=3, output=output, cache_dir=tmp_path, **extra, **FAST
+        )
+        with pytest.raises(ConfigError, match="'loss' needs the target's probability outputs"):
+            miaudit.audit(target, attacks=["loss"], progress=False, **kw)
+        assert srv.requests == 0
+        remote = miaudit.audit(target, attacks=attacks, progress=False, **kw)
+        sent = srv.records
+    local = miaudit.audit(LabelOnlyTarget(as_target(model)), attacks=attacks, progress=False, **kw)
+    (a,), (b,) = remote.attacks, local.attacks
+    assert a.error is None, a.error
+    np.testing.assert_array_equal(a.scores, b.scores)
+    assert remote.target.train_accuracy == local.target.train_accuracy
+    assert remote.target.test_accuracy == local.target.test_accuracy
+    q = remote.queries
+    assert q["by_attack"]["shared"]["declared"] == 160  # the labels of the audited records
+    # the plain view of each record is cached from the shared step; 4 noisy views are new
+    assert q["this_run"]["sent"] == sent == 160 * 5
+    # "attacks: all" on a label-only target: the label-only attacks that need no recipe
+    offer = Offer(recipe=False, parameters=False, probabilities=False)
+    assert [name for name, _ in resolve_attacks("all", offer=offer)] == [
+        "augmentation",
+        "boundary_distance",
+    ]
 
 
 # -- mapping templates and outputs ------------------------------------------------------------

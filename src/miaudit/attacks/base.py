@@ -221,12 +221,15 @@ class Offer:
         parameters_note: why the target has no parameters and what would give them (a
             saved model's format, :attr:`miaudit.targets.Target.parameters_note`), for the
             refusal of white-box attacks; None for the generic phrase.
+        probabilities: the target answers probability vectors (False for a label-only or
+            top-k API: only the label-only attacks, ``access == "labels"``, can run).
     """
 
     recipe: bool = True
     parameters: bool = True
     population: bool = True
     parameters_note: str | None = None
+    probabilities: bool = True
 
 
 @dataclass(frozen=True)
@@ -299,6 +302,12 @@ class Needs:
     def missing(self, offer: Offer) -> list[str]:
         """What of these (decided) needs ``offer`` lacks, as phrases for an error."""
         out = []
+        reads_outputs = self.access == "outputs" or self.population or self.random_queries
+        if reads_outputs and not offer.probabilities:
+            out.append(
+                "the target's probability outputs (this target answers labels only; "
+                "label-only attacks such as augmentation and boundary_distance run on it)"
+            )
         if self.parameters and not offer.parameters:
             why = offer.parameters_note or (
                 "white-box: a torch model without an inference-time defense"

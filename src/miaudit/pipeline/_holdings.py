@@ -23,7 +23,8 @@ class Holdings:
     num_classes: int
     seed: int
     n_members: int
-    audited: ModelOutputs
+    #: the target's outputs on the audited records; None for a label-only target
+    audited: ModelOutputs | None
     membership: np.ndarray
     #: the audited records in one array, for attacks that query the target themselves or
     #: train reference models on them (a copy of every audited record: issue 9 item 15)

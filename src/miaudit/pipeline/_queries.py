@@ -17,9 +17,14 @@ _CHUNK_BYTES = 1 << 24
 
 @dataclass(frozen=True)
 class Queried:
-    """The target's outputs on the audited records (members first) and its accuracies."""
+    """The target's outputs on the audited records (members first) and its accuracies.
 
-    audited: ModelOutputs
+    ``audited`` is None for a target without probabilities (a label-only or top-k API):
+    its accuracies come from its labels, and only label-only attacks, which query it
+    themselves, run on it (the others are refused before any query).
+    """
+
+    audited: ModelOutputs | None
     membership: np.ndarray
     train_accuracy: float
     test_accuracy: float
@@ -28,7 +33,10 @@ class Queried:
 def query_target(target: Target, inputs: Inputs, augment: Any) -> Queried:
     """The target's outputs on the members, then the non-members, with the views of
     ``augment`` (``views(x)``; only when an attack reads them, see
-    :mod:`miaudit.pipeline._scoring_plan`; None for none)."""
+    :mod:`miaudit.pipeline._scoring_plan`; None for none). A label-only target is asked
+    for its labels only."""
+    if "probabilities" not in target.capabilities:
+        return _query_labels(target, inputs)
     out_in = target_outputs(target, inputs.x_in, inputs.y_in, augment)
     out_out = target_outputs(target, inputs.x_out, inputs.y_out, augment)
     train_accuracy = float(np.mean(out_in.predicted == out_in.y))
@@ -37,6 +45,16 @@ def query_target(target: Target, inputs: Inputs, augment: Any) -> Queried:
     # `audited` holds a copy of both; the two go when this returns (issue 9 item 15)
     audited = concat_outputs([out_in, out_out])
     return Queried(audited, membership, train_accuracy, test_accuracy)
+
+
+def _query_labels(target: Target, inputs: Inputs) -> Queried:
+    """A label-only target's accuracies on the members and the non-members."""
+    train_accuracy = float(np.mean(target.predict_labels(inputs.x_in) == inputs.y_in))
+    test_accuracy = float(np.mean(target.predict_labels(inputs.x_out) == inputs.y_out))
+    membership = np.concatenate(
+        [np.ones(len(inputs.y_in), bool), np.zeros(len(inputs.y_out), bool)]
+    )
+    return Queried(None, membership, train_accuracy, test_accuracy)
 
 
 def target_outputs(target: Target, x: np.ndarray, y: np.ndarray, augment: Any) -> ModelOutputs:

@@ -166,6 +166,7 @@ def _checked_attacks(
         parameters="parameters" in target.capabilities,
         population=has_population,
         parameters_note=target.parameters_note,
+        probabilities="probabilities" in target.capabilities,
     )
     attack_objs = resolve_attacks(attacks, offer=offer)
     check_attack_needs(attack_objs, offer)
@@ -189,7 +190,7 @@ def _attacker_holdings(
     models on them) and the recipe for models of its own."""
     seed = plan.seed
     needs = [attack.needs() for _, attack in attack_objs]
-    population, c = inputs.population, queried.audited.num_classes
+    population, c = inputs.population, target.num_classes
     rng = np.random.default_rng(seed)
     pop_outputs = _population_outputs(target, inputs, plan)
     x_like = inputs.x_in if population is None else population[0]
