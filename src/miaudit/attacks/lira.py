@@ -167,14 +167,31 @@ class LiRA(Attack):
         reference = self._reference(knowledge)
         check_audited_reference("lira", "LiRA", reference, knowledge.num_classes)
         super().fit(knowledge)
-        phi = reference_phi(reference)
-        mu_in, s_in, mu_out, s_out = self._fit_gaussians(phi, reference.audited_in)
+        self.fit_signal(reference_phi(reference), reference.audited_in)
+        self.labels_ = reference.audited[0].y.copy()
+        return self
+
+    def fit_signal(self, phi: np.ndarray, is_in: np.ndarray) -> LiRA:
+        """Fit the per-record IN/OUT Gaussians on any per-record signal of the reference
+        models: ``phi`` (n_records, n_models, n_views), ``is_in`` (n_records, n_models).
+
+        The classifier's phi is the scaled logit; other target kinds feed their own
+        sequence-level signal (a language model's log-likelihood, :mod:`miaudit.text`)."""
+        self.check_params()
+        phi = np.asarray(phi, dtype=np.float64)
+        if phi.ndim != 3 or np.shape(is_in) != phi.shape[:2]:
+            raise DataError(
+                f"lira: reference signal of shape {phi.shape} and membership of shape "
+                f"{np.shape(is_in)}; expected (records, models, views) and (records, models)"
+            )
+        mu_in, s_in, mu_out, s_out = self._fit_gaussians(phi, is_in)
         self.mu_in_ = mu_in
         self.std_in_ = s_in
         self.mu_out_ = mu_out
         self.std_out_ = s_out
         self.n_views_ = phi.shape[2]
-        self.labels_ = reference.audited[0].y.copy()
+        if not hasattr(self, "num_classes_"):
+            self.num_classes_ = 0  # fitted on a signal, not on a classifier's outputs
         return self
 
     def _fit_gaussians(
@@ -241,7 +258,18 @@ class LiRA(Attack):
                 f"queried on ({outputs.n} vs {self.labels_.shape[0]} records, or different "
                 "labels)"
             )
-        phi = _views_phi(outputs)
+        return self.score_signal(_views_phi(outputs))
+
+    def score_signal(self, phi: np.ndarray) -> np.ndarray:
+        """Scores of the target's signal ``phi`` (n_records, n_views), the records and
+        signal :meth:`fit_signal` was fitted on; float64 (n,), higher = member."""
+        self._check_fitted()
+        phi = np.asarray(phi, dtype=np.float64)
+        if phi.ndim != 2 or phi.shape[0] != self.mu_out_.shape[0]:
+            raise DataError(
+                f"lira: target signal of shape {phi.shape}; the reference models were fitted "
+                f"on {self.mu_out_.shape[0]} records"
+            )
         if phi.shape[1] != self.n_views_:
             raise DataError(
                 f"lira: the target was queried on {phi.shape[1]} augmented views but the "

@@ -276,9 +276,42 @@ class RMIA(Attack):
             [log_true_class_prob(_plain(m.subset(keep)), t) for m in reference.population], axis=1
         )
         lp_target_z = log_true_class_prob(_plain(pop.subset(keep)), t)
-        z_in = reference.population_in[keep]
-        x_in = reference.audited_in
+        self.fit_log_probs(
+            lp_ref_x, reference.audited_in, lp_ref_z, reference.population_in[keep], lp_target_z
+        )
+        self.labels_ = reference.audited[0].y.copy()
+        return self
 
+    def fit_log_probs(
+        self,
+        lp_ref_x: np.ndarray,
+        x_in: np.ndarray,
+        lp_ref_z: np.ndarray,
+        z_in: np.ndarray,
+        lp_target_z: np.ndarray,
+    ) -> RMIA:
+        """Fit on log Pr(. | model) of any target kind: the reference models' on the audited
+        records x, (n, k), and on the population z, (m, k), with their membership, and the
+        target's on z, (m,). A classifier's Pr is its tempered true-class probability
+        (:func:`log_true_class_prob`); a language model's, a record's likelihood."""
+        self.check_params()
+        lp_ref_x, lp_ref_z = np.asarray(lp_ref_x, np.float64), np.asarray(lp_ref_z, np.float64)
+        lp_target_z = np.asarray(lp_target_z, np.float64)
+        if (
+            lp_ref_x.ndim != 2
+            or np.shape(x_in) != lp_ref_x.shape
+            or lp_ref_z.ndim != 2
+            or np.shape(z_in) != lp_ref_z.shape
+            or lp_ref_z.shape[1] != lp_ref_x.shape[1]
+            or lp_target_z.shape != lp_ref_z.shape[:1]
+        ):
+            raise DataError(
+                "rmia: log-probabilities of mismatched shapes: references on x "
+                f"{lp_ref_x.shape} (membership {np.shape(x_in)}), on z {lp_ref_z.shape} "
+                f"(membership {np.shape(z_in)}), target on z {lp_target_z.shape}"
+            )
+        if lp_target_z.shape[0] == 0:
+            raise DataError("rmia: needs at least one population record z")
         if self.online:
             a = 1.0  # unused online
             self.a_: float | None = None
@@ -294,7 +327,8 @@ class RMIA(Attack):
         self.log_pr_x_ = log_pr_marginal(lp_ref_x, x_in, online=online, a=a)
         log_pr_z = log_pr_marginal(lp_ref_z, z_in, online=online, a=a)
         self.sorted_log_ratio_z_ = np.sort(lp_target_z - log_pr_z)
-        self.labels_ = reference.audited[0].y.copy()
+        if not hasattr(self, "num_classes_"):
+            self.num_classes_ = 0  # fitted on log-probabilities, not a classifier's outputs
         return self
 
     def _tune_a(
@@ -337,7 +371,19 @@ class RMIA(Attack):
                 f"queried on ({outputs.n} vs {self.labels_.shape[0]} records, or different "
                 "labels)"
             )
-        log_ratio_x = log_true_class_prob(outputs, float(self.temperature)) - self.log_pr_x_
+        return self.score_log_probs(log_true_class_prob(outputs, float(self.temperature)))
+
+    def score_log_probs(self, lp_x: np.ndarray) -> np.ndarray:
+        """Scores from the target's log Pr(x | target), (n,), on the records
+        :meth:`fit_log_probs` was fitted on; float64 (n,), higher = member."""
+        self._check_fitted()
+        lp_x = np.asarray(lp_x, dtype=np.float64)
+        if lp_x.shape != self.log_pr_x_.shape:
+            raise DataError(
+                f"rmia: target log-probabilities of shape {lp_x.shape}; fitted on "
+                f"{self.log_pr_x_.shape[0]} records"
+            )
+        log_ratio_x = lp_x - self.log_pr_x_
         scores = rmia_scores(log_ratio_x, self.sorted_log_ratio_z_, float(self.gamma))
         if self.tie_break:
             scores = scores + break_ties(log_ratio_x, self.sorted_log_ratio_z_.shape[0])

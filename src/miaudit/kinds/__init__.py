@@ -75,13 +75,17 @@ How the next kinds plug in (each checked by a toy kind in ``tests/unit/test_kind
   unchanged; passive/active attacks of Nasr et al. 2019 reduce the (n, R) signals.
 """
 
+from miaudit.kinds._causal_lm import CAUSAL_LM, CausalLMKind, LMAnswers
 from miaudit.kinds._classifier import CLASSIFIER, ClassifierKind, LabeledRecords
 from miaudit.kinds._kind import Records, TargetKind, measure, resolve_names
 from miaudit.kinds._signals import Signals
 from miaudit.kinds._threshold import SignalThreshold
 
 __all__ = [
+    "CAUSAL_LM",
     "CLASSIFIER",
+    "CausalLMKind",
+    "LMAnswers",
     "ClassifierKind",
     "LabeledRecords",
     "Records",

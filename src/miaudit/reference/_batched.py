@@ -29,7 +29,7 @@ from torch.nn import functional as F
 from miaudit.errors import ConfigError
 from miaudit.models._trainer import TrainConfig, module_device, reset_parameters, seeded
 from miaudit.reference._jobs import Job, Resources, Result, Shared, finish
-from miaudit.reference._recipe import TrainRecipe
+from miaudit.reference._recipe import Recipe, TrainRecipe
 from miaudit.reference._threads import torch_threads
 from miaudit.targets import TorchTarget
 
@@ -38,9 +38,13 @@ CHUNK = 8  # models trained together
 _ACT = {"relu": F.relu, "tanh": torch.tanh, "gelu": F.gelu, "sigmoid": torch.sigmoid}
 
 
-def check_batchable(recipe: TrainRecipe) -> None:
+def check_batchable(recipe: Recipe) -> None:
     """Raise ConfigError unless ``recipe`` is a built-in MLP recipe without dropout or defense."""
-    assert isinstance(recipe, TrainRecipe)
+    if not isinstance(recipe, TrainRecipe):
+        raise ConfigError(
+            "executor 'batched' trains built-in 'mlp' recipes; use 'serial', 'process' or "
+            "'ray' for language models"
+        )
     if recipe.defense is not None:
         raise ConfigError(
             f"executor 'batched' trains undefended models only, but the recipe has defense "

@@ -7,7 +7,8 @@ Layout of one entry, ``cache_dir/<key[:2]>/<key>/``:
   that are not torch modules (scikit-learn estimators, user Targets) store no weights, only
   outputs: a query set missing from their entry is recomputed by retraining (deterministic
   for a given seed).
-* ``outputs_<queryhash>.npz``: outputs on one query set (probs, y, logits, augmented views).
+* ``outputs_<queryhash>.npz``: outputs on one query set (probs, y, logits, augmented views;
+  a language model's ``token_*`` arrays of :class:`~miaudit.text.TokenAnswers`).
 
 The key is a sha256 over the training records' content (x and y bytes of this model's
 training set), the recipe fingerprint (with the defense's name and parameters, if any), the
@@ -49,6 +50,10 @@ import torch
 
 import miaudit
 from miaudit.outputs import ModelOutputs
+from miaudit.text.answers import TokenAnswers
+
+#: a model's answers on one query set: a classifier's outputs or a language model's tokens
+Answers = ModelOutputs | TokenAnswers
 
 CACHE_FORMAT = 1
 META = "meta.json"
@@ -113,7 +118,9 @@ def entry_dir(cache_dir: Path, key: str) -> Path:
     return cache_dir / key[:2] / key
 
 
-def _outputs_arrays(out: ModelOutputs) -> dict[str, np.ndarray]:
+def _outputs_arrays(out: Answers) -> dict[str, np.ndarray]:
+    if isinstance(out, TokenAnswers):
+        return {f"token_{k}": v for k, v in out.to_arrays().items()}
     arrays = {"probs": out.probs, "y": out.y}
     if out.logits is not None:
         arrays["logits"] = out.logits
@@ -250,8 +257,12 @@ def _verified_bytes(
     return data, None
 
 
-def _parse_outputs(data: bytes) -> ModelOutputs:
+def _parse_outputs(data: bytes) -> Answers:
     with np.load(io.BytesIO(data), allow_pickle=False) as z:
+        if "token_logp" in z.files:
+            return TokenAnswers.from_arrays(
+                {k[6:]: z[k] for k in z.files if k.startswith("token_")}
+            )
         logits = z["logits"] if "logits" in z.files else None
         augmented = None
         if "aug_probs" in z.files:
@@ -265,7 +276,7 @@ def _parse_outputs(data: bytes) -> ModelOutputs:
         return ModelOutputs(probs=z["probs"], y=z["y"], logits=logits, augmented=augmented)
 
 
-def read_outputs(entry: Path, qhash: str, meta: dict[str, Any]) -> ModelOutputs | None:
+def read_outputs(entry: Path, qhash: str, meta: dict[str, Any]) -> Answers | None:
     """Cached outputs on one query set, or None when absent.
 
     A file that is unreadable, does not match its checksum or does not parse is discarded
@@ -311,7 +322,7 @@ def _write_bytes(path: Path, data: bytes) -> None:
         f.write(data)
 
 
-def _npz_bytes(out: ModelOutputs) -> bytes:
+def _npz_bytes(out: Answers) -> bytes:
     buf = io.BytesIO()
     np.savez(buf, **_outputs_arrays(out))
     return buf.getvalue()
@@ -328,7 +339,7 @@ def write_entry(
     key: str,
     meta: dict[str, Any],
     state_dict: dict[str, torch.Tensor] | None,
-    outputs: dict[str, ModelOutputs],
+    outputs: dict[str, Answers],
 ) -> None:
     """Write a complete entry atomically (tmp dir, then ``os.replace``), with checksums.
 
@@ -397,7 +408,7 @@ def _update_checksums(entry: Path, name: str, digest: str | None) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def add_outputs(cache_dir: Path, key: str, qhash: str, out: ModelOutputs) -> None:
+def add_outputs(cache_dir: Path, key: str, qhash: str, out: Answers) -> None:
     """Add outputs on one more query set to an existing entry (atomic file replace) and
     record their checksum.
 

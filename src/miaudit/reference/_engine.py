@@ -31,8 +31,9 @@ from miaudit.reference import _cache, _progress
 from miaudit.reference._executors import EXECUTORS, Executor, get_executor, serial_results
 from miaudit.reference._jobs import Job, Query, Resources, Result, Shared, cached_result
 from miaudit.reference._plan import ReferencePlan
-from miaudit.reference._recipe import TrainRecipe
+from miaudit.reference._recipe import Recipe, TrainRecipe
 from miaudit.targets._base import as_records
+from miaudit.text.lm import LMRecipe
 from miaudit.validation import check_int
 
 __all__ = ["EXECUTORS", "ReferenceRun", "train_references"]
@@ -171,7 +172,7 @@ def _prepare_queries(
 
 
 def _train_flops(
-    recipe: TrainRecipe, plan: ReferencePlan, record_shape: tuple[int, ...], trained: np.ndarray
+    recipe: Recipe, plan: ReferencePlan, record_shape: tuple[int, ...], trained: np.ndarray
 ) -> float | None:
     n_params = recipe.mlp_params(math.prod(record_shape))
     if n_params is None:
@@ -188,7 +189,7 @@ def train_references(
     plan: ReferencePlan,
     x_pool: np.ndarray,
     y_pool: np.ndarray,
-    recipe: TrainRecipe,
+    recipe: Recipe,
     *,
     queries: Mapping[str, tuple[np.ndarray, np.ndarray]],
     augment: Callable[[np.ndarray], list[np.ndarray]] | None = None,
@@ -250,7 +251,7 @@ def train_references(
     start = time.perf_counter()
     if not isinstance(plan, ReferencePlan):
         raise ConfigError(f"plan must be a ReferencePlan, got {type(plan).__name__}")
-    if not isinstance(recipe, TrainRecipe):
+    if not isinstance(recipe, TrainRecipe | LMRecipe):
         raise ConfigError(f"recipe must be a TrainRecipe, got {type(recipe).__name__}")
     runner = get_executor(executor)
     x_pool, y_pool = _check_pool(plan, x_pool, y_pool)
@@ -317,7 +318,7 @@ def _check_pool(
 
 def _defender_records(
     defender_pool: tuple[np.ndarray, np.ndarray] | None,
-    recipe: TrainRecipe,
+    recipe: Recipe,
     record_shape: tuple[int, ...],
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """The defender pool's records when the recipe's defense reads defender data, else None."""

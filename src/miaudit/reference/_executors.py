@@ -18,7 +18,7 @@ from miaudit.reference._batched import batched_results, check_batchable
 from miaudit.reference._jobs import Job, Resources, Result, Shared, run_job
 from miaudit.reference._pool import process_results
 from miaudit.reference._ray import ray_results
-from miaudit.reference._recipe import TrainRecipe
+from miaudit.reference._recipe import Recipe
 from miaudit.reference._threads import torch_threads
 from miaudit.registry import Registry
 
@@ -39,7 +39,7 @@ class Executor:
     name: str
     run: Callable[[list[Job], Shared, Resources], Iterator[Result]]
     batched: bool = False
-    check: Callable[[TrainRecipe], None] | None = None
+    check: Callable[[Recipe], None] | None = None
 
 
 REGISTRY: Registry[Executor] = Registry("executor", ordered=True)

@@ -19,8 +19,8 @@ import numpy as np
 
 from miaudit.outputs import ModelOutputs
 from miaudit.reference import _cache, _progress
-from miaudit.reference._recipe import TrainRecipe
-from miaudit.targets import Target, TorchTarget
+from miaudit.reference._recipe import Recipe
+from miaudit.targets import Target
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class Shared:
 
     x_pool: np.ndarray
     y_pool: np.ndarray
-    recipe: TrainRecipe
+    recipe: Recipe
     queries: dict[str, Query]
     cache_dir: str | None
     batched: bool = False
@@ -85,7 +85,7 @@ class Result:
     """A trained (or restored) model's outputs on every query set."""
 
     index: int
-    outputs: dict[str, ModelOutputs]
+    outputs: dict[str, _cache.Answers]
     train_loss: float
     trained: bool
     #: CacheWarning messages raised in a worker, re-emitted by the calling process
@@ -121,18 +121,6 @@ def _evaluate(target: Target, query: Query, name: str, model: int) -> ModelOutpu
     else:
         out = target.outputs(writable(query.x), query.y)
     return ModelOutputs(probs=out.probs, y=out.y, logits=out.logits, augmented=tuple(outs))
-
-
-def _mean_loss(target: Target, x: np.ndarray, y: np.ndarray) -> float:
-    out = target.outputs(x, y)
-    idx = np.arange(out.n)
-    if out.logits is not None:
-        z = out.logits
-        m = z.max(axis=1)
-        per = m + np.log(np.exp(z - m[:, None]).sum(axis=1)) - z[idx, out.y]
-    else:
-        per = -np.log(np.maximum(out.probs[idx, out.y], 1e-30))
-    return float(per.mean())
 
 
 def _meta(shared: Shared, job: Job, loss: float) -> dict[str, Any]:
@@ -182,7 +170,7 @@ def _resume(job: Job, shared: Shared, entry: Path, meta: dict[str, Any]) -> Resu
     computed from the cached weights, or by retraining (deterministic) where the entry has
     none. None when the weights turn out unusable (the entry is discarded: retrain all)."""
     recipe = shared.recipe
-    outputs: dict[str, ModelOutputs] = {}
+    outputs: dict[str, _cache.Answers] = {}
     for name, q in shared.queries.items():
         got = _cache.read_outputs(entry, q.qhash, meta)
         if got is not None:
@@ -196,9 +184,7 @@ def _resume(job: Job, shared: Shared, entry: Path, meta: dict[str, Any]) -> Resu
         weights = _cache.read_weights(entry, meta)
         if weights is None:
             return None
-        module = recipe.build_module(tuple(shared.x_pool.shape[1:]))
-        module.load_state_dict(weights)
-        target, trained = TorchTarget(module.eval(), num_classes=recipe.num_classes), False
+        target, trained = recipe.rebuild(weights, tuple(shared.x_pool.shape[1:])), False
     else:  # no weights to load (sklearn, train_fn, defended): retrain, deterministic
         start = time.perf_counter()
         target, trained = _train(job, shared), True
@@ -248,14 +234,14 @@ def finish(
     """Evaluate a freshly trained model on every query set and write its cache entry
     (``trained_in``: the seconds its training took, for the timings)."""
     start = time.perf_counter()
-    loss = _mean_loss(target, x_train, y_train)
+    loss = shared.recipe.train_loss(target, x_train, y_train)
     scoring = time.perf_counter()
     outputs = {name: _evaluate(target, q, name, job.index) for name, q in shared.queries.items()}
     train_seconds = trained_in + scoring - start
     score_seconds = time.perf_counter() - scoring
     error = None
     if shared.cache_dir is not None and job.key is not None:
-        state = target.module.state_dict() if isinstance(target, TorchTarget) else None
+        state = shared.recipe.weights(target)
         by_hash = {shared.queries[n].qhash: o for n, o in outputs.items()}
         meta = _meta(shared, job, loss)
         error = _try_write(

@@ -23,7 +23,8 @@ from miaudit.models import (
     train_model,
 )
 from miaudit.reference._fingerprint import Unfingerprintable, fingerprint_callable
-from miaudit.targets import Target, as_target
+from miaudit.targets import Target, TorchTarget, as_target
+from miaudit.text.lm import LMRecipe
 
 #: the stream of the defender-record draw, apart from everything else seeded by a model's seed
 _DEFENDER_STREAM = 0x4D454D47  # "MEMG"
@@ -342,6 +343,28 @@ class TrainRecipe:
             raise ConfigError(f"cannot rebuild the architecture of {what}")
         return build_torch_module(self.model, self.full_params(), record_shape, self.num_classes, 0)
 
+    def rebuild(self, weights: Mapping[str, Any], record_shape: tuple[int, ...]) -> Target:
+        """A model of this recipe with cached ``weights`` (:meth:`can_rebuild` recipes)."""
+        module = self.build_module(record_shape)
+        module.load_state_dict(dict(weights))
+        return TorchTarget(module.eval(), num_classes=self.num_classes)
+
+    def weights(self, target: Target) -> dict[str, Any] | None:
+        """What the cache stores of a trained model: a torch model's ``state_dict``."""
+        return target.module.state_dict() if isinstance(target, TorchTarget) else None
+
+    def train_loss(self, target: Target, x: np.ndarray, y: np.ndarray) -> float:
+        """Mean cross-entropy of ``target`` on its training records ``(x, y)``."""
+        out = target.outputs(x, y)
+        idx = np.arange(out.n)
+        if out.logits is not None:
+            z = out.logits
+            m = z.max(axis=1)
+            per = m + np.log(np.exp(z - m[:, None]).sum(axis=1)) - z[idx, out.y]
+        else:
+            per = -np.log(np.maximum(out.probs[idx, out.y], 1e-30))
+        return float(per.mean())
+
     def mlp_params(self, input_dim: int) -> int | None:
         """Number of parameters of the recipe's MLP (None for other recipes)."""
         if self.model != "mlp":
@@ -350,3 +373,8 @@ class TrainRecipe:
         widths = [input_dim, *((hidden,) if isinstance(hidden, int) else hidden)]
         widths.append(self.num_classes)
         return sum(a * b + b for a, b in zip(widths[:-1], widths[1:], strict=True))
+
+
+#: what the reference engine trains: a classifier's recipe, or a causal language model's
+#: (:class:`miaudit.text.LMRecipe`, same methods; its models answer TokenAnswers)
+Recipe = TrainRecipe | LMRecipe

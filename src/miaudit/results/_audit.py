@@ -43,6 +43,9 @@ class TargetSummary:
     #: where a model miaudit did not train came from (a file with its SHA-256, or an
     #: endpoint); None for a target miaudit trained or was handed as an object
     source: dict[str, Any] | None = None
+    #: a language model's tokenizer, context handling and losses (members vs non-members;
+    #: the accuracies above are then next-token accuracies); None for classifiers
+    language_model: dict[str, Any] | None = None
 
     @property
     def generalization_gap(self) -> float:
@@ -63,6 +66,7 @@ class TargetSummary:
             "label_values": self.label_values,
             "duplicates_dropped": self.duplicates_dropped,
             **({"source": self.source} if self.source is not None else {}),
+            **({"language_model": self.language_model} if self.language_model else {}),
             **(
                 {"epsilon": self.defense["epsilon"]}
                 if self.defense and "epsilon" in self.defense
@@ -86,6 +90,7 @@ class TargetSummary:
             label_values=data.get("label_values"),
             duplicates_dropped=data.get("duplicates_dropped"),
             source=data.get("source"),
+            language_model=data.get("language_model"),
         )
 
 
@@ -224,6 +229,9 @@ class AuditResult:
     queries: dict[str, Any] | None = None
     devices: dict[str, dict[str, str]] | None = None
     scoring: dict[str, Any] | None = None
+    #: the audited records' texts, in record order (language-model audits; the report shows
+    #: the records most at risk as escaped snippets); None for other targets
+    record_texts: list[str] | None = None
 
     def attack(self, name: str) -> AttackResult:
         for a in self.attacks:
@@ -247,6 +255,7 @@ class AuditResult:
                 "scoring": self.scoring,
                 "timings": self.timings,
                 **({} if self.queries is None else {"queries": self.queries}),
+                **({} if self.record_texts is None else {"record_texts": self.record_texts}),
             }
         )
 
@@ -290,6 +299,7 @@ class AuditResult:
             queries=data.get("queries"),
             devices=data.get("devices"),
             scoring=data.get("scoring"),
+            record_texts=data.get("record_texts"),
         )
 
     @classmethod

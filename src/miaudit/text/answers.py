@@ -38,6 +38,9 @@ class TokenAnswers:
     mu: np.ndarray
     var: np.ndarray
     mask: np.ndarray
+    #: bool (n, L): the true token is the model's most likely one (next-token accuracy);
+    #: None when the model did not say
+    top1: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         mask = np.asarray(self.mask)
@@ -68,6 +71,11 @@ class TokenAnswers:
         for name, a in arrays.items():
             object.__setattr__(self, name, _frozen(a))
         object.__setattr__(self, "mask", _frozen(mask))
+        if self.top1 is not None:
+            top1 = np.asarray(self.top1)
+            if top1.dtype != np.bool_ or top1.shape != mask.shape:
+                raise DataError(f"token top1 must be boolean of shape {mask.shape}")
+            object.__setattr__(self, "top1", _frozen(top1 & mask))
 
     @property
     def n(self) -> int:
@@ -86,18 +94,31 @@ class TokenAnswers:
         """log p(x) = sum_i log p_i of each record, (n,)."""
         return self.logp.sum(axis=1)
 
+    def accuracy(self) -> float:
+        """Next-token accuracy over all tokens (NaN when ``top1`` is unknown)."""
+        if self.top1 is None or not self.mask.any():
+            return float("nan")
+        return float(self.top1.sum() / self.mask.sum())
+
     def subset(self, index: np.ndarray) -> TokenAnswers:
         index = np.asarray(index)
-        return TokenAnswers(self.logp[index], self.mu[index], self.var[index], self.mask[index])
+        top1 = None if self.top1 is None else self.top1[index]
+        return TokenAnswers(
+            self.logp[index], self.mu[index], self.var[index], self.mask[index], top1
+        )
 
     # -- the reference-model cache's format (miaudit.reference._cache) ------------------------
 
     def to_arrays(self) -> dict[str, np.ndarray]:
-        return {"logp": self.logp, "mu": self.mu, "var": self.var, "mask": self.mask}
+        arrays = {"logp": self.logp, "mu": self.mu, "var": self.var, "mask": self.mask}
+        if self.top1 is not None:
+            arrays["top1"] = self.top1
+        return arrays
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> TokenAnswers:
-        return cls(arrays["logp"], arrays["mu"], arrays["var"], arrays["mask"])
+        top1 = arrays.get("top1")
+        return cls(arrays["logp"], arrays["mu"], arrays["var"], arrays["mask"], top1)
 
     def __repr__(self) -> str:
         return f"<TokenAnswers of {self.n} records, {int(self.mask.sum())} tokens>"

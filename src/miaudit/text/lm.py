@@ -98,6 +98,7 @@ def token_answers(
     mu = np.zeros_like(logp)
     var = np.zeros_like(logp)
     mask = np.zeros(logp.shape, dtype=bool)
+    top1 = np.zeros(logp.shape, dtype=bool)
     was_training = module.training
     module.eval()
     try:
@@ -109,6 +110,7 @@ def token_answers(
             p = lp.exp()
             m = (p * lp).sum(-1)
             v = (p * lp * lp).sum(-1) - m * m
+            best = lp.argmax(-1)
             for i, w in enumerate(chunk):
                 k = w.targets.size
                 sl = slice(w.offset, w.offset + k)
@@ -117,9 +119,10 @@ def token_answers(
                 mu[w.record, sl] = m[i, :k].numpy()
                 var[w.record, sl] = v[i, :k].numpy()
                 mask[w.record, sl] = True
+                top1[w.record, sl] = (best[i, :k] == tgt).numpy()
     finally:
         module.train(was_training)
-    return TokenAnswers(logp, mu, var, mask)
+    return TokenAnswers(logp, mu, var, mask, top1)
 
 
 def train_lm(
@@ -160,9 +163,10 @@ def train_lm(
     return last
 
 
-def pack(seqs: Sequence[np.ndarray]) -> np.ndarray:
-    """Token sequences as one int64 matrix padded with :data:`PAD` (the engine's records)."""
-    width = max((len(s) for s in seqs), default=0)
+def pack(seqs: Sequence[np.ndarray], width: int | None = None) -> np.ndarray:
+    """Token sequences as one int64 matrix padded with :data:`PAD` to ``width`` (default
+    the longest; the reference engine's records, whose pool and query sets share a width)."""
+    width = max((len(s) for s in seqs), default=0) if width is None else int(width)
     x = np.full((len(seqs), width), PAD, dtype=np.int64)
     for i, s in enumerate(seqs):
         x[i, : len(s)] = s

@@ -100,6 +100,9 @@ class TransformerLM(nn.Module):
         self.norm = nn.LayerNorm(spec.d_model)
         self.head = nn.Linear(spec.d_model, vocab_size, bias=False)
         self.head.weight = self.tokens.weight
+        # GPT-2's initialisation of the embeddings (std 0.02): tied output logits start small
+        nn.init.normal_(self.tokens.weight, std=0.02)
+        nn.init.normal_(self.positions.weight, std=0.02)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         t = ids.shape[1]
