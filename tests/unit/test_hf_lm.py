@@ -15,12 +15,9 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("transformers")
-pytest.importorskip("peft")
-
-from miaudit.errors import ConfigError, DataError  # noqa: E402
-from miaudit.text import HFCausalLM, HFLMRecipe, load_corpus, load_hf_lm, pack  # noqa: E402
-from miaudit.text.tokenize import BOS, BPETokenizer  # noqa: E402
+from miaudit.errors import ConfigError, DataError
+from miaudit.text import HFCausalLM, HFLMRecipe, load_corpus, load_hf_lm, pack
+from miaudit.text.tokenize import BOS, BPETokenizer
 
 CONTEXT = 64
 #: a saved float32 safetensors file holds the weights bit for bit, so a loaded model computes
@@ -34,11 +31,11 @@ LOOP = 1e-5
 
 
 def _data_dir() -> Path:
-    candidates = [os.environ.get("MIAUDIT_DATA"), "/work/shared/datasets"]
-    for c in candidates:
-        if c and (Path(c) / "text" / "tinyshakespeare_input.txt").is_file():
-            return Path(c)
-    pytest.skip("Tiny Shakespeare not found; set MIAUDIT_DATA to the shared datasets folder")
+    """$MIAUDIT_DATA, else the shared datasets folder; skip when it lacks Tiny Shakespeare."""
+    root = Path(os.environ.get("MIAUDIT_DATA") or "/work/shared/datasets")
+    if not (root / "text" / "tinyshakespeare_input.txt").is_file():
+        pytest.skip(f"Tiny Shakespeare not in {root}; set MIAUDIT_DATA to the datasets folder")
+    return root
 
 
 @pytest.fixture(scope="module")
@@ -218,6 +215,21 @@ def test_pickled_weights_need_allow_pickle(dirs, lines):
     a = load_hf_lm(path, allow_pickle=True).answers(lines[:5])
     b = load_hf_lm(dirs["base"]).answers(lines[:5])
     np.testing.assert_allclose(a.logp, b.logp, atol=SAME, rtol=0)
+
+
+def test_pickled_adapter_weights_need_allow_pickle(dirs, lines):
+    from safetensors.torch import load_file
+
+    path, adapted = _lora(dirs, "pickled_adapter")
+    torch.save(load_file(path / "adapter_model.safetensors"), path / "adapter_model.bin")
+    (path / "adapter_model.safetensors").unlink()
+    with pytest.raises(ConfigError) as info:
+        load_hf_lm(path)
+    text = _one_line(info)
+    assert "pickled weights (adapter_model.bin)" in text and "allow_pickle" in text
+    target = load_hf_lm(path, allow_pickle=True)
+    seqs = target.encode(lines[:5])
+    _close_to_slow(target.answers_ids(seqs), _slow(adapted, seqs, target.bos_id), LOOP)
 
 
 def test_adapter_over_a_hub_id_is_refused(dirs):

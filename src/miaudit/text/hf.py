@@ -119,7 +119,8 @@ class HFCausalLM:
         self._logits = _Logits(model).eval()
 
     def encode(self, texts: Sequence[str]) -> list[np.ndarray]:
-        ids = self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        # verbose=False: records longer than the context are expected (windows), no warning
+        ids = self.tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
         return [np.asarray(s, dtype=np.int64) for s in ids]
 
     def answers_ids(self, seqs: Sequence[np.ndarray]) -> TokenAnswers:
