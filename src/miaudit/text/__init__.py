@@ -1,7 +1,9 @@
 """Language models as audit targets (issue 12): text records, tokenizers, miaudit's causal
-LM recipes and their trainer, and the targets' answers (per-token log-probabilities)."""
+LM recipes and their trainer, Hugging Face causal LMs (``hf``), and the targets' answers
+(per-token log-probabilities)."""
 
 from miaudit.text.answers import TokenAnswers
+from miaudit.text.hf import HFCausalLM, HFLMRecipe, load_hf_lm
 from miaudit.text.lm import (
     LMRecipe,
     TorchLM,
@@ -18,6 +20,8 @@ from miaudit.text.tokenize import BPETokenizer, CharTokenizer, Tokenizer, build_
 __all__ = [
     "BPETokenizer",
     "CharTokenizer",
+    "HFCausalLM",
+    "HFLMRecipe",
     "LMRecipe",
     "LMSpec",
     "LM_MODELS",
@@ -28,6 +32,7 @@ __all__ = [
     "build_lm",
     "build_tokenizer",
     "load_corpus",
+    "load_hf_lm",
     "pack",
     "read_text_file",
     "text_records",

@@ -85,10 +85,12 @@ def token_answers(
     context: int,
     bos_id: int,
     long_records: str = "window",
+    batch_size: int = SCORE_BATCH,
 ) -> TokenAnswers:
     """Teacher-forced answers of ``module`` (ids (B, T) -> next-token logits (B, T, V)) on
     every token of every record: log p_i, and the mean and variance of log p over the
-    next-token distribution (computed in float64 from the logits)."""
+    next-token distribution (computed in float64 from the logits); ``batch_size`` windows
+    per forward pass."""
     ws = windows(seqs, context, bos_id, long_records)
     lengths = np.zeros(len(seqs), dtype=np.int64)
     for w in ws:
@@ -103,8 +105,8 @@ def token_answers(
     module.eval()
     try:
         order = sorted(range(len(ws)), key=lambda i: ws[i].inputs.size)
-        for b in range(0, len(order), SCORE_BATCH):
-            chunk = [ws[i] for i in order[b : b + SCORE_BATCH]]
+        for b in range(0, len(order), batch_size):
+            chunk = [ws[i] for i in order[b : b + batch_size]]
             inputs, _ = _batch(chunk, bos_id)
             lp = torch.log_softmax(module(inputs).double(), dim=-1)
             p = lp.exp()
