@@ -152,10 +152,17 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    from miaudit.pipeline import load_config
+    from miaudit.pipeline._yaml import read_yaml
+    from miaudit.pipeline.config import parse_config
+    from miaudit.pipeline.lm_config import is_lm_config
     from miaudit.pipeline.run import check_tracking_before_work
 
-    config = load_config(args.config, allow_imports=False if args.no_code else None)
+    raw = read_yaml(args.config)
+    if is_lm_config(raw):
+        return _audit_lm(args, raw)
+    config = parse_config(
+        raw, source=str(args.config), allow_imports=False if args.no_code else None
+    )
     output = _output_dir(args, config)
     check_tracking_before_work(config, output)
     result = _run(args, config, output)
@@ -163,6 +170,25 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     print(f"results: {output}/results.json  report: {output}/report.html")
     status = _attack_status(*_failed_attacks([result]))
     return _track(config.tracking, result, output, status)
+
+
+def _audit_lm(args: argparse.Namespace, raw: object) -> int:
+    """A language-model audit (a config with a ``text:`` section, issue 12)."""
+    from miaudit.pipeline.lm_audit import run_lm_config
+    from miaudit.pipeline.lm_config import parse_lm_config
+
+    config = parse_lm_config(raw, source=str(args.config))
+    output = _output_dir(args, config)
+    result = run_lm_config(
+        config,
+        output=output,
+        data_dir=args.data_dir,
+        progress=not args.no_progress,
+        overwrite=args.overwrite,
+    )
+    print(result.summary())
+    print(f"results: {output}/results.json  report: {output}/report.html")
+    return _attack_status(*_failed_attacks([result]))
 
 
 CHECK_DESCRIPTION = (

@@ -31,9 +31,8 @@ from miaudit.reference import _cache, _progress
 from miaudit.reference._executors import EXECUTORS, Executor, get_executor, serial_results
 from miaudit.reference._jobs import Job, Query, Resources, Result, Shared, cached_result
 from miaudit.reference._plan import ReferencePlan
-from miaudit.reference._recipe import Recipe, TrainRecipe
+from miaudit.reference._recipe import LM_RECIPES, Recipe, TrainRecipe
 from miaudit.targets._base import as_records
-from miaudit.text.lm import LMRecipe
 from miaudit.validation import check_int
 
 __all__ = ["EXECUTORS", "ReferenceRun", "train_references"]
@@ -251,7 +250,7 @@ def train_references(
     start = time.perf_counter()
     if not isinstance(plan, ReferencePlan):
         raise ConfigError(f"plan must be a ReferencePlan, got {type(plan).__name__}")
-    if not isinstance(recipe, TrainRecipe | LMRecipe):
+    if not isinstance(recipe, (TrainRecipe, *LM_RECIPES)):
         raise ConfigError(f"recipe must be a TrainRecipe, got {type(recipe).__name__}")
     runner = get_executor(executor)
     x_pool, y_pool = _check_pool(plan, x_pool, y_pool)

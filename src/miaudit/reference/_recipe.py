@@ -24,6 +24,7 @@ from miaudit.models import (
 )
 from miaudit.reference._fingerprint import Unfingerprintable, fingerprint_callable
 from miaudit.targets import Target, TorchTarget, as_target
+from miaudit.text.hf import HFLMRecipe
 from miaudit.text.lm import LMRecipe
 
 #: the stream of the defender-record draw, apart from everything else seeded by a model's seed
@@ -376,5 +377,7 @@ class TrainRecipe:
 
 
 #: what the reference engine trains: a classifier's recipe, or a causal language model's
-#: (:class:`miaudit.text.LMRecipe`, same methods; its models answer TokenAnswers)
-Recipe = TrainRecipe | LMRecipe
+#: (:class:`miaudit.text.LMRecipe`, :class:`miaudit.text.HFLMRecipe`: the same methods; their
+#: models answer TokenAnswers)
+Recipe = TrainRecipe | LMRecipe | HFLMRecipe
+LM_RECIPES = (LMRecipe, HFLMRecipe)

@@ -1,4 +1,4 @@
-"""The language-model audit: split text records, train (or take) the target LM, train
+"""The language-model audit (issue 12): split text records, train (or take) the target LM, train
 reference LMs through the reference engine, compute the LM kind's signals, run the LM
 attacks and evaluate them with the project's metrics (:func:`lm_audit`)."""
 
@@ -476,4 +476,85 @@ def signals_of(target: TorchLM, texts: Sequence[str], names: Sequence[str]) -> S
     return kind.signals(kind.query(target, list(texts)), list(names))
 
 
-__all__ = ["LMReferenceSettings", "LMSplit", "lm_audit", "signals_of", "split_records"]
+def _records(config: Any, data_dir: str | None) -> TextRecords:
+    from miaudit.text.records import load_corpus, read_text_file
+
+    t = config.text
+    if "corpus" in t:
+        records = load_corpus(
+            t["corpus"],
+            unit=t["unit"],
+            chunk_chars=t.get("chunk_chars"),
+            data_dir=t.get("data_dir", data_dir),
+        )
+    else:
+        records = read_text_file(t["path"], unit=t["unit"], chunk_chars=t.get("chunk_chars"))
+    if t.get("max_records") is not None and len(records) > t["max_records"]:
+        records = records[np.arange(t["max_records"])]
+    return records
+
+
+def run_lm_config(
+    config: Any,
+    *,
+    output: str | Path,
+    data_dir: str | None = None,
+    progress: bool = True,
+    overwrite: bool = False,
+) -> AuditResult:
+    """Run a validated :class:`~miaudit.pipeline.lm_config.LMAuditConfig` and write
+    results.json, scores.csv and report.html into ``output`` (checked before any work)."""
+    from miaudit.pipeline.output import OUTPUT_FILES, prepare_output_dir, save_result
+
+    identity_config = {k: v for k, v in config.raw.items() if k != "output"}
+    prepare_output_dir(
+        output,
+        identity={"kind": "audit", "config": identity_config},
+        files=OUTPUT_FILES,
+        overwrite=overwrite,
+    )
+    records = _records(config, data_dir)
+    s = config.split
+    split = split_records(
+        records,
+        members=s["members"],
+        nonmembers=s["nonmembers"],
+        population=s["population"],
+        by=s["by"],
+        seed=config.seed,
+    )
+    settings = LMReferenceSettings(**config.reference)
+    target = recipe = None
+    if config.hf is not None:
+        from miaudit.text.hf import HFLMRecipe, load_hf_lm
+
+        hf = config.hf
+        target = load_hf_lm(
+            hf["hf"], long_records=config.long_records, allow_pickle=hf["allow_pickle"]
+        )
+        if "base" in hf:
+            recipe = HFLMRecipe(
+                hf["base"],
+                long_records=config.long_records,
+                allow_pickle=hf["allow_pickle"],
+                **hf["fine_tune"],
+            )
+    result = lm_audit(
+        records,
+        config.attacks,
+        split=split,
+        spec=config.spec,
+        tokenizer=config.tokenizer,
+        vocab_size=config.vocab_size,
+        target=target,
+        recipe=recipe,
+        long_records=config.long_records,
+        reference=settings,
+        seed=config.seed,
+        bootstrap=config.bootstrap,
+        progress=progress,
+        config=identity_config | ({"output": config.output} if config.output else {}),
+        title=config.title or "Membership-inference audit of a language model",
+    )
+    save_result(result, output, overwrite=True)
+    return result
