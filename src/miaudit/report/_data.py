@@ -31,6 +31,8 @@ class AtRisk:
     mean_percentile: np.ndarray
     percentiles: np.ndarray  # (k, n_attacks)
     attack_names: list[str]
+    #: the records' texts (a language-model audit), else None
+    texts: list[str] | None = None
 
 
 def usable(attack: AttackResult, n: int) -> bool:
@@ -77,9 +79,14 @@ def tpr_at(curve: Curve, fpr_level: float) -> float:
 
 
 def records_at_risk(
-    attacks: list[AttackResult], membership: np.ndarray, record_ids: np.ndarray, k: int = 20
+    attacks: list[AttackResult],
+    membership: np.ndarray,
+    record_ids: np.ndarray,
+    k: int = 20,
+    texts: list[str] | None = None,
 ) -> AtRisk | None:
-    """Top ``k`` records by mean per-attack rank percentile (ties broken by record id)."""
+    """Top ``k`` records by mean per-attack rank percentile (ties broken by record id);
+    ``texts``: the audited records' texts in record order (shown as snippets)."""
     n = len(membership)
     ok = [a for a in attacks if usable(a, n)]
     if not ok or n == 0:
@@ -94,4 +101,5 @@ def records_at_risk(
         mean_percentile=mean[order],
         percentiles=pct[order],
         attack_names=[a.name for a in ok],
+        texts=None if texts is None or len(texts) != n else [texts[i] for i in order],
     )

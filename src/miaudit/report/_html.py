@@ -39,7 +39,9 @@ def render_html(result: AuditResult) -> str:
         curve = roc(a.name, membership, a.scores)  # type: ignore[arg-type]
         if curve is not None:
             curves.append(curve)
-    at_risk = records_at_risk(result.attacks, membership, result.record_ids, k=N_AT_RISK)
+    at_risk = records_at_risk(
+        result.attacks, membership, result.record_ids, k=N_AT_RISK, texts=result.record_texts
+    )
 
     body = [
         header(result),

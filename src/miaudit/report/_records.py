@@ -9,6 +9,14 @@ from miaudit.report._format import esc
 from miaudit.results import AuditResult
 
 N_AT_RISK = 20
+#: characters of a text record shown in the table (the rest elided)
+SNIPPET_CHARS = 160
+
+
+def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
+    """The start of a text record, escaped, line breaks shown as the return symbol."""
+    short = text if len(text) <= limit else text[:limit] + "\u2026"
+    return esc(short).replace("\n", " \u23ce ")
 
 
 def at_risk_section(at_risk: AtRisk | None) -> str:
@@ -25,17 +33,25 @@ def at_risk_section(at_risk: AtRisk | None) -> str:
         f"{n_members} of these {k} are true members.</p>"
     )
     head_cells = "".join(f'<th class="num">{esc(name)}</th>' for name in at_risk.attack_names)
+    text_head = "<th>Text</th>" if at_risk.texts is not None else ""
     thead = (
-        '<thead><tr><th class="num">#</th><th class="num">Record id</th><th>Member?</th>'
+        '<thead><tr><th class="num">#</th><th class="num">Record id</th>'
+        f"{text_head}<th>Member?</th>"
         f'<th class="num">Mean percentile</th>{head_cells}</tr></thead>'
     )
     rows = []
     for i in range(k):
         member = '<span class="member">member</span>' if at_risk.members[i] else "non-member"
         pct = "".join(f'<td class="num">{p:.1f}</td>' for p in at_risk.percentiles[i])
+        text = (
+            f'<td class="mono">{snippet(at_risk.texts[i])}</td>'
+            if at_risk.texts is not None
+            else ""
+        )
         rows.append(
             f'<tr><td class="num">{i + 1}</td><td class="num">{esc(at_risk.record_ids[i])}</td>'
-            f'<td>{member}</td><td class="num">{at_risk.mean_percentile[i]:.1f}</td>{pct}</tr>'
+            f'{text}<td>{member}</td>'
+            f'<td class="num">{at_risk.mean_percentile[i]:.1f}</td>{pct}</tr>'
         )
     table = f'<div class="table-wrap"><table>{thead}<tbody>{"".join(rows)}</tbody></table></div>'
     return head + explain + "\n" + table + "\n</section>"

@@ -38,6 +38,27 @@ def target_section(result: AuditResult) -> str:
         ("Members (audited)", f'<span class="mono">{esc(t.n_members)}</span>'),
         ("Non-members (audited)", f'<span class="mono">{esc(t.n_nonmembers)}</span>'),
     ]
+    lm = getattr(t, "language_model", None)
+    if lm:
+        rows[2:5] = [
+            (
+                "Tokenizer",
+                f'<span class="mono">{esc(get(lm, "tokenizer"))}</span>, vocabulary '
+                f'<span class="mono">{esc(t.num_classes)}</span>, context '
+                f'<span class="mono">{esc(get(lm, "context"))}</span> tokens '
+                f"(longer records: {esc(get(lm, 'long_records'))})",
+            ),
+            ("Next-token accuracy (members)", f'<span class="mono">{fmt(t.train_accuracy)}</span>'),
+            (
+                "Next-token accuracy (non-members)",
+                f'<span class="mono">{fmt(t.test_accuracy)}</span>',
+            ),
+            (
+                "Perplexity (members / non-members)",
+                f'<span class="mono">{fmt(get(lm, "member_perplexity"))} / '
+                f"{fmt(get(lm, 'nonmember_perplexity'))}</span>",
+            ),
+        ]
     defense = getattr(t, "defense", None)
     if defense:
         rows.insert(
