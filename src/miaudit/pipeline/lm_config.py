@@ -226,12 +226,13 @@ def parse_lm_config(raw: Any, *, source: str = "config") -> LMAuditConfig:
     kind = tok.get("kind", "char")
     if kind not in ("char", "bpe"):
         raise ConfigError(f"{source}: tokenizer.kind must be 'char' or 'bpe', got {kind!r}")
+    if kind == "char" and "vocab_size" in tok:
+        raise ConfigError(
+            f"{source}: tokenizer.vocab_size applies to kind: bpe (a character tokenizer's "
+            "vocabulary is the corpus's characters)"
+        )
     vocab = _int(
-        tok.get("vocab_size", 512),
-        "tokenizer.vocab_size",
-        source,
-        minimum=258 if kind == "bpe" else 1,
-        maximum=1_000_000,
+        tok.get("vocab_size", 512), "tokenizer.vocab_size", source, minimum=258, maximum=1_000_000
     )
     spec, hf, long_records = _target(raw["target"], source)
     if hf is not None and tok:
@@ -242,6 +243,12 @@ def parse_lm_config(raw: Any, *, source: str = "config") -> LMAuditConfig:
     ev = _mapping(raw.get("evaluation") or {}, "evaluation", source)
     _check_keys(ev, {"bootstrap"}, source, "evaluation")
     split = _split(raw["split"], source)
+    with_refs = [a.name for a in attacks if a.needs().reference]
+    if hf is not None and with_refs and "base" not in hf:
+        raise ConfigError(
+            f"{source}: {', '.join(with_refs)} train reference LMs, which for a Hugging Face "
+            "target are fine-tuned from its base model: set target.base to the base's directory"
+        )
     needs_pop = [
         a.name for a in attacks if a.needs().reference == "population" or a.needs().population
     ]
