@@ -290,3 +290,35 @@ def test_fingerprint_follows_weights_and_tokenizer_files(dirs):
     assert len({before, after_tok, HFLMRecipe(str(path)).fingerprint()}) == 3
     adapter, _ = _lora(dirs, "fingerprint_adapter")
     assert "base/model.safetensors" in HFLMRecipe(str(adapter)).fingerprint()
+
+
+def test_a_saved_hf_model_is_audited_from_a_config(dirs, lines, tmp_path, capsys):
+    """The fine-tuned directory as the target (members: the 200 lines it was tuned on),
+    reference LMs fine-tuned from the base directory with the same recipe (issue 12)."""
+    import yaml
+
+    from miaudit.cli import main
+    from miaudit.results import load_result
+
+    corpus = tmp_path / "lines.txt"
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    config = {
+        "text": {"path": str(corpus), "unit": "line"},
+        "split": {"members": list(range(200)), "nonmembers": list(range(200, 300))},
+        "target": {
+            "hf": str(dirs["tuned"]),
+            "base": str(dirs["base"]),
+            "fine_tune": {"epochs": 2, "batch_size": 16, "lr": 3e-3},
+        },
+        "attacks": ["lm_loss", "min_k", "zlib_ratio", "reference_ratio"],
+        "evaluation": {"bootstrap": 0},
+    }
+    path = tmp_path / "hf.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["audit", str(path), "--output", str(out), "--no-progress"]) == 0
+    result = load_result(out)
+    assert result.target.model == "GPT2LMHeadModel" and result.target.n_members == 200
+    assert all(a.error is None for a in result.attacks)
+    assert result.target.language_model["reference_models"] == {"population": 1}
+    capsys.readouterr()

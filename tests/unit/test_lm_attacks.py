@@ -233,5 +233,10 @@ def test_config_file_paths_and_population_needs_are_checked(tmp_path):
     with pytest.raises(ConfigError, match="set split.population above 0"):
         parse_lm_config(_with("split.population", 0))
     hf = _with("target", {"hf": str(tmp_path)})
+    with pytest.raises(ConfigError, match="cannot draw them"):
+        parse_lm_config(hf)
+    hf["split"] = {"members": [0, 1], "nonmembers": [2, 3], "population": 5}
     with pytest.raises(ConfigError, match="set target.base"):
         parse_lm_config(hf)
+    with pytest.raises(ConfigError, match="split.nonmembers lists records"):
+        parse_lm_config(_with("split", {"members": 3, "nonmembers": [1, 2]}))

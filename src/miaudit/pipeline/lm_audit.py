@@ -102,6 +102,54 @@ def split_records(
     return LMSplit(*(np.sort(p).astype(np.int64) for p in parts))
 
 
+def split_listed(
+    records: TextRecords,
+    *,
+    members: np.ndarray,
+    nonmembers: np.ndarray | int,
+    population: int | None,
+    seed: int = 0,
+) -> LMSplit:
+    """A split whose members the user lists (a model miaudit did not train: only its owner
+    knows its training records); non-members listed too, or a count drawn (seeded) from the
+    other records; the population is the rest (``population`` of them, drawn seeded)."""
+    n = len(records)
+
+    def listed(values: np.ndarray, what: str) -> np.ndarray:
+        idx = np.asarray(values, dtype=np.int64)
+        if idx.ndim != 1 or idx.size == 0:
+            raise ConfigError(f"{what} must list at least one record index")
+        if idx.min() < 0 or idx.max() >= n:
+            raise ConfigError(f"{what} lists indices outside 0..{n - 1} ({records.name})")
+        if np.unique(idx).size != idx.size:
+            raise ConfigError(f"{what} lists a record twice")
+        return np.sort(idx)
+
+    mem = listed(members, "split.members")
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x7E47]))
+    rest = np.setdiff1d(np.arange(n), mem)
+    if isinstance(nonmembers, int | np.integer):
+        if not 1 <= int(nonmembers) <= rest.size:
+            raise ConfigError(
+                f"split.nonmembers {nonmembers} must be between 1 and the {rest.size} records "
+                "outside split.members"
+            )
+        non = np.sort(rng.permutation(rest)[: int(nonmembers)])
+    else:
+        non = listed(nonmembers, "split.nonmembers")
+        both = np.intersect1d(mem, non)
+        if both.size:
+            raise ConfigError(f"split.members and split.nonmembers both list record {both[0]}")
+    rest = np.setdiff1d(rest, non)
+    if population is not None:
+        if population > rest.size:
+            raise ConfigError(
+                f"split.population {population} is more than the {rest.size} records left"
+            )
+        rest = np.sort(rng.permutation(rest)[:population])
+    return LMSplit(mem, non, rest.astype(np.int64))
+
+
 @dataclass(frozen=True)
 class LMReferenceSettings:
     """Reference LMs: how many (for attacks that do not say), where they are cached, which
@@ -515,14 +563,28 @@ def run_lm_config(
     )
     records = _records(config, data_dir)
     s = config.split
-    split = split_records(
-        records,
-        members=s["members"],
-        nonmembers=s["nonmembers"],
-        population=s["population"],
-        by=s["by"],
-        seed=config.seed,
-    )
+    if isinstance(s["members"], int):
+        split = split_records(
+            records,
+            members=s["members"],
+            nonmembers=s["nonmembers"],
+            population=s["population"],
+            by=s["by"],
+            seed=config.seed,
+        )
+    else:
+        from miaudit.data.split import read_index_list
+
+        def indices(value: Any, what: str) -> Any:
+            return value if isinstance(value, int) else read_index_list(value, what=what)
+
+        split = split_listed(
+            records,
+            members=indices(s["members"], "split.members"),
+            nonmembers=indices(s["nonmembers"], "split.nonmembers"),
+            population=s["population"],
+            seed=config.seed,
+        )
     settings = LMReferenceSettings(**config.reference)
     target = recipe = None
     if config.hf is not None:

@@ -31,6 +31,7 @@ from miaudit.pipeline.config import (
     _known,
     _mapping,
     _opt_str,
+    _split_set,
 )
 from miaudit.text.lm import LONG_RECORDS
 from miaudit.text.models import LMSpec
@@ -116,9 +117,18 @@ def _split(value: Any, source: str) -> dict[str, Any]:
     by = s.get("by", "record")
     if by not in ("record", "user"):
         raise ConfigError(f"{source}: split.by must be 'record' or 'user', got {by!r}")
+    members = _split_set(s["members"], "split.members", source)
+    nonmembers = _split_set(s["nonmembers"], "split.nonmembers", source)
+    if isinstance(members, int) and not isinstance(nonmembers, int):
+        raise ConfigError(
+            f"{source}: split.nonmembers lists records but split.members is a count; list "
+            "both, or give split.members as the indices of the records the target trained on"
+        )
+    if not isinstance(members, int) and by == "user":
+        raise ConfigError(f"{source}: split.by: user draws the sets; it takes counts, not lists")
     return {
-        "members": _int(s["members"], "split.members", source, minimum=1),
-        "nonmembers": _int(s["nonmembers"], "split.nonmembers", source, minimum=1),
+        "members": members,
+        "nonmembers": nonmembers,
         "population": None
         if s.get("population") is None
         else _int(s["population"], "split.population", source, minimum=0),
@@ -243,6 +253,12 @@ def parse_lm_config(raw: Any, *, source: str = "config") -> LMAuditConfig:
     ev = _mapping(raw.get("evaluation") or {}, "evaluation", source)
     _check_keys(ev, {"bootstrap"}, source, "evaluation")
     split = _split(raw["split"], source)
+    if hf is not None and isinstance(split["members"], int):
+        raise ConfigError(
+            f"{source}: a model miaudit does not train (target.hf) needs split.members as the "
+            "indices of the records it was trained on (a list, a .npy file or a text file of "
+            "one index per line): miaudit cannot draw them"
+        )
     with_refs = [a.name for a in attacks if a.needs().reference]
     if hf is not None and with_refs and "base" not in hf:
         raise ConfigError(
