@@ -454,7 +454,25 @@ def _cmd_attacks(args: argparse.Namespace) -> int:
             f"{tm.paper}"
         )
         print(f"{'':<{w}} needs: {cls.requires.describe()}")  # its declared Needs
+    _print_lm_attacks(w, yes)
     return 0
+
+
+def _print_lm_attacks(w: int, yes: dict[bool, str]) -> None:
+    """The language-model attacks (configs with a ``text:`` section)."""
+    from miaudit.attacks.lm import LM_ATTACKS
+
+    print("\nlanguage-model attacks (configs with a text: section):")
+    for name in LM_ATTACKS.names():
+        cls = LM_ATTACKS.get(name)
+        tm, needs = cls.threat_model, cls.requires
+        refs = f"{needs.reference} reference LMs" if needs.reference else "no reference LMs"
+        print(
+            f"{name:<{w}} {tm.knowledge:<25} {yes[tm.needs_shadow_models]:<7} "
+            f"{yes[tm.needs_same_distribution_data]:<10} {yes[tm.needs_architecture]:<5} "
+            f"{tm.paper}"
+        )
+        print(f"{'':<{w}} needs: signals {', '.join(needs.signals)}; {refs}")
 
 
 def _cmd_datasets(args: argparse.Namespace) -> int:
