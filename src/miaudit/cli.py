@@ -1,5 +1,5 @@
 """Command line: ``miaudit demo | audit CONFIG | check CONFIG | tradeoff CONFIG |
-report RESULTS | attacks | defenses | datasets``.
+canaries CONFIG | report RESULTS | attacks | defenses | datasets``.
 
 Exit status: 0 the run completed and every attack ran; 2 bad input (config, data, output
 directory, parameters), refused before any training, one line on stderr; 3 the run completed
@@ -123,6 +123,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.add_argument("--no-code", action="store_true", help=NO_CODE_HELP)
     p.set_defaults(func=_cmd_tradeoff)
+
+    p = sub.add_parser(
+        "canaries",
+        help="canary exposure of a language model (Carlini et al. 2019, The Secret Sharer)",
+    )
+    p.add_argument("config", help="YAML config (data, tokenizer, target, canaries, seed)")
+    p.add_argument("--output", help="output directory (overrides the config's 'output')")
+    p.add_argument("--data-dir", help="data directory (default: $MIAUDIT_DATA)")
+    p.set_defaults(func=_cmd_canaries)
 
     p = sub.add_parser("report", help="render the HTML report of a saved results.json again")
     p.add_argument("results", help="results.json of an audit or a tradeoff sweep (or its folder)")
@@ -377,6 +386,27 @@ def _cmd_tradeoff(args: argparse.Namespace) -> int:
     print(table(points))
     print(f"results: {args.output}/results.json  report: {args.output}/report.html")
     return _attack_status(*_failed_points(points))
+
+
+def _cmd_canaries(args: argparse.Namespace) -> int:
+    from miaudit.pipeline._canary_outputs import (
+        CANARIES_JSON,
+        EXPOSURE_PNG,
+        FILES,
+        table,
+        write_canary_outputs,
+    )
+    from miaudit.pipeline.canaries import load_canary_config, run_canaries
+    from miaudit.pipeline.output import prepare_output_dir
+
+    config = load_canary_config(args.config)
+    output = _output_dir(args, config)
+    prepare_output_dir(output, identity=None, files=FILES)  # before any training
+    run = run_canaries(config, data_dir=args.data_dir)
+    write_canary_outputs(run, output)
+    print(table(run))
+    print(f"results: {output}/{CANARIES_JSON}  plot: {output}/{EXPOSURE_PNG}")
+    return EXIT_OK
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
