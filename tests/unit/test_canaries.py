@@ -111,7 +111,8 @@ def test_prefix_tree_scores_equal_full_scoring(trained, fmt_text):
 
 def test_exposure_equals_a_slow_sorting_loop(trained):
     """Rank every candidate by sorting their log-perplexities (TorchLM.answers one text at
-    a time); exposure = log2 |R| - log2 rank, the best rank among ties."""
+    a time); exposure = log2 |R| - log2 rank, the best rank among ties, the other inserted
+    canaries left out of each canary's ranking (one canary per model, as the paper)."""
     lm = trained[0]
     fmt = parse_format("pin {digits:3}!")
     canaries = draw_canaries(fmt, [1], 3, 3, seed=3)
@@ -124,7 +125,8 @@ def test_exposure_equals_a_slow_sorting_loop(trained):
     assert result.method == "exact" and result.scored == 1000
     for c, row in zip(canaries, result.canaries, strict=True):
         mine = next(v for v, t in slow if t == c.text)
-        rank = 1 + sum(v < mine for v, _ in slow)
+        others = {o.text for o in canaries if o.repetitions > 0 and o.text != c.text}
+        rank = 1 + sum(v < mine for v, t in slow if t not in others)
         assert row.rank == rank
         assert math.isclose(row.exposure, math.log2(1000) - math.log2(rank), abs_tol=1e-12)
         assert math.isclose(row.log_perplexity, mine / math.log(2), rel_tol=1e-5)

@@ -67,14 +67,25 @@ def measure_exposure(
     seed: int = 0,
 ) -> ExposureResult:
     """Exposure of each canary: exact when |R| <= ``exact_limit`` (every candidate scored),
-    else estimated from a skew-normal fit to ``sample_size`` seeded uniform candidates."""
+    else estimated from a skew-normal fit to ``sample_size`` seeded uniform candidates.
+
+    The exact rank of a canary leaves out the *other* inserted canaries (repetitions > 0):
+    the Secret Sharer inserts one canary per model, and here all of them share one model
+    and one format, so without this 16 memorised canaries take each other's top ranks and
+    cap each other's exposure near log2(|R| / 16) (measured on Tiny Shakespeare: 64
+    repetitions reached ranks 1 to 5, not 1)."""
     start = time.perf_counter()
     texts = [c.text for c in canaries]
     to_bits = 1 / math.log(2)
     if fmt.size <= exact_limit:
         every = enumerate_nll(lm, fmt)
         nll = np.array([every[fmt.index(c.choice)] for c in canaries])
-        ranks = [float(exact_rank(every, v)) for v in nll]
+        inserted = np.array([c.repetitions > 0 for c in canaries])
+        ranks = []
+        for i, v in enumerate(nll):
+            others = inserted.copy()
+            others[i] = False
+            ranks.append(float(exact_rank(every, v) - int(np.count_nonzero(nll[others] < v))))
         exposures = [exposure_from_rank(r, fmt.log2_size) for r in ranks]
         method: Method = "exact"
         fit, scored = None, fmt.size
