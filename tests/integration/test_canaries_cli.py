@@ -17,7 +17,7 @@ def _config(tmp_path: Path, **changes) -> dict:
     corpus.write_text("\n".join(f"line {i} of the little corpus" for i in range(40)), "utf-8")
     cfg = {
         "seed": 0,
-        "data": {"path": str(corpus), "unit": "line", "records": 30},
+        "text": {"path": str(corpus), "unit": "line", "max_records": 30},
         "tokenizer": {"kind": "char"},
         "target": {
             "model": "transformer_lm",
@@ -101,11 +101,11 @@ def test_cli_estimate_when_the_space_is_too_large(tmp_path):
         ({"target__model": "gpt"}, "unknown language model"),
         ({"target__context": 4}, "more than the target context"),
         ({"tokenizer__kind": "word"}, "tokenizer.kind"),
-        ({"data__path": "/nonexistent/corpus.txt"}, "data file not found"),
-        ({"data__path": "corpus.csv"}, ".txt or .jsonl"),
-        ({"data__unit": "page"}, "data.unit"),
-        ({"data__records": 0}, "data.records"),
-        ({"data__records": 1000}, "asks for 1000 records"),
+        ({"text__path": "/nonexistent/corpus.txt"}, "text file not found"),
+        ({"text__path": "corpus.csv"}, ".txt or .jsonl"),
+        ({"text__unit": "page"}, "text.unit"),
+        ({"text__max_records": 0}, "text.max_records"),
+        ({"text__max_records": 1000}, "asks for 1000 records"),
         ({"seed": -1}, "'seed'"),
         ({"canaries": _DROP}, "missing required key 'canaries'"),
     ],

@@ -4,7 +4,7 @@ inserted canaries (Carlini et al. 2019, "The Secret Sharer"; :mod:`miaudit.text.
 Every key is checked before any data is read or model trained. Example::
 
     seed: 0
-    data: {name: tiny_shakespeare, unit: chunk, chunk_chars: 128, records: 2000}
+    text: {corpus: tiny_shakespeare, unit: chunk, chunk_chars: 128, max_records: 2000}
     tokenizer: {kind: char}            # or {kind: bpe, vocab_size: 512}
     target: {model: transformer_lm, layers: 2, d_model: 128, heads: 4, context: 128,
              epochs: 6, batch_size: 32, lr: 0.002}
@@ -13,9 +13,10 @@ Every key is checked before any data is read or model trained. Example::
                sample_size: 10000}
     output: runs/canaries
 
-``data``: ``name`` (a corpus: tiny_shakespeare, wikitext2) or ``path`` (.txt/.jsonl), the
-record ``unit`` (line, block, chunk), ``chunk_chars`` and ``records`` (the first N
-records; all when absent). The tokenizer is fitted on the training records (canaries
+``text`` (the same section as a language-model audit's, :mod:`miaudit.pipeline.lm_config`):
+``corpus`` (tiny_shakespeare, wikitext2) or ``path`` (.txt/.jsonl), the record ``unit``
+(line, block, chunk), ``chunk_chars`` and ``max_records`` (the first N records; all when
+absent). The tokenizer is fitted on the training records (canaries
 included) plus the format's characters, so no candidate has an unknown character.
 """
 
@@ -35,8 +36,8 @@ from miaudit.text.exposure import EXACT_LIMIT, SAMPLE_SIZE, ExposureResult
 from miaudit.text.models import LMSpec
 from miaudit.text.records import CORPORA, UNITS
 
-TOP_KEYS = {"seed", "data", "tokenizer", "target", "canaries", "output"}
-DATA_KEYS = {"name", "path", "unit", "chunk_chars", "records", "data_dir"}
+TOP_KEYS = {"seed", "text", "tokenizer", "target", "canaries", "output"}
+DATA_KEYS = {"corpus", "path", "unit", "chunk_chars", "max_records", "data_dir"}
 TOKENIZER_KEYS = {"kind", "vocab_size"}
 CANARY_KEYS = {
     "format",
@@ -88,11 +89,11 @@ def parse_canary_config(raw: Any, *, source: str = "config") -> CanaryConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: the configuration must be a mapping of keys to values")
     _check_keys(raw, TOP_KEYS, source)
-    for key in ("data", "target", "canaries"):
+    for key in ("text", "target", "canaries"):
         if key not in raw:
             raise ConfigError(f"{source}: missing required key '{key}'")
     seed = _int(raw.get("seed", 0), "seed", source, minimum=0, maximum=MAX_SEED)
-    data = _data(raw["data"], source)
+    data = _data(raw["text"], source)
     tokenizer = _tokenizer(raw.get("tokenizer") or {"kind": "char"}, source)
     target_raw = _mapping(raw["target"], "target", source)
     try:
@@ -150,39 +151,39 @@ def parse_canary_config(raw: Any, *, source: str = "config") -> CanaryConfig:
 
 
 def _data(value: Any, source: str) -> dict[str, Any]:
-    d = _mapping(value, "data", source)
-    _check_keys(d, DATA_KEYS, source, "data")
-    if ("name" in d) == ("path" in d):
-        raise ConfigError(f"{source}: data needs exactly one of 'name' (a corpus) or 'path'")
-    name = _opt_str(d.get("name"), "data.name", source)
+    d = _mapping(value, "text", source)
+    _check_keys(d, DATA_KEYS, source, "text")
+    if ("corpus" in d) == ("path" in d):
+        raise ConfigError(f"{source}: text needs exactly one of 'corpus' or 'path'")
+    name = _opt_str(d.get("corpus"), "text.corpus", source)
     if name is not None and name not in CORPORA:
         raise ConfigError(
             f"{source}: unknown corpus {short_repr(name)} (valid: {', '.join(CORPORA)})"
         )
-    path = _opt_str(d.get("path"), "data.path", source)
+    path = _opt_str(d.get("path"), "text.path", source)
     if path is not None:
         if Path(path).suffix.lower() not in (".txt", ".jsonl"):
-            raise ConfigError(f"{source}: 'data.path' must be a .txt or .jsonl file, got {path!r}")
+            raise ConfigError(f"{source}: 'text.path' must be a .txt or .jsonl file, got {path!r}")
         if not Path(path).is_file():
-            raise ConfigError(f"{source}: data file not found: {path}")
+            raise ConfigError(f"{source}: text file not found: {path}")
     unit = d.get("unit", "chunk")
     if unit not in UNITS:
         raise ConfigError(
-            f"{source}: 'data.unit' must be one of {', '.join(UNITS)}, got {short_repr(unit)}"
+            f"{source}: 'text.unit' must be one of {', '.join(UNITS)}, got {short_repr(unit)}"
         )
     chunk = d.get("chunk_chars", 128 if unit == "chunk" else None)
     if chunk is not None:
-        chunk = _int(chunk, "data.chunk_chars", source, minimum=1, maximum=10**6)
-    records = d.get("records")
+        chunk = _int(chunk, "text.chunk_chars", source, minimum=1, maximum=10**6)
+    records = d.get("max_records")
     if records is not None:
-        records = _int(records, "data.records", source, minimum=1, maximum=10**8)
+        records = _int(records, "text.max_records", source, minimum=1, maximum=10**8)
     return {
         "name": name,
         "path": path,
         "unit": unit,
         "chunk_chars": chunk,
         "records": records,
-        "data_dir": _opt_str(d.get("data_dir"), "data.data_dir", source),
+        "data_dir": _opt_str(d.get("data_dir"), "text.data_dir", source),
     }
 
 
@@ -269,7 +270,8 @@ def run_canaries(config: CanaryConfig, *, data_dir: str | None = None) -> Canary
     if d["records"] is not None:
         if d["records"] > len(texts):
             raise DataError(
-                f"data asks for {d['records']} records but {records.name} has {len(texts)}"
+                f"text.max_records asks for {d['records']} records but {records.name} has "
+                f"{len(texts)}"
             )
         texts = texts[: d["records"]]
     fmt = config.parsed or parse_format(config.format, alphabet=config.alphabet)

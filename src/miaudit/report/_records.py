@@ -50,7 +50,7 @@ def at_risk_section(at_risk: AtRisk | None) -> str:
         )
         rows.append(
             f'<tr><td class="num">{i + 1}</td><td class="num">{esc(at_risk.record_ids[i])}</td>'
-            f'{text}<td>{member}</td>'
+            f"{text}<td>{member}</td>"
             f'<td class="num">{at_risk.mean_percentile[i]:.1f}</td>{pct}</tr>'
         )
     table = f'<div class="table-wrap"><table>{thead}<tbody>{"".join(rows)}</tbody></table></div>'
