@@ -35,7 +35,14 @@ from miaudit.errors import ConfigError, DataError, one_line
 from miaudit.models._trainer import seeded
 from miaudit.targets.files._detect import huggingface_weights, pickle_refusal
 from miaudit.text.answers import TokenAnswers
-from miaudit.text.lm import check_long_records, token_answers, train_lm, unpack
+from miaudit.text.lm import (
+    EngineRecipe,
+    LMQueries,
+    check_long_records,
+    token_answers,
+    train_lm,
+    unpack,
+)
 from miaudit.text.models import LMSpec
 from miaudit.validation import check_int
 
@@ -68,7 +75,7 @@ class _Logits(nn.Module):
         return self.model(input_ids=ids, use_cache=False).logits
 
 
-class HFCausalLM:
+class HFCausalLM(LMQueries):
     """A ``transformers`` causal LM and its tokenizer as an audit target (see
     :class:`miaudit.text.lm.TorchLM` for the methods).
 
@@ -132,14 +139,6 @@ class HFCausalLM:
             long_records=self.long_records,
             batch_size=self.batch_size,
         )
-
-    def answers(self, texts: Sequence[str]) -> TokenAnswers:
-        """Answers on every token of each text."""
-        return self.answers_ids(self.encode(texts))
-
-    def outputs(self, x: np.ndarray, y: np.ndarray | None = None) -> TokenAnswers:
-        """Answers on packed token ids (:func:`miaudit.text.lm.pack`)."""
-        return self.answers_ids(unpack(x))
 
     def __repr__(self) -> str:
         return f"<HFCausalLM {type(self.module).__name__}, {len(self.tokenizer)} tokens>"
@@ -311,7 +310,7 @@ def directory_digest(path: Path) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
-class HFLMRecipe:
+class HFLMRecipe(EngineRecipe):
     """Reference models for a Hugging Face target: the model in ``base`` fine-tuned on the
     reference's records (AdamW, :func:`miaudit.text.lm.train_lm`; windows of the model's
     context), with the methods the reference engine asks of a recipe (as
@@ -369,9 +368,6 @@ class HFLMRecipe:
         a = target.outputs(x)
         return float(-a.logp.sum() / a.mask.sum())
 
-    def can_rebuild(self) -> bool:
-        return True
-
     def rebuild(
         self, weights: Mapping[str, torch.Tensor], record_shape: tuple[int, ...]
     ) -> HFCausalLM:
@@ -389,12 +385,6 @@ class HFLMRecipe:
             {"base": directory_digest(Path(self.base)), **self.full_params()}, sort_keys=True
         )
 
-    def with_classes(self, num_classes: int) -> HFLMRecipe:
-        return self
-
-    def mlp_params(self, input_dim: int) -> int | None:
-        return None
-
     def full_params(self) -> dict[str, Any]:
         return {
             "epochs": self.epochs,
@@ -403,13 +393,3 @@ class HFLMRecipe:
             "weight_decay": self.weight_decay,
             "long_records": self.long_records,
         }
-
-    @property
-    def needs_defender_data(self) -> bool:
-        return False
-
-    def defender_indices(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-    def check_picklable(self) -> None:
-        return None

@@ -181,7 +181,51 @@ def unpack(x: np.ndarray) -> list[np.ndarray]:
     return [row[row != PAD] for row in x]
 
 
-class TorchLM:
+class LMQueries:
+    """``answers(texts)`` and the engine's ``outputs(x)`` from a target's ``encode`` and
+    ``answers_ids`` (:class:`TorchLM`, :class:`miaudit.text.HFCausalLM`)."""
+
+    def encode(self, texts: Sequence[str]) -> list[np.ndarray]:
+        raise NotImplementedError
+
+    def answers_ids(self, seqs: Sequence[np.ndarray]) -> TokenAnswers:
+        raise NotImplementedError
+
+    def answers(self, texts: Sequence[str]) -> TokenAnswers:
+        """Answers on every token of each text."""
+        return self.answers_ids(self.encode(texts))
+
+    def outputs(self, x: np.ndarray, y: np.ndarray | None = None) -> TokenAnswers:
+        """Answers on packed token ids (:func:`pack`; the reference engine's query)."""
+        return self.answers_ids(unpack(x))
+
+
+class EngineRecipe:
+    """The reference engine's questions a language model's recipe answers alike: no
+    classes, no defense, no MLP batching, weights always rebuildable, picklable by
+    construction (a frozen dataclass of plain values)."""
+
+    def can_rebuild(self) -> bool:
+        return True
+
+    def with_classes(self, num_classes: int) -> Any:
+        return self
+
+    def mlp_params(self, input_dim: int) -> int | None:
+        return None
+
+    @property
+    def needs_defender_data(self) -> bool:
+        return False
+
+    def defender_indices(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def check_picklable(self) -> None:
+        return None
+
+
+class TorchLM(LMQueries):
     """A torch causal LM as an audit target: texts -> :class:`TokenAnswers`.
 
     Args:
@@ -218,20 +262,12 @@ class TorchLM:
             long_records=self.long_records,
         )
 
-    def answers(self, texts: Sequence[str]) -> TokenAnswers:
-        """Answers on every token of each text."""
-        return self.answers_ids(self.encode(texts))
-
-    def outputs(self, x: np.ndarray, y: np.ndarray | None = None) -> TokenAnswers:
-        """Answers on packed token ids (:func:`pack`; the reference engine's query)."""
-        return self.answers_ids(unpack(x))
-
     def __repr__(self) -> str:
         return f"<TorchLM {type(self.module).__name__}, vocab {self.tokenizer.vocab_size}>"
 
 
 @dataclass(frozen=True)
-class LMRecipe:
+class LMRecipe(EngineRecipe):
     """How the reference engine trains one reference LM: ``train(x, y, seed)`` on packed
     token ids (``y`` is unused: a language model's records have no labels).
 
@@ -299,24 +335,8 @@ class LMRecipe:
             sort_keys=True,
         )
 
-    def with_classes(self, num_classes: int) -> LMRecipe:
-        return self
-
-    def mlp_params(self, input_dim: int) -> int | None:
-        return None
-
     def full_params(self) -> dict[str, Any]:
         return self.spec.to_dict()
-
-    @property
-    def needs_defender_data(self) -> bool:
-        return False
-
-    def defender_indices(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-    def check_picklable(self) -> None:
-        return None
 
 
 def train_target_lm(

@@ -16,9 +16,9 @@ import numpy as np
 
 from miaudit.attacks.base import ThreatModel
 from miaudit.errors import DataError, NotFittedError
-from miaudit.kinds import Signals
+from miaudit.kinds import Signals, SignalThreshold
 from miaudit.registry import Registry
-from miaudit.validation import Constraints, validate_instance, validate_params
+from miaudit.validation import Constraints, Interval, validate_instance, validate_params
 
 #: reference LMs: none, trained on the attacker's population records (a reference model,
 #: Carlini et al. 2021), or on random halves of the audited records (LiRA / RMIA)
@@ -118,6 +118,30 @@ class LMAttack:
 
     def get_params(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self).items() if not k.endswith("_")}
+
+
+class ThresholdLMAttack(LMAttack):
+    """An attack that is one threshold rule on one signal (:class:`SignalThreshold`):
+    a subclass names the rule; fitting learns nothing (the metrics sweep every threshold)."""
+
+    rule: ClassVar[SignalThreshold]
+
+    def _score(self, signals: Signals) -> np.ndarray:
+        return self.rule.score_samples(signals)
+
+
+class SmallestTokensLMAttack(LMAttack):
+    """The mean of the ``k`` % smallest values of one per-token signal (Min-K% and
+    Min-K%++): a subclass names the signal in ``requires``."""
+
+    param_constraints = {"k": Interval(float, 0, 100, closed="right")}
+
+    def __init__(self, *, k: float = 20.0) -> None:
+        self.k = k
+
+    def _score(self, signals: Signals) -> np.ndarray:
+        (name,) = self.requires.signals
+        return smallest_fraction_mean(signals[name], signals.mask(name), float(self.k))
 
 
 LM_ATTACKS: Registry[type[LMAttack]] = Registry("language-model attack")

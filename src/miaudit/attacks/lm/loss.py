@@ -4,17 +4,15 @@ perplexity) is called a member."""
 
 from __future__ import annotations
 
-import numpy as np
-
 from miaudit.attacks.base import ThreatModel
-from miaudit.attacks.lm.base import LMAttack, LMNeeds, register_lm_attack
-from miaudit.kinds import Signals, SignalThreshold
+from miaudit.attacks.lm.base import LMNeeds, ThresholdLMAttack, register_lm_attack
+from miaudit.kinds import SignalThreshold
 
 YEOM = "Yeom et al. 2018, Privacy Risk in Machine Learning (CSF); on sequences"
 
 
 @register_lm_attack
-class SequenceLoss(LMAttack):
+class SequenceLoss(ThresholdLMAttack):
     """Score = mean_i log p(x_i | x_<i), minus the mean token loss (higher = member)."""
 
     name = "lm_loss"
@@ -27,5 +25,4 @@ class SequenceLoss(LMAttack):
         paper=YEOM,
     )
 
-    def _score(self, signals: Signals) -> np.ndarray:
-        return SignalThreshold("loss", "low").score_samples(signals)
+    rule = SignalThreshold("loss", "low")

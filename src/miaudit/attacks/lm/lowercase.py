@@ -4,16 +4,14 @@ likely as written than lower-cased, so a low ratio says member."""
 
 from __future__ import annotations
 
-import numpy as np
-
 from miaudit.attacks.base import ThreatModel
-from miaudit.attacks.lm.base import LMAttack, LMNeeds, register_lm_attack
+from miaudit.attacks.lm.base import LMNeeds, ThresholdLMAttack, register_lm_attack
 from miaudit.attacks.lm.zlib import CARLINI_2021
-from miaudit.kinds import Signals, SignalThreshold
+from miaudit.kinds import SignalThreshold
 
 
 @register_lm_attack
-class LowercaseRatio(LMAttack):
+class LowercaseRatio(ThresholdLMAttack):
     """Score = -(loss(x) / loss(lower(x))); one extra query per record."""
 
     name = "lowercase_ratio"
@@ -26,5 +24,4 @@ class LowercaseRatio(LMAttack):
         paper=CARLINI_2021,
     )
 
-    def _score(self, signals: Signals) -> np.ndarray:
-        return SignalThreshold("lowercase_ratio", "low").score_samples(signals)
+    rule = SignalThreshold("lowercase_ratio", "low")

@@ -4,24 +4,15 @@ Pre-Training Data from Large Language Models", ICLR)."""
 
 from __future__ import annotations
 
-import numpy as np
-
 from miaudit.attacks.base import ThreatModel
-from miaudit.attacks.lm.base import (
-    LMAttack,
-    LMNeeds,
-    register_lm_attack,
-    smallest_fraction_mean,
-)
-from miaudit.kinds import Signals
-from miaudit.validation import Interval
+from miaudit.attacks.lm.base import LMNeeds, SmallestTokensLMAttack, register_lm_attack
 
 SHI = "Shi et al. 2024, Detecting Pretraining Data from Large Language Models (ICLR)"
 ZHANG = "Zhang et al. 2025, Min-K%++: Improved Baseline for Detecting Pre-Training Data (ICLR)"
 
 
 @register_lm_attack
-class MinK(LMAttack):
+class MinK(SmallestTokensLMAttack):
     """Score = the mean of the K% smallest token log-probabilities of the record (Shi et
     al. 2024, eq. 1; K = 20 by default, their recommended value). Members have fewer
     outlier tokens of very low probability.
@@ -39,19 +30,10 @@ class MinK(LMAttack):
         needs_architecture=False,
         paper=SHI,
     )
-    param_constraints = {"k": Interval(float, 0, 100, closed="right")}
-
-    def __init__(self, *, k: float = 20.0) -> None:
-        self.k = k
-
-    def _score(self, signals: Signals) -> np.ndarray:
-        return smallest_fraction_mean(
-            signals["token_logp"], signals.mask("token_logp"), float(self.k)
-        )
 
 
 @register_lm_attack
-class MinKPlusPlus(LMAttack):
+class MinKPlusPlus(SmallestTokensLMAttack):
     """Score = the mean of the K% smallest calibrated token scores (log p_i - mu_i) /
     sigma_i, mu_i and sigma_i the mean and std of log p under the model's next-token
     distribution (Zhang et al. 2025, eq. 2-4; K = 20 by default).
@@ -69,12 +51,3 @@ class MinKPlusPlus(LMAttack):
         needs_architecture=False,
         paper=ZHANG,
     )
-    param_constraints = {"k": Interval(float, 0, 100, closed="right")}
-
-    def __init__(self, *, k: float = 20.0) -> None:
-        self.k = k
-
-    def _score(self, signals: Signals) -> np.ndarray:
-        return smallest_fraction_mean(
-            signals["token_calibrated"], signals.mask("token_calibrated"), float(self.k)
-        )

@@ -4,11 +4,9 @@ text; a low ratio (likely under the model but not merely repetitive) says member
 
 from __future__ import annotations
 
-import numpy as np
-
 from miaudit.attacks.base import ThreatModel
-from miaudit.attacks.lm.base import LMAttack, LMNeeds, register_lm_attack
-from miaudit.kinds import Signals, SignalThreshold
+from miaudit.attacks.lm.base import LMNeeds, ThresholdLMAttack, register_lm_attack
+from miaudit.kinds import SignalThreshold
 
 CARLINI_2021 = (
     "Carlini et al. 2021, Extracting Training Data from Large Language Models (USENIX Security)"
@@ -16,7 +14,7 @@ CARLINI_2021 = (
 
 
 @register_lm_attack
-class ZlibRatio(LMAttack):
+class ZlibRatio(ThresholdLMAttack):
     """Score = -(mean token loss / zlib bits of the text)."""
 
     name = "zlib_ratio"
@@ -29,5 +27,4 @@ class ZlibRatio(LMAttack):
         paper=CARLINI_2021,
     )
 
-    def _score(self, signals: Signals) -> np.ndarray:
-        return SignalThreshold("zlib_ratio", "low").score_samples(signals)
+    rule = SignalThreshold("zlib_ratio", "low")
