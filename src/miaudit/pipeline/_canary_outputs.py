@@ -59,6 +59,10 @@ def canaries_dict(run: CanaryRun) -> dict[str, Any]:
         "no_memorisation_exposure": random_exposure(ex.size),
         "units": "log_perplexity: -log2 p(canary) in bits; exposure in bits",
         "ties": "rank = 1 + candidates with strictly lower log-perplexity",
+        "ranking": (
+            "exact ranks leave out the other inserted canaries (one canary per model, as "
+            "the Secret Sharer)"
+        ),
         "canaries": [{**c.to_dict(), "method": ex.method} for c in ex.canaries],
         "by_repetitions": by_repetitions(run),
         "training": run.training,
