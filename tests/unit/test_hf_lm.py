@@ -321,4 +321,6 @@ def test_a_saved_hf_model_is_audited_from_a_config(dirs, lines, tmp_path, capsys
     assert result.target.model == "GPT2LMHeadModel" and result.target.n_members == 200
     assert all(a.error is None for a in result.attacks)
     assert result.target.language_model["reference_models"] == {"population": 1}
+    assert result.target.source["format"] == "huggingface"
+    assert "model.safetensors" in result.target.source["sha256"]
     capsys.readouterr()

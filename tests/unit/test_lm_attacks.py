@@ -240,3 +240,15 @@ def test_config_file_paths_and_population_needs_are_checked(tmp_path):
         parse_lm_config(hf)
     with pytest.raises(ConfigError, match="split.nonmembers lists records"):
         parse_lm_config(_with("split", {"members": 3, "nonmembers": [1, 2]}))
+
+
+def test_labels_tell_variants_of_one_attack_apart():
+    raw = _with(
+        "attacks",
+        [{"name": "lm_lira"}, {"name": "lm_lira", "fixed_variance": True, "label": "lira_fv"}],
+    )
+    config = parse_lm_config(raw)
+    assert config.labels == ("lm_lira", "lira_fv")
+    assert config.attacks[1].fixed_variance is True
+    with pytest.raises(ConfigError, match="share a label"):
+        parse_lm_config(_with("attacks", ["min_k", {"name": "min_k", "k": 5}]))

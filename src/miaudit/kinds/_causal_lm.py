@@ -14,7 +14,7 @@ import numpy as np
 from miaudit.errors import DataError
 from miaudit.kinds._kind import resolve_names
 from miaudit.kinds._signals import Signals
-from miaudit.text.answers import TokenAnswers
+from miaudit.kinds._tokens import TokenAnswers
 
 #: variances below this count as a one-hot next-token distribution (Min-K%++'s z-score is
 #: then 0: the token is exactly as likely as the model's expectation)

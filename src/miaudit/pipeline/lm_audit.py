@@ -198,6 +198,7 @@ def lm_audit(
     progress: bool = False,
     config: dict[str, Any] | None = None,
     title: str = "Membership-inference audit of a language model",
+    labels: Sequence[str] | None = None,
 ) -> AuditResult:
     """Audit a causal language model on text records.
 
@@ -212,6 +213,9 @@ def lm_audit(
     attacks = list(attacks)
     if not attacks:
         raise ConfigError("no attacks to run")
+    labels = [a.name for a in attacks] if labels is None else [str(x) for x in labels]
+    if len(labels) != len(attacks) or len(set(labels)) != len(labels):
+        raise ConfigError(f"attack labels must be distinct, one per attack: {labels}")
     if (spec is None) == (target is None):
         raise ConfigError("give the target LM's recipe (spec) or a trained target, not both")
     timer = _Timer()
@@ -233,6 +237,7 @@ def lm_audit(
             config,
             title,
             timer,
+            labels,
         )
 
 
@@ -253,6 +258,7 @@ def _lm_audit(
     config: dict[str, Any] | None,
     title: str,
     timer: _Timer,
+    labels: list[str],
 ) -> AuditResult:
     needs_ref = any(a.needs().reference for a in attacks)
     texts = records.texts
@@ -306,7 +312,7 @@ def _lm_audit(
         attacks, recipe, target, texts, split, pop_rows, audited, reference, seed, progress, timer
     )
     results = []
-    for a in attacks:
+    for a, label in zip(attacks, labels, strict=True):
         start = time.perf_counter()
         kind_ref = a.needs().reference
         try:
@@ -321,10 +327,10 @@ def _lm_audit(
         except (MiauditError, ValueError, RuntimeError) as exc:
             scores, metrics, error = None, None, f"{type(exc).__name__}: {exc}"
         seconds = time.perf_counter() - start
-        timer.timings[f"attack:{a.name}"] = seconds
+        timer.timings[f"attack:{label}"] = seconds
         results.append(
             AttackResult(
-                name=a.name,
+                name=label,
                 threat_model=a.threat_model.to_dict(),
                 params=a.get_params(),
                 scores=scores,
@@ -479,7 +485,8 @@ def _result(
     tokenizer = target.tokenizer
     model = spec.model if spec is not None else type(getattr(target, "module", target)).__name__
     lm_info = {
-        "tokenizer": getattr(tokenizer, "kind", type(tokenizer).__name__),
+        # miaudit's tokenizers say their kind; a Hugging Face one is named by its class
+        "tokenizer": getattr(tokenizer, "kind", None) or f"Hugging Face {type(tokenizer).__name__}",
         "vocab_size": int(getattr(tokenizer, "vocab_size", 0) or 0),
         "context": int(target.context),
         "long_records": long_records,
@@ -617,6 +624,15 @@ def run_lm_config(
         progress=progress,
         config=identity_config | ({"output": config.output} if config.output else {}),
         title=config.title or "Membership-inference audit of a language model",
+        labels=config.labels,
     )
+    if config.hf is not None:  # where the audited model came from, with its files' sha256
+        from miaudit.text.hf import directory_digest
+
+        result.target.source = {
+            "format": "huggingface",
+            "path": str(Path(config.hf["hf"]).resolve()),
+            "sha256": directory_digest(Path(config.hf["hf"])),
+        }
     save_result(result, output, overwrite=True)
     return result

@@ -60,6 +60,7 @@ class LMAuditConfig:
     text: dict[str, Any]
     split: dict[str, Any]
     attacks: tuple[LMAttack, ...]
+    labels: tuple[str, ...]
     spec: LMSpec | None
     hf: dict[str, Any] | None
     tokenizer: str
@@ -136,17 +137,23 @@ def _split(value: Any, source: str) -> dict[str, Any]:
     }
 
 
-def _attacks(value: Any, source: str) -> tuple[LMAttack, ...]:
+def _attacks(value: Any, source: str) -> tuple[tuple[LMAttack, ...], tuple[str, ...]]:
+    """The attacks and their labels (``label:`` tells two variants of one attack apart, as
+    in classifier configs; default the attack's name)."""
     names = LM_ATTACKS.names()
     items = names if value == "all" else value
     if not isinstance(items, list) or not items:
         raise ConfigError(f"{source}: 'attacks' must be 'all' or a non-empty list of LM attacks")
-    out = []
+    out, labels = [], []
     for item in items:
         if isinstance(item, str):
-            name, params = item, {}
+            name, params, label = item, {}, item
         elif isinstance(item, dict) and isinstance(item.get("name"), str):
-            name, params = item["name"], {k: v for k, v in item.items() if k != "name"}
+            name = item["name"]
+            params = {k: v for k, v in item.items() if k not in ("name", "label")}
+            label = item.get("label", name)
+            if not isinstance(label, str) or not label.strip():
+                raise ConfigError(f"{source}: attack {name}: label must be a non-empty string")
         else:
             raise ConfigError(f"{source}: each attack is a name or a mapping with 'name'")
         _known(name, names, "language-model attack", source)
@@ -154,10 +161,12 @@ def _attacks(value: Any, source: str) -> tuple[LMAttack, ...]:
             out.append(make_lm_attack(name, **params))
         except MiauditError as exc:
             raise ConfigError(f"{source}: attack {name}: {exc}") from None
-    seen = [a.name for a in out]
-    if len(set(seen)) != len(seen):
-        raise ConfigError(f"{source}: an attack is listed twice: {seen}")
-    return tuple(out)
+        labels.append(label)
+    if len(set(labels)) != len(labels):
+        raise ConfigError(
+            f"{source}: two attacks share a label in {labels}; give variants a 'label'"
+        )
+    return tuple(out), tuple(labels)
 
 
 def _reference(value: Any, source: str) -> dict[str, Any]:
@@ -249,7 +258,7 @@ def parse_lm_config(raw: Any, *, source: str = "config") -> LMAuditConfig:
         raise ConfigError(
             f"{source}: a Hugging Face target brings its own tokenizer; drop 'tokenizer'"
         )
-    attacks = _attacks(raw["attacks"], source)
+    attacks, labels = _attacks(raw["attacks"], source)
     ev = _mapping(raw.get("evaluation") or {}, "evaluation", source)
     _check_keys(ev, {"bootstrap"}, source, "evaluation")
     split = _split(raw["split"], source)
@@ -277,6 +286,7 @@ def parse_lm_config(raw: Any, *, source: str = "config") -> LMAuditConfig:
         text=_text(raw["text"], source),
         split=split,
         attacks=attacks,
+        labels=labels,
         spec=spec,
         hf=hf,
         tokenizer=kind,
