@@ -41,6 +41,14 @@ _EXPORTS = {
     "http_target": "miaudit.targets.http",
     "train_model": "miaudit.models",
     "load_target": "miaudit.models",
+    # language models (issue 12)
+    "lm_audit": "miaudit.pipeline.lm_audit",
+    "split_records": "miaudit.pipeline.lm_audit",
+    "LMSpec": "miaudit.text",
+    "load_corpus": "miaudit.text",
+    "read_text_file": "miaudit.text",
+    "load_hf_lm": "miaudit.text",
+    "make_lm_attack": "miaudit.attacks.lm",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]
