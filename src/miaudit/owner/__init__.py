@@ -1,0 +1,28 @@
+"""The data owner's question, "were my records used to train this model?", answered with a
+hypothesis test and its p-value (issue 13; Maini et al. 2021, "Dataset Inference", ICLR).
+
+:func:`owner_test` compares attack scores of the owner's records with those of known
+non-members; :func:`owner_audit` scores them with any miaudit attack first;
+:func:`rejection_rate` measures the test's validity (owners never used) and power."""
+
+from miaudit.owner._audit import OwnerAudit, default_attack, owner_audit
+from miaudit.owner._test import (
+    ASSUMPTIONS,
+    TESTS,
+    OwnerTest,
+    min_p_value,
+    owner_test,
+    rejection_rate,
+)
+
+__all__ = [
+    "ASSUMPTIONS",
+    "TESTS",
+    "OwnerAudit",
+    "OwnerTest",
+    "default_attack",
+    "min_p_value",
+    "owner_audit",
+    "owner_test",
+    "rejection_rate",
+]
