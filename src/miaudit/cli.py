@@ -1,4 +1,4 @@
-"""Command line: ``miaudit demo | audit CONFIG | check CONFIG | tradeoff CONFIG |
+"""Command line: ``miaudit demo | audit CONFIG | check CONFIG | tradeoff CONFIG | owner CONFIG |
 canaries CONFIG | report RESULTS | attacks | defenses | datasets``.
 
 Exit status: 0 the run completed and every attack ran; 2 bad input (config, data, output
@@ -128,10 +128,20 @@ def _parser() -> argparse.ArgumentParser:
         "canaries",
         help="canary exposure of a language model (Carlini et al. 2019, The Secret Sharer)",
     )
-    p.add_argument("config", help="YAML config (data, tokenizer, target, canaries, seed)")
+    p.add_argument("config", help="YAML config (text, tokenizer, target, canaries, seed)")
     p.add_argument("--output", help="output directory (overrides the config's 'output')")
     p.add_argument("--data-dir", help="data directory (default: $MIAUDIT_DATA)")
     p.set_defaults(func=_cmd_canaries)
+
+    p = sub.add_parser(
+        "owner", help="a data owner's test: were these records used to train the model?"
+    )
+    p.add_argument("config", help="YAML config (dataset, target, owner, reference_nonmembers)")
+    p.add_argument("--output", help="output directory (overrides the config's 'output')")
+    p.add_argument("--data-dir", help="data directory (default: $MIAUDIT_DATA)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
+    p.set_defaults(func=_cmd_owner)
 
     p = sub.add_parser("report", help="render the HTML report of a saved results.json again")
     p.add_argument("results", help="results.json of an audit or a tradeoff sweep (or its folder)")
@@ -406,6 +416,27 @@ def _cmd_canaries(args: argparse.Namespace) -> int:
     write_canary_outputs(run, output)
     print(table(run))
     print(f"results: {output}/{CANARIES_JSON}  plot: {output}/{EXPOSURE_PNG}")
+    return EXIT_OK
+
+
+def _cmd_owner(args: argparse.Namespace) -> int:
+    """The data owner's audit (issue 13): were these records used? A p-value."""
+    from miaudit.pipeline.owner_run import run_owner_config
+
+    doc = run_owner_config(
+        args.config,
+        output=args.output,
+        data_dir=args.data_dir,
+        progress=not args.no_progress,
+        overwrite=args.overwrite,
+    )
+    print(doc["answer"])
+    print(
+        f"test: {doc['test']} ({doc['method']}), p = {doc['p_value']:.4g}, AUC = {doc['auc']:.3f}, "
+        f"{doc['n_owner']} owner / {doc['n_reference']} reference records, attack {doc['attack']}"
+    )
+    out = args.output or doc["config"].get("output")
+    print(f"results: {out}/owner.json  report: {out}/owner.html")
     return EXIT_OK
 
 

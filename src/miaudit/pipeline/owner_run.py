@@ -1,0 +1,145 @@
+"""``miaudit owner CONFIG``: the data owner's audit from a config (issue 13 part 1).
+
+The config is an audit config for any target (a recipe, a saved file, an endpoint) with,
+instead of ``split`` and ``attacks``::
+
+    owner: [12, 40, 77]            # the owner's record indices (a list, .npy or text file)
+    reference_nonmembers: [...]    # known non-members, disjoint from the owner's
+    population: 2000               # optional: the attacker's records (from the rest)
+    attack: rmia                   # optional: default the strongest calibrated one
+    test: mann_whitney             # or welch
+    alpha: 0.05
+
+Everything is validated (through the audit config's own checks, before anything trains);
+the audit runs with the owner's records in the members' place; owner.json and owner.html
+(the answer first) are written, with the audit's own files under ``audit/``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from miaudit.errors import ConfigError
+from miaudit.owner import TESTS, owner_test
+from miaudit.owner._audit import default_attack
+from miaudit.pipeline._yaml import read_yaml
+from miaudit.pipeline.config import _check_keys, _split_set, parse_config
+from miaudit.validation import check_number
+
+OWNER_KEYS = {"owner", "reference_nonmembers", "population", "attack", "test", "alpha"}
+AUDIT_KEYS = {"title", "dataset", "target", "reference", "seed", "output", "evaluation"}
+FILES = ("owner.json", "owner.html")
+
+
+def parse_owner_config(raw: Any, *, source: str = "config") -> tuple[Any, dict[str, Any]]:
+    """The audit config the owner config stands for, and the owner's settings."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: the configuration must be a mapping of keys to values")
+    _check_keys(raw, OWNER_KEYS | AUDIT_KEYS, source)
+    for key in ("owner", "reference_nonmembers", "dataset", "target"):
+        if key not in raw:
+            raise ConfigError(f"{source}: missing required key '{key}'")
+    owner = _split_set(raw["owner"], "owner", source)
+    reference = _split_set(raw["reference_nonmembers"], "reference_nonmembers", source)
+    if isinstance(owner, int) or isinstance(reference, int):
+        raise ConfigError(
+            f"{source}: 'owner' and 'reference_nonmembers' list record indices (a list, a "
+            ".npy file or a text file of one index per line), not counts"
+        )
+    if isinstance(owner, tuple) and isinstance(reference, tuple):
+        shared = sorted(set(owner) & set(reference))
+        if shared:
+            raise ConfigError(
+                f"{source}: the owner's records and the reference non-members share record "
+                f"{shared[0]}; the reference records must be known non-members"
+            )
+    test = raw.get("test", "mann_whitney")
+    if test not in TESTS:
+        raise ConfigError(f"{source}: 'test' must be one of {', '.join(TESTS)}, got {test!r}")
+    alpha = check_number(
+        raw.get("alpha", 0.05), f"{source}: 'alpha'", low=0, high=1, closed="neither"
+    )
+    reference_settings = raw.get("reference")
+    attack = raw.get("attack") or default_attack(reference_settings, raw.get("population") or None)
+    audit_raw = {k: v for k, v in raw.items() if k in AUDIT_KEYS}
+    audit_raw["split"] = {
+        "members": list(owner) if isinstance(owner, tuple) else owner,
+        "nonmembers": list(reference) if isinstance(reference, tuple) else reference,
+    }
+    if raw.get("population") is not None:
+        audit_raw["split"]["population"] = raw["population"]
+    audit_raw["attacks"] = [attack]
+    audit_raw["evaluation"] = {**(raw.get("evaluation") or {}), "bootstrap": 0}
+    audit_raw.setdefault("title", "Owner audit")
+    config = parse_config(audit_raw, source=source)
+    if config.target.external is None:
+        raise ConfigError(
+            f"{source}: an owner audit is of a trained model (target.path or target.url): a "
+            "recipe target would be trained on the owner's records alone. To simulate owners "
+            "of a model miaudit trains, see miaudit.owner.rejection_rate and "
+            "benchmarks/owner_power.py"
+        )
+    name = attack if isinstance(attack, str) else attack.get("name")
+    return config, {"test": test, "alpha": float(alpha), "attack": str(name), "raw": raw}
+
+
+def run_owner_config(
+    path: str | Path,
+    *,
+    output: str | None,
+    data_dir: str | None = None,
+    progress: bool = True,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Run an owner config; returns owner.json's content."""
+    from miaudit.pipeline import run_config
+    from miaudit.pipeline.output import prepare_output_dir, write_outputs
+    from miaudit.report.owner import render_owner_html
+
+    config, owner = parse_owner_config(read_yaml(path), source=str(path))
+    out = output or config.output
+    if out is None:
+        raise ConfigError("no output directory: set 'output' in the config or pass --output")
+    prepare_output_dir(out, identity=None, files=FILES)
+    result = run_config(
+        config,
+        output=str(Path(out) / "audit"),
+        data_dir=data_dir,
+        progress=progress,
+        overwrite=overwrite,
+    )
+    run = result.attacks[0]
+    if run.error is not None or run.scores is None:
+        raise ConfigError(f"the owner audit's attack {owner['attack']} failed: {run.error}")
+    scores = np.asarray(run.scores, dtype=np.float64)
+    member = np.asarray(result.membership, dtype=bool)
+    test = owner_test(
+        scores[member], scores[~member], test=owner["test"], alpha=owner["alpha"], seed=config.seed
+    )
+    doc = {
+        "kind": "owner",
+        "answer": test.answer(),
+        "attack": owner["attack"],
+        **test.to_dict(),
+        "owner_record_ids": np.asarray(result.record_ids)[member].tolist(),
+        "config": owner["raw"],
+    }
+    html = render_owner_html(
+        test.to_dict(),
+        scores[member],
+        scores[~member],
+        attack=owner["attack"],
+        answer=test.answer(),
+    )
+    write_outputs(
+        out,
+        {
+            "owner.json": lambda p: Path(p).write_text(json.dumps(doc, indent=1, default=str)),
+            "owner.html": lambda p: Path(p).write_text(html, encoding="utf-8"),
+        },
+    )
+    return doc
