@@ -111,20 +111,17 @@ def run(name: str, x: np.ndarray, args: argparse.Namespace, results: list) -> No
         cells = " | ".join(cell(ev.metrics[k]) for k in ev.metrics)
         print(f"| {label} | {ev.noise_scale:.3g} | {cells} | {wall:.1f} |", flush=True)
 
-    header = (
-        "| setting | noise scale | "
-        + " | ".join(attacks(1, ReleaseMechanism(), mlp=True, n_train=1))
-        + " | s |"
-    )
-    print(f"\n### {name} ({x.shape[0]:,} x {x.shape[1]:,}), cohort size, no noise\n")
-    print(header.replace(" pyrgelis_mlp |", " pyrgelis_mlp |"))
-    print("|" + "---|" * (header.count("|") - 1))
+    def header(title: str, mlp: bool) -> None:
+        names = attacks(1, ReleaseMechanism(), mlp=mlp, n_train=1)
+        print(f"\n### {title}\n")
+        print("| setting | noise scale | " + " | ".join(names) + " | s |")
+        print("|---|---|" + "---|" * len(names) + "---|")
+
+    header(f"{name} ({x.shape[0]:,} x {x.shape[1]:,}), cohort size, no noise", not args.quick)
     for n in COHORT_SIZES:
         one(f"n = {n}", n, ReleaseMechanism(), mlp=not args.quick)
     for noise in ("laplace", "gaussian"):
-        print(f"\n### {name}, {noise} noise at cohort size {NOISE_COHORT}\n")
-        print("| setting | noise scale | homer | homer_t | sankararaman | pyrgelis | s |")
-        print("|---|---|---|---|---|---|---|")
+        header(f"{name}, {noise} noise at cohort size {NOISE_COHORT}", False)
         for eps in EPSILONS:
             delta = DELTA if noise == "gaussian" and not math.isinf(eps) else 0.0
             mech = ReleaseMechanism(noise, eps, delta)
