@@ -132,4 +132,18 @@ class PyrgelisAttack(AggregateAttack):
     ) -> np.ndarray:
         y, mix, mask = self._inputs(records, mixture_means, withheld)
         feats = pyrgelis_features(y, self.population_means_, mix, mask)
+        scaler, model = self.classifier_[0], self.classifier_[-1]
+        if isinstance(model, MLPClassifier):
+            return _mlp_logit(model, scaler.transform(feats))
         return np.asarray(self.classifier_.decision_function(feats), dtype=np.float64)
+
+
+def _mlp_logit(model: MLPClassifier, x: np.ndarray) -> np.ndarray:
+    """The binary MLP's output pre-activation (the log-odds of class 1), computed from its
+    weights: ``predict_proba`` saturates at exactly 0 or 1, which would tie the top scores."""
+    h = x
+    for i, (w, b) in enumerate(zip(model.coefs_, model.intercepts_, strict=True)):
+        h = h @ w + b
+        if i < len(model.coefs_) - 1:
+            h = np.maximum(h, 0.0)  # relu, MLPClassifier's default activation
+    return np.asarray(h[:, 0], dtype=np.float64)
