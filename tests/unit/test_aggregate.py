@@ -240,7 +240,11 @@ def test_gaussian_sigma_is_the_analytic_mechanism():
 
 def test_no_noise_and_epsilon_inf_release_the_exact_means():
     x = np.random.default_rng(0).integers(0, 2, size=(20, 6)).astype(float)
-    for rel in (release_means(x), release_means(x, noise="laplace", epsilon=math.inf)):
+    for rel in (
+        release_means(x),
+        release_means(x, noise="laplace", epsilon=math.inf),
+        release_means(x, noise="gaussian", epsilon=math.inf, delta=1e-5),
+    ):
         np.testing.assert_array_equal(rel.means, x.mean(axis=0))
         assert rel.epsilon == math.inf and rel.scale == 0.0 and rel.noise is None
 

@@ -126,8 +126,8 @@ class ReleaseMechanism:
                 f"epsilon={eps:g} needs noise='laplace' or 'gaussian' (noise=None "
                 "releases the exact means, epsilon inf)"
             )
-        if self.noise == "gaussian" and not math.isinf(eps):
-            delta = _check_delta(self.delta)
+        if self.noise == "gaussian":
+            delta = 0.0 if math.isinf(eps) else _check_delta(self.delta)
         elif self.delta not in (0, 0.0, None):
             raise ConfigError(
                 f"delta={self.delta!r} applies only to noise='gaussian'; "
