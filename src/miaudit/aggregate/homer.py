@@ -3,7 +3,7 @@ complex mixtures using high-density SNP genotyping microarrays" (PLoS Genetics 4
 
 Per feature (SNP) j, with the person's value y_j (allele frequency 0, 1/2 or 1, or a binary
 feature), the reference population's frequency pop_j and the released mixture's mix_j
-(the paper's eq. 1):
+(the paper's distance measure D(Y_ij), Methods):
 
     D_j(y) = |y_j - pop_j| - |y_j - mix_j|
 
@@ -62,7 +62,7 @@ def homer_statistic(
 
 
 class HomerAttack(AggregateAttack):
-    """Homer et al. 2008's distance test (eq. 1), the reference population from ``fit``.
+    """Homer et al. 2008's distance test D(y), the reference population from ``fit``.
 
     Threat model: the attacker holds the target's record and reference records from the same
     population (the paper's HapMap CEU reference); it sees only the released means.

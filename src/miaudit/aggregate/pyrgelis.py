@@ -2,11 +2,12 @@
 Aggregate Location Data" (NDSS).
 
 The paper frames membership inference on aggregates as a distinguishability game and learns
-the distinguisher (sec. IV, "Membership Inference as a Classification Task"): the adversary,
-with prior knowledge of records from the population, simulates many groups with and without
-the target, aggregates them the same way the data holder does (including the same DP noise,
-sec. VI), and trains a classifier (logistic regression, k-NN, random forest or MLP; sec. V-B)
-on features of the aggregates to predict whether the target was in.
+the distinguisher (membership inference as a classification task): the adversary, with
+prior knowledge of records from the population, simulates many groups with and without the
+target, aggregates them the same way the data holder does (including the same DP noise, in
+the paper's evaluation of DP defenses), and trains a classifier (the paper compares logistic
+regression, k-NN, random forests and MLPs) on features of the aggregates to predict whether
+the target was in.
 
 Departure from the paper, and why: the paper trains one classifier per target user on the
 aggregate alone. Here one classifier serves every target, so the record must enter its
@@ -63,9 +64,10 @@ class PyrgelisAttack(AggregateAttack):
 
     ``fit(reference_x)`` simulates ``n_cohorts`` cohorts of ``cohort_size`` reference records,
     releases them with ``mechanism`` (the target's noise and suppression: the attacker knows
-    the mechanism, as in the paper's sec. VI), takes ``targets_per_cohort`` members and as many
-    non-members of each, and trains the classifier. Threat model: the record, reference
-    records of the same population, the cohort size and the release mechanism.
+    the mechanism, as in the paper's evaluation of DP defenses), takes ``targets_per_cohort``
+    members and as many non-members of each, and trains the classifier. Threat model: the
+    record, reference records of the same population, the cohort size and the release
+    mechanism.
     """
 
     paper = PYRGELIS

@@ -2,7 +2,7 @@
 detection in a pool" (Nature Genetics 41(9)).
 
 The likelihood-ratio statistic of a record y against the pool's released frequencies mix and
-the reference population's pop (the paper's eq. for the LR test, with independent features):
+the reference population's pop (the paper's likelihood-ratio test, SNPs taken as independent):
 
     LR(y) = sum_j [ y_j log(mix_j / pop_j) + (1 - y_j) log((1 - mix_j) / (1 - pop_j)) ]
 
