@@ -12,7 +12,7 @@ cohorts with miaudit's metrics. NumPy, SciPy and scikit-learn only (no torch).
 from miaudit.aggregate._base import AggregateAttack
 from miaudit.aggregate.evaluation import AggregateEvaluation, evaluate_aggregate_attack
 from miaudit.aggregate.homer import HomerAttack, homer_statistic
-from miaudit.aggregate.pyrgelis import PyrgelisAttack, pyrgelis_features
+from miaudit.aggregate.pyrgelis import PyrgelisAttack, PyrgelisPerTargetAttack, pyrgelis_features
 from miaudit.aggregate.release import (
     AggregateRelease,
     ReleaseMechanism,
@@ -29,6 +29,7 @@ __all__ = [
     "AggregateRelease",
     "HomerAttack",
     "PyrgelisAttack",
+    "PyrgelisPerTargetAttack",
     "ReleaseMechanism",
     "SankararamanAttack",
     "analytic_gaussian_sigma",
