@@ -49,6 +49,9 @@ _EXPORTS = {
     "read_text_file": "miaudit.text",
     "load_hf_lm": "miaudit.text",
     "make_lm_attack": "miaudit.attacks.lm",
+    # owner audits (issue 13)
+    "owner_audit": "miaudit.pipeline.owner_audit",
+    "owner_test": "miaudit.owner",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]

@@ -12,7 +12,8 @@ import pytest
 from scipy import stats
 
 from miaudit.errors import ConfigError, DataError
-from miaudit.owner import min_p_value, owner_audit, owner_test, rejection_rate
+from miaudit.owner import min_p_value, owner_test, rejection_rate
+from miaudit.pipeline.owner_audit import owner_audit
 
 
 def _brute_force_p(owner, ref):

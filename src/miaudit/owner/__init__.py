@@ -2,10 +2,10 @@
 hypothesis test and its p-value (issue 13; Maini et al. 2021, "Dataset Inference", ICLR).
 
 :func:`owner_test` compares attack scores of the owner's records with those of known
-non-members; :func:`owner_audit` scores them with any miaudit attack first;
-:func:`rejection_rate` measures the test's validity (owners never used) and power."""
+non-members; :func:`rejection_rate` measures the test's validity (owners never used) and
+power. Scoring the records with an attack first is :func:`miaudit.owner_audit`
+(:mod:`miaudit.pipeline.owner_audit`, which runs an audit)."""
 
-from miaudit.owner._audit import OwnerAudit, default_attack, owner_audit
 from miaudit.owner._test import (
     ASSUMPTIONS,
     TESTS,
@@ -18,11 +18,8 @@ from miaudit.owner._test import (
 __all__ = [
     "ASSUMPTIONS",
     "TESTS",
-    "OwnerAudit",
     "OwnerTest",
-    "default_attack",
     "min_p_value",
-    "owner_audit",
     "owner_test",
     "rejection_rate",
 ]

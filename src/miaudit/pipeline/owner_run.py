@@ -25,9 +25,9 @@ import numpy as np
 
 from miaudit.errors import ConfigError
 from miaudit.owner import TESTS, owner_test
-from miaudit.owner._audit import default_attack
 from miaudit.pipeline._yaml import read_yaml
 from miaudit.pipeline.config import _check_keys, _split_set, parse_config
+from miaudit.pipeline.owner_audit import default_attack
 from miaudit.validation import check_number
 
 OWNER_KEYS = {"owner", "reference_nonmembers", "population", "attack", "test", "alpha"}

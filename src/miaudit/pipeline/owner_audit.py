@@ -120,7 +120,7 @@ def owner_audit(
         DataError: overlapping or mismatched groups, or too few reference non-members for
             the test to reach ``alpha`` (checked before anything is queried).
     """
-    from miaudit.pipeline import audit
+    from miaudit.pipeline.api import audit
 
     if test not in TESTS:
         raise ConfigError(f"unknown owner test {test!r}; choose one of {', '.join(TESTS)}")
