@@ -19,6 +19,7 @@ import numpy as np
 
 
 def run(a: argparse.Namespace, seed: int) -> list[dict]:
+    from miaudit.pipeline.user_audit import UserLevelAudit
     from miaudit.text import (
         LMRecipe,
         LMSpec,
@@ -27,7 +28,7 @@ def run(a: argparse.Namespace, seed: int) -> list[dict]:
         load_corpus,
         train_target_lm,
     )
-    from miaudit.text.user_audit import UserLevelAudit, user_records
+    from miaudit.text.ranks import user_records
 
     corpus = load_corpus("tiny_shakespeare", unit="block")
     counts: dict[str, int] = {}

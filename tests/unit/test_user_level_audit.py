@@ -9,16 +9,16 @@ import pytest
 import torch
 
 from miaudit.errors import ConfigError, DataError
+from miaudit.pipeline.user_audit import UserLevelAudit, user_level_audit
 from miaudit.text import CharTokenizer, LMRecipe, LMSpec, TextRecords, build_lm, train_target_lm
-from miaudit.text.ranks import lm_ranks, token_ranks
-from miaudit.text.user_audit import (
+from miaudit.text.ranks import (
     RANK_EDGES,
     RankLMRecipe,
-    UserLevelAudit,
     decode_ranks,
+    lm_ranks,
     rank_histogram,
+    token_ranks,
     user_histograms,
-    user_level_audit,
     user_records,
 )
 

@@ -28,75 +28,23 @@ from typing import Any
 import numpy as np
 
 from miaudit.errors import ConfigError, DataError
+from miaudit.metrics import evaluate_scores
+from miaudit.reference import ReferencePlan, train_references
+from miaudit.reference._plan import model_seeds
+from miaudit.reference._threads import torch_threads
 from miaudit.text.lm import LMRecipe, TorchLM, pack
-from miaudit.text.ranks import lm_ranks, token_ranks
+from miaudit.text.ranks import (
+    RANK_EDGES,
+    RankLMRecipe,
+    _check_edges,
+    decode_ranks,
+    lm_ranks,
+    user_histograms,
+    user_records,
+)
 from miaudit.text.records import TextRecords
 
-#: lower edges of the rank bins (the last bin is open-ended)
-RANK_EDGES = (1, 2, 3, 5, 9, 17, 33, 65)
 CLASSIFIERS = ("logistic", "linear_svm")
-
-
-def _check_edges(edges: Sequence[int]) -> np.ndarray:
-    e = np.asarray(edges, dtype=np.int64)
-    if e.ndim != 1 or e.size < 2 or e[0] != 1 or np.any(np.diff(e) <= 0):
-        raise ConfigError(f"rank bin edges must rise from 1, got {list(edges)}")
-    return e
-
-
-def rank_histogram(ranks: Sequence[np.ndarray], edges: Sequence[int] = RANK_EDGES) -> np.ndarray:
-    """The normalised histogram (float64, one entry per bin of ``edges``) of the ranks of
-    every token of ``ranks`` (one int array per text), pooled over the texts."""
-    e = _check_edges(edges)
-    counts = np.zeros(e.size, dtype=np.float64)
-    for r in ranks:
-        r = np.asarray(r, dtype=np.int64)
-        if r.size and r.min() < 1:
-            raise DataError("token ranks start at 1")
-        counts += np.bincount(np.searchsorted(e, r, side="right") - 1, minlength=e.size)
-    total = counts.sum()
-    if total == 0:
-        raise DataError("no tokens to build a rank histogram from")
-    return counts / total
-
-
-def user_records(
-    records: TextRecords, users: Sequence[str], *, texts_per_user: int | None = None, seed: int = 0
-) -> list[np.ndarray]:
-    """Per user, the indices of their records: all of them, or a seeded choice of at most
-    ``texts_per_user`` (the choice for k is the first k of the choice for more, so
-    histograms over 1, 2, 4, ... texts are nested)."""
-    if records.users is None:
-        raise ConfigError(f"a user-level audit needs records with users; {records.name} has none")
-    if texts_per_user is not None and (
-        isinstance(texts_per_user, bool)
-        or not isinstance(texts_per_user, int | np.integer)
-        or texts_per_user < 1
-    ):
-        raise ConfigError(f"texts_per_user must be a positive integer, got {texts_per_user!r}")
-    by_user: dict[str, list[int]] = {}
-    for i, u in enumerate(records.users):
-        by_user.setdefault(u, []).append(i)
-    out = []
-    for u in users:
-        idx = np.asarray(by_user.get(str(u), []), dtype=np.int64)
-        if idx.size == 0:
-            raise DataError(f"user {u!r} has no texts in {records.name}")
-        name_seed = int.from_bytes(str(u).encode("utf-8")[:16].ljust(16, b"\0"), "little")
-        rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x05E2, name_seed]))
-        idx = rng.permutation(idx)
-        out.append(idx if texts_per_user is None else idx[: int(texts_per_user)])
-    return out
-
-
-def user_histograms(
-    ranks: Sequence[np.ndarray],
-    groups: Sequence[np.ndarray],
-    edges: Sequence[int] = RANK_EDGES,
-) -> np.ndarray:
-    """(n_users, n_bins) float64: the rank histogram of each group of records (indices into
-    ``ranks``, one int array per record)."""
-    return np.stack([rank_histogram([ranks[i] for i in g], edges) for g in groups])
 
 
 @dataclass(frozen=True)
@@ -124,55 +72,6 @@ class UserAuditResult:
     classifier: str
     texts_per_user: int | None
     shadow_accuracy: float
-
-
-@dataclass(frozen=True)
-class RankLMRecipe(LMRecipe):
-    """An :class:`LMRecipe` whose trained models answer the reference engine with the true
-    tokens' ranks instead of their log-probabilities, so the engine (cache, executors)
-    trains and queries shadow LMs unchanged: the answers are :class:`TokenAnswers` with
-    ``logp = -log(rank)`` (``mu = var = 0``, ``top1 = rank == 1``); decode with
-    :func:`decode_ranks`. Its cache fingerprint differs from the plain recipe's."""
-
-    def target(self, module: Any) -> TorchLM:
-        return _RankingLM(
-            module, self.tokenizer(), context=self.spec.context, long_records=self.long_records
-        )
-
-    def train_loss(self, target: Any, x: np.ndarray, y: np.ndarray) -> float:
-        return float("nan")  # the answers are ranks; the engine only reports this value
-
-    def fingerprint(self) -> str:
-        return "ranks-v1|" + super().fingerprint()
-
-
-class _RankingLM(TorchLM):
-    def answers_ids(self, seqs: Sequence[np.ndarray]) -> Any:
-        from miaudit.text.answers import TokenAnswers
-
-        ranks = token_ranks(
-            self.module,
-            seqs,
-            context=self.context,
-            bos_id=self.tokenizer.bos_id,
-            long_records=self.long_records,
-        )
-        width = max((r.size for r in ranks), default=0)
-        logp = np.zeros((len(ranks), width))
-        mask = np.zeros(logp.shape, dtype=bool)
-        for i, r in enumerate(ranks):
-            logp[i, : r.size] = -np.log(r.astype(np.float64))
-            mask[i, : r.size] = True
-        zero = np.zeros_like(logp)
-        return TokenAnswers(logp, zero, zero, mask, mask & (logp == 0.0))
-
-
-def decode_ranks(answers: Any) -> list[np.ndarray]:
-    """The per-record int64 ranks a :class:`RankLMRecipe` model answered."""
-    return [
-        np.rint(np.exp(-row[m])).astype(np.int64)
-        for row, m in zip(answers.logp, answers.mask, strict=True)
-    ]
 
 
 def _classifier(name: str, seed: int) -> Any:
@@ -256,9 +155,6 @@ class UserLevelAudit:
 
     def fit(self, records: TextRecords, shadow_users: Sequence[str]) -> UserLevelAudit:
         """Train the shadow LMs on the shadow users' texts and keep their token ranks."""
-        from miaudit.reference import ReferencePlan, train_references
-        from miaudit.reference._plan import model_seeds
-
         users = _distinct_users(shadow_users, "shadow_users")
         if len(users) < 2:
             raise ConfigError("the user-level audit needs at least 2 shadow users")
@@ -329,9 +225,6 @@ class UserLevelAudit:
         """Score ``users`` (their texts in the fitted records, or ``records``) under
         ``target`` with a classifier trained on the shadow users' histograms built from
         as many texts per user."""
-        from miaudit.metrics import evaluate_scores
-        from miaudit.reference._threads import torch_threads
-
         recs = self.records_ if records is None else records
         users = _distinct_users(users, "users")
         groups = user_records(recs, users, texts_per_user=texts_per_user, seed=self.seed)
