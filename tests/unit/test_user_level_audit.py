@@ -110,6 +110,10 @@ def _random_users(n_users, texts, length, seed):
 
 
 def test_the_audit_separates_memorised_users():
+    """Robust because the gap is huge: the texts are random strings over 8 letters, so a
+    non-member's true token is the model's top guess about 1/8 of the time, while the
+    memorised members' are about 0.92 of the time (measured for data seeds 0 and 1: rank-1
+    shares 0.90-0.96 against 0.08-0.19, scores +2.8..+3.6 against -2.7..-3.9, AUC 1.0)."""
     records = _random_users(16, 3, 16, seed=0)
     tok = CharTokenizer.fit(records.texts)
     spec = LMSpec(layers=1, d_model=32, heads=2, context=16, epochs=150, batch_size=32, lr=1e-2)
