@@ -52,6 +52,9 @@ _EXPORTS = {
     # owner audits (issue 13)
     "owner_audit": "miaudit.pipeline.owner_audit",
     "owner_test": "miaudit.owner",
+    "user_level_audit": "miaudit.pipeline.user_audit",
+    "release_means": "miaudit.aggregate",
+    "evaluate_aggregate_attack": "miaudit.aggregate",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]
