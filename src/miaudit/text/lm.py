@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -77,6 +77,34 @@ def _batch(ws: Sequence[_Window], pad_id: int) -> tuple[torch.Tensor, torch.Tens
     return torch.from_numpy(inputs), torch.from_numpy(targets)
 
 
+def record_lengths(ws: Sequence[_Window], n: int) -> np.ndarray:
+    """Scored tokens of each of ``n`` records, from its windows."""
+    lengths = np.zeros(n, dtype=np.int64)
+    for w in ws:
+        lengths[w.record] = max(lengths[w.record], w.offset + w.targets.size)
+    return lengths
+
+
+def window_logits(
+    module: nn.Module, ws: Sequence[_Window], *, bos_id: int, batch_size: int = SCORE_BATCH
+) -> Iterator[tuple[_Window, torch.Tensor]]:
+    """Each window with its next-token logits (its own tokens only, (k, V)), in batches of
+    ``batch_size`` windows of similar length, the module in eval mode (its mode restored
+    afterwards). Shared by :func:`token_answers` and :func:`miaudit.text.ranks.token_ranks`."""
+    was_training = module.training
+    module.eval()
+    try:
+        order = sorted(range(len(ws)), key=lambda i: ws[i].inputs.size)
+        for b in range(0, len(order), batch_size):
+            chunk = [ws[i] for i in order[b : b + batch_size]]
+            inputs, _ = _batch(chunk, bos_id)
+            logits = module(inputs)
+            for i, w in enumerate(chunk):
+                yield w, logits[i, : w.targets.size]
+    finally:
+        module.train(was_training)
+
+
 @torch.no_grad()
 def token_answers(
     module: nn.Module,
@@ -92,38 +120,24 @@ def token_answers(
     next-token distribution (computed in float64 from the logits); ``batch_size`` windows
     per forward pass."""
     ws = windows(seqs, context, bos_id, long_records)
-    lengths = np.zeros(len(seqs), dtype=np.int64)
-    for w in ws:
-        lengths[w.record] = max(lengths[w.record], w.offset + w.targets.size)
+    lengths = record_lengths(ws, len(seqs))
     width = int(lengths.max()) if len(seqs) else 0
     logp = np.zeros((len(seqs), width))
     mu = np.zeros_like(logp)
     var = np.zeros_like(logp)
     mask = np.zeros(logp.shape, dtype=bool)
     top1 = np.zeros(logp.shape, dtype=bool)
-    was_training = module.training
-    module.eval()
-    try:
-        order = sorted(range(len(ws)), key=lambda i: ws[i].inputs.size)
-        for b in range(0, len(order), batch_size):
-            chunk = [ws[i] for i in order[b : b + batch_size]]
-            inputs, _ = _batch(chunk, bos_id)
-            lp = torch.log_softmax(module(inputs).double(), dim=-1)
-            p = lp.exp()
-            m = (p * lp).sum(-1)
-            v = (p * lp * lp).sum(-1) - m * m
-            best = lp.argmax(-1)
-            for i, w in enumerate(chunk):
-                k = w.targets.size
-                sl = slice(w.offset, w.offset + k)
-                tgt = torch.from_numpy(w.targets)
-                logp[w.record, sl] = lp[i, :k].gather(1, tgt[:, None])[:, 0].numpy()
-                mu[w.record, sl] = m[i, :k].numpy()
-                var[w.record, sl] = v[i, :k].numpy()
-                mask[w.record, sl] = True
-                top1[w.record, sl] = (best[i, :k] == tgt).numpy()
-    finally:
-        module.train(was_training)
+    for w, z in window_logits(module, ws, bos_id=bos_id, batch_size=batch_size):
+        lp = torch.log_softmax(z.double(), dim=-1)
+        p = lp.exp()
+        m = (p * lp).sum(-1)
+        sl = slice(w.offset, w.offset + w.targets.size)
+        tgt = torch.from_numpy(w.targets)
+        logp[w.record, sl] = lp.gather(1, tgt[:, None])[:, 0].numpy()
+        mu[w.record, sl] = m.numpy()
+        var[w.record, sl] = ((p * lp * lp).sum(-1) - m * m).numpy()
+        mask[w.record, sl] = True
+        top1[w.record, sl] = (lp.argmax(-1) == tgt).numpy()
     return TokenAnswers(logp, mu, var, mask, top1)
 
 

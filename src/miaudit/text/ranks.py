@@ -23,7 +23,7 @@ from torch import nn
 
 from miaudit.errors import ConfigError, DataError
 from miaudit.text.answers import TokenAnswers
-from miaudit.text.lm import SCORE_BATCH, LMRecipe, TorchLM, _batch, windows
+from miaudit.text.lm import SCORE_BATCH, LMRecipe, TorchLM, record_lengths, window_logits, windows
 from miaudit.text.records import TextRecords
 
 
@@ -41,26 +41,10 @@ def token_ranks(
     (ids (B, T) -> next-token logits (B, T, V)), teacher-forced, ``batch_size`` windows
     per forward pass."""
     ws = windows(seqs, context, bos_id, long_records)
-    lengths = np.zeros(len(seqs), dtype=np.int64)
-    for w in ws:
-        lengths[w.record] = max(lengths[w.record], w.offset + w.targets.size)
-    out = [np.zeros(int(n), dtype=np.int64) for n in lengths]
-    was_training = module.training
-    module.eval()
-    try:
-        order = sorted(range(len(ws)), key=lambda i: ws[i].inputs.size)
-        for b in range(0, len(order), batch_size):
-            chunk = [ws[i] for i in order[b : b + batch_size]]
-            inputs, _ = _batch(chunk, bos_id)
-            logits = module(inputs)
-            for i, w in enumerate(chunk):
-                k = w.targets.size
-                tgt = torch.from_numpy(w.targets)
-                z = logits[i, :k]
-                true = z.gather(1, tgt[:, None])
-                out[w.record][w.offset : w.offset + k] = (z > true).sum(-1).numpy() + 1
-    finally:
-        module.train(was_training)
+    out = [np.zeros(int(n), dtype=np.int64) for n in record_lengths(ws, len(seqs))]
+    for w, z in window_logits(module, ws, bos_id=bos_id, batch_size=batch_size):
+        true = z.gather(1, torch.from_numpy(w.targets)[:, None])
+        out[w.record][w.offset : w.offset + w.targets.size] = (z > true).sum(-1).numpy() + 1
     return out
 
 
