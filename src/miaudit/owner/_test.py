@@ -160,7 +160,8 @@ def owner_test(
     owner = _scores(owner_scores, "owner scores")
     ref = _scores(reference_scores, "reference non-member scores")
     m, r = owner.size, ref.size
-    u = stats.mannwhitneyu(owner, ref, alternative="greater", method="asymptotic").statistic
+    asymptotic = stats.mannwhitneyu(owner, ref, alternative="greater", method="asymptotic")
+    u = asymptotic.statistic
     auc = float(u) / (m * r)
     if test == "welch":
         if m < 2 or r < 2:
@@ -191,8 +192,7 @@ def owner_test(
             test, alpha, p, p <= alpha, float(u), auc, m, r, "exact", ASSUMPTIONS[test]
         )
     if min(m, r) >= 8:
-        method = "asymptotic"
-        res = stats.mannwhitneyu(owner, ref, alternative="greater", method="asymptotic")
+        method, res = "asymptotic", asymptotic
     elif not ties:
         method = "exact"
         tail = _u_tail(m, r)

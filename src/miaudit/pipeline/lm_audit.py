@@ -388,11 +388,17 @@ def _reference_models(
             counts[kind] = max(counts.get(kind, 0), int(k))
     if not counts:
         return {}
-    encode = target.encode
-    seqs = encode(list(texts))
-    width = max(len(s) for s in seqs)
-    x_all = pack(seqs, width)
-    zero = np.zeros(len(texts), dtype=np.int64)
+    # tokenise only the records a reference LM trains on or is queried on (the audited
+    # ones and the population), packed to one width: the engine's pool and query sets share it
+    used = np.unique(np.concatenate([audited, split.population]))
+    seqs = target.encode([texts[i] for i in used])
+    packed = pack(seqs, max(len(s) for s in seqs))
+
+    def rows(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The packed records ``index`` (corpus indices) and their (unused) zero labels."""
+        at = np.searchsorted(used, index)
+        return packed[at], np.zeros(len(index), dtype=np.int64)
+
     audited_texts = [texts[i] for i in audited]
     wants_pop = any(a.needs().population and a.needs().reference == "random" for a in attacks)
     out: dict[str, LMReference] = {}
@@ -421,13 +427,12 @@ def _reference_models(
                 seeds=model_seeds(np.random.SeedSequence([int(seed), 0x5EF]), k),
                 kind="shadow",
             )
-        queries = {"audited": (x_all[audited], zero[audited])}
+        queries = {"audited": rows(audited)}
         if kind == "random" and wants_pop:
-            queries["population"] = (x_all[pop_rows], zero[pop_rows])
+            queries["population"] = rows(pop_rows)
         run = train_references(
             plan,
-            x_all[pool],
-            zero[pool],
+            *rows(pool),
             recipe,
             queries=queries,
             executor=settings.executor,
