@@ -201,8 +201,9 @@ def _with(path, value):
     ("path", "value", "message"),
     [
         ("target.epoch", 3, "unknown language-model parameter 'epoch'.*did you mean 'epochs'"),
-        ("target.layers", "two", r"target layers must be an integer in \[1, 1000000\]"),
+        ("target.layers", "two", r"target layers must be an integer in \[1, 256\]"),
         ("target.layers", 10**9, "target layers must be"),
+        ("target.d_model", 10**6, r"target d_model must be an integer in \[1, 16384\]"),
         ("target.model", "gpt", "unknown language model 'gpt'"),
         ("target.heads", 3, "must be a multiple of heads"),
         ("target.long_records", "wrap", "long_records must be one of window, truncate"),

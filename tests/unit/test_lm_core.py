@@ -182,21 +182,24 @@ def test_kind_signals_against_direct_computation():
     kind = CausalLMKind(lowercase=True)
     answers = kind.query(lm, TEXTS)
     s = kind.signals(answers)
+    # each text scored alone against all in one batch: float32 logits of different batch
+    # shapes differ by a few ulps (~1e-7 nats per token); rtol 1e-5 / atol 1e-5 leave room
+    # for other CPUs and thread counts and still catch any wrong formula (errors >= 1e-2)
     for i, text in enumerate(TEXTS):
         a = lm.answers([text])
         n = int(a.mask.sum())
         loss = -a.logp[0, :n].mean()
-        np.testing.assert_allclose(s["loss"][i], loss, rtol=1e-6)
-        np.testing.assert_allclose(s["log_likelihood"][i], -loss * n, rtol=1e-6)
+        np.testing.assert_allclose(s["loss"][i], loss, rtol=1e-5)
+        np.testing.assert_allclose(s["log_likelihood"][i], -loss * n, rtol=1e-5)
         bits = 8 * len(zlib.compress(text.encode()))
-        np.testing.assert_allclose(s["zlib_ratio"][i], loss / bits, rtol=1e-6)
+        np.testing.assert_allclose(s["zlib_ratio"][i], loss / bits, rtol=1e-5)
         lower = -lm.answers([text.lower()]).logp.sum() / len(text)
-        np.testing.assert_allclose(s["lowercase_ratio"][i], loss / lower, rtol=1e-6)
+        np.testing.assert_allclose(s["lowercase_ratio"][i], loss / lower, rtol=1e-5)
         z = [
             (a.logp[0, j] - a.mu[0, j]) / math.sqrt(a.var[0, j]) if a.var[0, j] > 1e-12 else 0.0
             for j in range(n)
         ]
-        np.testing.assert_allclose(s["token_calibrated"][i, :n], z, rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(s["token_calibrated"][i, :n], z, rtol=1e-5, atol=1e-5)
     assert s.mask("token_logp").sum() == sum(len(t) for t in TEXTS)
 
 

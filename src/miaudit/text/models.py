@@ -15,6 +15,14 @@ from miaudit.errors import ConfigError
 from miaudit.validation import check_int, check_number
 
 LM_MODELS = ("transformer_lm", "lstm_lm")
+_LIMITS = {
+    "layers": 256,
+    "d_model": 16_384,
+    "heads": 1_024,
+    "context": 65_536,
+    "epochs": 100_000,
+    "batch_size": 65_536,
+}
 
 
 @dataclass(frozen=True)
@@ -50,8 +58,10 @@ class LMSpec:
             raise ConfigError(
                 f"unknown language model {self.model!r} (choose {', '.join(LM_MODELS)}){hint}"
             )
-        for name in ("layers", "d_model", "heads", "context", "epochs", "batch_size"):
-            check_int(getattr(self, name), f"target {name}", low=1, high=1_000_000)
+        # bounds far above what trains on a CPU, low enough that a typo cannot ask for
+        # terabytes of weights (d_model 10^6 would be 10^12 parameters per layer)
+        for name, high in _LIMITS.items():
+            check_int(getattr(self, name), f"target {name}", low=1, high=high)
         check_number(self.dropout, "target dropout", low=0, high=1, closed="left")
         check_number(self.lr, "target lr", low=0, high=10, closed="right")
         check_number(self.weight_decay, "target weight_decay", low=0, high=10)
