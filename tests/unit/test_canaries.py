@@ -127,8 +127,11 @@ def test_exposure_equals_a_slow_sorting_loop(trained):
         mine = next(v for v, t in slow if t == c.text)
         others = {o.text for o in canaries if o.repetitions > 0 and o.text != c.text}
         rank = 1 + sum(v < mine for v, t in slow if t not in others)
-        assert row.rank == rank
-        assert math.isclose(row.exposure, math.log2(1000) - math.log2(rank), abs_tol=1e-12)
+        # one-at-a-time and prefix-tree scores differ by float32 rounding (< 1e-4 nats):
+        # only candidates that close to the canary may change sides on another CPU
+        near = sum(abs(v - mine) < 1e-4 and t != c.text for v, t in slow if t not in others)
+        assert abs(row.rank - rank) <= near
+        assert math.isclose(row.exposure, math.log2(1000) - math.log2(row.rank), abs_tol=1e-12)
         assert math.isclose(row.log_perplexity, mine / math.log(2), rel_tol=1e-5)
 
 

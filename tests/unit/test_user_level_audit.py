@@ -22,19 +22,25 @@ from miaudit.text.ranks import (
     user_records,
 )
 
+#: logits closer than this to the true token's count as tied across CPUs
+TIE = 1e-4
+
 
 def _slow_ranks(module, seq, context, bos_id, truncate=False):
     """Rank of each true token, one forward pass per position on the window's history,
     counting the larger logits one by one."""
     full = [bos_id, *[int(t) for t in seq]]
     n = len(seq) if not truncate else min(len(seq), context)
-    out = []
+    out, near = [], []
     for i in range(n):  # predict full[i + 1] from its window's history
         start = (i // context) * context
         logits = module(torch.tensor([full[start : i + 1]]))[0, -1].tolist()
         true = logits[full[i + 1]]
         out.append(1 + sum(1 for v in logits if v > true))
-    return np.asarray(out, dtype=np.int64)
+        near.append(
+            sum(1 for j, v in enumerate(logits) if j != full[i + 1] and abs(v - true) < TIE)
+        )
+    return np.asarray(out, dtype=np.int64), np.asarray(near, dtype=np.int64)
 
 
 @pytest.mark.parametrize("long_records", ["window", "truncate"])
@@ -47,8 +53,10 @@ def test_token_ranks_match_a_slow_loop(long_records):
     got = token_ranks(module, seqs, context=8, bos_id=0, long_records=long_records, batch_size=2)
     with torch.no_grad():
         for s, g in zip(seqs, got, strict=True):
-            want = _slow_ranks(module, s, 8, 0, truncate=long_records == "truncate")
-            np.testing.assert_array_equal(g, want)
+            want, near = _slow_ranks(module, s, 8, 0, truncate=long_records == "truncate")
+            # batched and one-record float32 logits differ by a few ulps on some CPUs: a
+            # rank may move only past logits within TIE of the true one (none, usually)
+            assert np.all(np.abs(g - want) <= near), (g, want)
             assert g.dtype == np.int64 and g.min() >= 1 and g.max() <= 12
 
 
