@@ -3,8 +3,17 @@ Shmatikov 2019): audit AUC against the number of texts per user in the rank hist
 
 Users are speakers with at least ``--texts`` speaker turns; each keeps a seeded choice of
 exactly ``--texts`` turns (so every user is the same size). Users are split (seeded) into
-target members, target non-members and the attacker's shadow users; the target trains on
-the members' texts; shadow LMs of the same recipe train on ``--members`` shadow users each.
+target members, target non-members, reference users (``--reference``: known non-members of the
+target, never in any training) and the attacker's shadow users; the target trains on the
+members' texts; shadow LMs of the same recipe train on ``--members`` shadow users each.
+
+Beside the Song & Shmatikov classifier (AUC, and its per-user empirical p-values against the
+reference users' scores, and against the cross-fitted shadow-out null), the data owner's
+test of part 1 on the same users: each audited user's first k texts' ``lm_loss`` scores
+(negated mean token loss under the target, uncalibrated) against every text of the
+reference users (one-sided Mann-Whitney, :func:`miaudit.owner.owner_test`), one p-value per
+user; its AUC over users (score -log p) and its rejection rates at alpha for member users
+(power) and non-member users (size, with a 95% Clopper-Pearson interval).
 
     MIAUDIT_DATA=/work/shared/datasets python benchmarks/user_level_audit.py
 """
@@ -19,6 +28,8 @@ import numpy as np
 
 
 def run(a: argparse.Namespace, seed: int) -> list[dict]:
+    from miaudit.metrics import evaluate_scores
+    from miaudit.owner import owner_test
     from miaudit.pipeline.user_audit import UserLevelAudit
     from miaudit.text import (
         LMRecipe,
@@ -48,12 +59,15 @@ def run(a: argparse.Namespace, seed: int) -> list[dict]:
     order = [names[i] for i in rng.permutation(len(names))]
     members = order[: a.members]
     nonmembers = order[a.members : a.members + a.nonmembers]
-    shadow = order[a.members + a.nonmembers :]
+    b = a.members + a.nonmembers
+    refs = order[b : b + a.reference]
+    shadow = order[b + a.reference :]
     chars = sum(len(t) for t in records.texts)
     print(
         f"seed {seed}: {len(names)} users with >= {a.texts} turns, {len(records)} records, "
         f"{chars} chars; "
-        f"{len(members)} members, {len(nonmembers)} non-members, {len(shadow)} shadow users"
+        f"{len(members)} members, {len(nonmembers)} non-members, {len(refs)} reference, "
+        f"{len(shadow)} shadow users"
     )
     tok = build_tokenizer("char", records.texts)
     spec = LMSpec(
@@ -86,11 +100,38 @@ def run(a: argparse.Namespace, seed: int) -> list[dict]:
 
     users = members + nonmembers
     truth = np.r_[np.ones(len(members), bool), np.zeros(len(nonmembers), bool)]
+    # part 1's per-record scores: lm_loss (negated mean token log-loss) under the target
+    order_of = user_records(records, users + refs, seed=seed)
+    flat = np.concatenate(order_of)
+    ans = target.answers([records.texts[i] for i in flat])
+    per_text = (ans.logp * ans.mask).sum(1) / ans.mask.sum(1)
+    starts = np.r_[0, np.cumsum([g.size for g in order_of])[:-1]]
+    user_scores = [per_text[s : s + g.size] for s, g in zip(starts, order_of, strict=True)]
+    ref_scores = np.concatenate(user_scores[len(users) :])
     rows = []
-    print("| texts per user | AUC [95% CI] | TPR@1% [95% CI] | TPR@10% | shadow acc. |")
-    print("|---|---|---|---|---|")
+    print(
+        "| k | S&S AUC [95% CI] | S&S power / size (ref. users) | S&S power / size "
+        "(shadow out) | part-1 AUC [95% CI] | part-1 power / size | shadow acc. |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for k in (int(x) for x in a.ks.split(",")):
-        r = audit.audit(target, users, membership=truth, texts_per_user=k, bootstrap=a.bootstrap)
+        r = audit.audit(
+            target,
+            users,
+            membership=truth,
+            texts_per_user=k,
+            bootstrap=a.bootstrap,
+            reference_users=refs,
+            alpha=a.alpha,
+        )
+        r_out = audit.audit(target, users, texts_per_user=k, bootstrap=0, alpha=a.alpha)
+        p1 = np.array(
+            [
+                owner_test(u[:k], ref_scores, alpha=a.alpha, seed=seed).p_value
+                for u in user_scores[: len(users)]
+            ]
+        )
+        m1 = evaluate_scores(truth, -np.log(p1), n_resamples=a.bootstrap, seed=seed)
         m = r.metrics
         tpr = {float(x): v for x, v in m.tpr_at_fpr.items()}
         ci = {float(x): v for x, v in m.tpr_at_fpr_ci.items()}
@@ -104,11 +145,28 @@ def run(a: argparse.Namespace, seed: int) -> list[dict]:
             "shadow_accuracy": r.shadow_accuracy,
             "member_top1": float(r.features[truth, 0].mean()),
             "nonmember_top1": float(r.features[~truth, 0].mean()),
+            "n_members": int(truth.sum()),
+            "n_nonmembers": int((~truth).sum()),
+            "ss_reject_member": int(r.reject[truth].sum()),
+            "ss_reject_nonmember": int(r.reject[~truth].sum()),
+            "ss_out_reject_member": int(r_out.reject[truth].sum()),
+            "ss_out_reject_nonmember": int(r_out.reject[~truth].sum()),
+            "ss_n_null": int(r.null_scores.size),
+            "ss_out_n_null": int(r_out.null_scores.size),
+            "p1_auc": m1.auc,
+            "p1_auc_ci": list(m1.auc_ci),
+            "p1_reject_member": int((p1[truth] <= a.alpha).sum()),
+            "p1_reject_nonmember": int((p1[~truth] <= a.alpha).sum()),
+            "p1_n_reference_texts": int(ref_scores.size),
         }
         rows.append(row)
+        nm, nn = row["n_members"], row["n_nonmembers"]
         print(
-            f"| {k} | {m.auc:.3f} [{m.auc_ci[0]:.3f}, {m.auc_ci[1]:.3f}] | {tpr[0.01]:.3f} "
-            f"[{ci[0.01][0]:.3f}, {ci[0.01][1]:.3f}] | {tpr[0.1]:.3f} | "
+            f"| {k} | {m.auc:.3f} [{m.auc_ci[0]:.3f}, {m.auc_ci[1]:.3f}] | "
+            f"{row['ss_reject_member']}/{nm} / {row['ss_reject_nonmember']}/{nn} | "
+            f"{row['ss_out_reject_member']}/{nm} / {row['ss_out_reject_nonmember']}/{nn} | "
+            f"{m1.auc:.3f} [{m1.auc_ci[0]:.3f}, {m1.auc_ci[1]:.3f}] | "
+            f"{row['p1_reject_member']}/{nm} / {row['p1_reject_nonmember']}/{nn} | "
             f"{r.shadow_accuracy:.3f} |",
             flush=True,
         )
@@ -120,6 +178,10 @@ def main() -> None:
     p.add_argument("--texts", type=int, default=16, help="texts kept per user")
     p.add_argument("--members", type=int, default=25, help="member users (and per shadow LM)")
     p.add_argument("--nonmembers", type=int, default=25)
+    p.add_argument(
+        "--reference", type=int, default=20, help="reference users: known non-members, no LM"
+    )
+    p.add_argument("--alpha", type=float, default=0.05)
     p.add_argument("--shadow", type=int, default=4, help="shadow LMs")
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--d-model", type=int, default=64)
@@ -149,6 +211,28 @@ def main() -> None:
             tprs = [r[i]["tpr1"] for r in runs]
             each = ", ".join(f"{x:.3f}" for x in aucs)
             print(f"| {row['k']} | {np.mean(aucs):.3f} | {each} | {np.mean(tprs):.3f} |")
+    from scipy import stats
+
+    def rate(key: str, n_key: str, i: int) -> str:
+        x, n = sum(r[i][key] for r in runs), sum(r[i][n_key] for r in runs)
+        lo, hi = stats.binomtest(x, n).proportion_ci(0.95, method="exact")
+        return f"{x}/{n} = {x / n:.2f} [{lo:.2f}, {hi:.2f}]"
+
+    print(
+        "| k | S&S mean AUC | S&S power (ref.) | S&S size (ref.) | S&S size (shadow out) | "
+        "part-1 mean AUC | part-1 power | part-1 size |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for i, row in enumerate(runs[0]):
+        print(
+            f"| {row['k']} | {np.mean([r[i]['auc'] for r in runs]):.3f} | "
+            f"{rate('ss_reject_member', 'n_members', i)} | "
+            f"{rate('ss_reject_nonmember', 'n_nonmembers', i)} | "
+            f"{rate('ss_out_reject_nonmember', 'n_nonmembers', i)} | "
+            f"{np.mean([r[i]['p1_auc'] for r in runs]):.3f} | "
+            f"{rate('p1_reject_member', 'n_members', i)} | "
+            f"{rate('p1_reject_nonmember', 'n_nonmembers', i)} |"
+        )
     total = time.perf_counter() - t0
     print(f"total {total:.0f} s")
     if a.json:

@@ -16,6 +16,21 @@ example per shadow model (in / out). The audit classifier (scikit-learn; logisti
 regression by default, a linear SVM with ``classifier="linear_svm"``, both on standardised
 features with balanced class weights) is trained on those and scores the target's users:
 score = its decision function (float64, higher = the user's texts were used).
+
+Per-user p-values (not in the paper, which thresholds the classifier): H0 for an audited
+user is "none of this user's texts was in the target's training". The user's score is
+compared with null scores, empirical p = (1 + #{null >= s}) / (1 + n_null)
+(:func:`empirical_p_values`), from one of two nulls:
+
+* ``reference_users`` (the valid one): users known not to be in the target's training,
+  disjoint from the audited and the shadow users, scored exactly as the audited users
+  (the target's rank histograms of as many texts, the same classifier). Under H0 an audited
+  user and the reference users are exchangeable (same distribution, none in the target,
+  none seen by the classifier), so P(p <= alpha) <= alpha for every alpha.
+* ``shadow_out`` (when no reference users are given): the (shadow user, shadow LM) pairs in
+  the out role, scored by a classifier cross-fitted without that shadow user (5 folds by
+  user). Approximate: it assumes a shadow LM treats its out users as the target treats its
+  non-members (same recipe, same amount of training data); it fails when they differ.
 """
 
 from __future__ import annotations
@@ -43,8 +58,26 @@ from miaudit.text.ranks import (
     user_records,
 )
 from miaudit.text.records import TextRecords
+from miaudit.validation import check_number
 
 CLASSIFIERS = ("logistic", "linear_svm")
+NULLS = ("reference_users", "shadow_out")
+#: folds (by shadow user) of the cross-fitted shadow-out null
+NULL_FOLDS = 5
+
+
+def empirical_p_values(scores: Any, null: Any) -> np.ndarray:
+    """float64 p-values (1 + #{null >= s}) / (1 + n_null) of each score ``s`` (higher = more
+    member-like) against the ``null`` scores: valid (P(p <= a) <= a) when a score is
+    exchangeable with the null ones under H0."""
+    s = np.asarray(scores, dtype=np.float64)
+    z = np.sort(np.asarray(null, dtype=np.float64).ravel())
+    if z.size == 0:
+        raise DataError("no null scores to compute p-values from")
+    if not (np.all(np.isfinite(s)) and np.all(np.isfinite(z))):
+        raise DataError("scores or null scores have NaN or inf")
+    at_least = z.size - np.searchsorted(z, s, side="left")
+    return (1.0 + at_least) / (1.0 + z.size)
 
 
 @dataclass(frozen=True)
@@ -61,6 +94,12 @@ class UserAuditResult:
         classifier: "logistic" or "linear_svm".
         texts_per_user: the most texts per user the histograms used (None: all).
         shadow_accuracy: the classifier's accuracy on its own shadow training examples.
+        p_values: float64 (n,), each user's empirical p-value against ``null_scores``.
+        alpha: the level of ``reject``.
+        reject: bool (n,), p_values <= alpha: the user's texts were used, at level alpha.
+        null: "reference_users" or "shadow_out" (module docstring).
+        null_scores: float64, the scores the p-values compare against.
+        reference_users: the users of the reference_users null (empty for shadow_out).
     """
 
     users: tuple[str, ...]
@@ -72,6 +111,12 @@ class UserAuditResult:
     classifier: str
     texts_per_user: int | None
     shadow_accuracy: float
+    p_values: np.ndarray
+    alpha: float
+    reject: np.ndarray
+    null: str
+    null_scores: np.ndarray
+    reference_users: tuple[str, ...] = ()
 
 
 def _classifier(name: str, seed: int) -> Any:
@@ -221,13 +266,30 @@ class UserLevelAudit:
         texts_per_user: int | None = None,
         bootstrap: int = 200,
         records: TextRecords | None = None,
+        reference_users: Sequence[str] | None = None,
+        alpha: float = 0.05,
     ) -> UserAuditResult:
         """Score ``users`` (their texts in the fitted records, or ``records``) under
         ``target`` with a classifier trained on the shadow users' histograms built from
-        as many texts per user."""
+        as many texts per user, with a p-value per user against the ``reference_users``
+        (known non-members of the target) or, without them, the cross-fitted shadow-out
+        null (module docstring)."""
         recs = self.records_ if records is None else records
         users = _distinct_users(users, "users")
-        groups = user_records(recs, users, texts_per_user=texts_per_user, seed=self.seed)
+        alpha = float(check_number(alpha, "alpha", low=0, high=1, closed="neither"))
+        refs: tuple[str, ...] = ()
+        if reference_users is not None:
+            refs = _distinct_users(reference_users, "reference_users")
+            for other, what in (
+                (users, "audited"),
+                (getattr(self, "shadow_users_", ()), "a shadow user"),
+            ):
+                both = set(refs) & set(other)
+                if both:
+                    raise ConfigError(
+                        f"user {sorted(both)[0]!r} is both a reference user and {what}"
+                    )
+        groups = user_records(recs, users + refs, texts_per_user=texts_per_user, seed=self.seed)
         x, y = self.shadow_features(texts_per_user)
         if y.all() or not y.any():
             raise ConfigError("the shadow examples are all in or all out; use more shadow users")
@@ -241,8 +303,14 @@ class UserLevelAudit:
             ranks = lm_ranks(target, [recs.texts[i] for i in flat])
         starts = np.r_[0, np.cumsum([g.size for g in groups])[:-1]]
         local = [np.arange(s, s + g.size) for s, g in zip(starts, groups, strict=True)]
-        feats = user_histograms(ranks, local, self.edges)
-        scores = np.asarray(clf.decision_function(feats), dtype=np.float64)
+        all_feats = user_histograms(ranks, local, self.edges)
+        all_scores = np.asarray(clf.decision_function(all_feats), dtype=np.float64)
+        feats, scores = all_feats[: len(users)], all_scores[: len(users)]
+        if refs:
+            null, null_scores = "reference_users", all_scores[len(users) :]
+        else:
+            null, null_scores = "shadow_out", self._shadow_out_scores(x, y)
+        p_values = empirical_p_values(scores, null_scores)
         truth = metrics = None
         if membership is not None:
             truth = np.asarray(membership)
@@ -259,7 +327,35 @@ class UserLevelAudit:
             classifier=self.classifier,
             texts_per_user=texts_per_user,
             shadow_accuracy=shadow_accuracy,
+            p_values=p_values,
+            alpha=alpha,
+            reject=p_values <= alpha,
+            null=null,
+            null_scores=null_scores,
+            reference_users=refs,
         )
+
+    def _shadow_out_scores(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Scores of the out-role (shadow user, shadow LM) pairs, each from a classifier
+        fitted without that shadow user's pairs (NULL_FOLDS folds of the shadow users)."""
+        n_users = len(self.shadow_users_)
+        user = np.tile(np.arange(n_users), self.num_shadow)  # the row order of x
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0x9011]))
+        fold = rng.permutation(n_users) % min(NULL_FOLDS, n_users)
+        out = []
+        for f in range(int(fold.max()) + 1):
+            test = fold[user] == f
+            train_y = y[~test]
+            if train_y.all() or not train_y.any():
+                raise ConfigError(
+                    "the shadow-out null needs in and out examples in every fold; use more "
+                    "shadow users or give reference users"
+                )
+            clf = _classifier(self.classifier, self.seed).fit(x[~test], train_y)
+            rows = test & ~y
+            if rows.any():
+                out.append(np.asarray(clf.decision_function(x[rows]), dtype=np.float64))
+        return np.concatenate(out)
 
 
 def user_level_audit(
@@ -277,6 +373,8 @@ def user_level_audit(
     classifier: str = "logistic",
     seed: int = 0,
     bootstrap: int = 200,
+    reference_users: Sequence[str] | None = None,
+    alpha: float = 0.05,
     **engine: Any,
 ) -> UserAuditResult:
     """The user-level audit in one call: :class:`UserLevelAudit` fitted on ``shadow_users``
@@ -293,5 +391,11 @@ def user_level_audit(
     )
     audit.fit(records, shadow_users)
     return audit.audit(
-        target, users, membership=membership, texts_per_user=texts_per_user, bootstrap=bootstrap
+        target,
+        users,
+        membership=membership,
+        texts_per_user=texts_per_user,
+        bootstrap=bootstrap,
+        reference_users=reference_users,
+        alpha=alpha,
     )
