@@ -1,5 +1,5 @@
 """Command line: ``miaudit demo | audit CONFIG | check CONFIG | tradeoff CONFIG | owner CONFIG |
-canaries CONFIG | report RESULTS | attacks | defenses | datasets``.
+user-audit CONFIG | canaries CONFIG | report RESULTS | attacks | defenses | datasets``.
 
 Exit status: 0 the run completed and every attack ran; 2 bad input (config, data, output
 directory, parameters), refused before any training, one line on stderr; 3 the run completed
@@ -142,6 +142,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.set_defaults(func=_cmd_owner)
+
+    p = sub.add_parser(
+        "user-audit", help="user-level audit of a text model: whose texts were used?"
+    )
+    p.add_argument("config", help="YAML config (text, tokenizer, target, user_audit)")
+    p.add_argument("--output", help="output directory (overrides the config's 'output')")
+    p.add_argument("--data-dir", help="data directory (default: $MIAUDIT_DATA)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
+    p.set_defaults(func=_cmd_user_audit)
 
     p = sub.add_parser("report", help="render the HTML report of a saved results.json again")
     p.add_argument("results", help="results.json of an audit or a tradeoff sweep (or its folder)")
@@ -437,6 +447,25 @@ def _cmd_owner(args: argparse.Namespace) -> int:
     )
     out = args.output or doc["config"].get("output")
     print(f"results: {out}/owner.json  report: {out}/owner.html")
+    return EXIT_OK
+
+
+def _cmd_user_audit(args: argparse.Namespace) -> int:
+    """The user-level audit (issue 13, Song & Shmatikov 2019): a p-value per user."""
+    from miaudit.pipeline.user_run import run_user_config
+
+    doc = run_user_config(
+        args.config,
+        output=args.output,
+        data_dir=args.data_dir,
+        progress=not args.no_progress,
+        overwrite=args.overwrite,
+    )
+    print(doc["answer"])
+    auc = "" if doc["auc"] is None else f", AUC = {doc['auc']:.3f}"
+    print(f"null: {doc['null']} ({doc['n_null']} scores), alpha = {doc['alpha']:g}{auc}")
+    out = args.output or doc["config"].get("output")
+    print(f"results: {out}/user_audit.json  report: {out}/user_audit.html")
     return EXIT_OK
 
 
