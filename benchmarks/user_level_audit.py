@@ -13,7 +13,9 @@ test of part 1 on the same users: each audited user's first k texts' ``lm_loss``
 (negated mean token loss under the target, uncalibrated) against every text of the
 reference users (one-sided Mann-Whitney, :func:`miaudit.owner.owner_test`), one p-value per
 user; its AUC over users (score -log p) and its rejection rates at alpha for member users
-(power) and non-member users (size, with a 95% Clopper-Pearson interval).
+(power) and non-member users (size, with a 95% Clopper-Pearson interval). Also ("user-mean")
+the same scores tested at the user level: the user's mean score over k texts against each
+reference user's mean (empirical p, as the classifier's), exchangeable user by user.
 
     MIAUDIT_DATA=/work/shared/datasets python benchmarks/user_level_audit.py
 """
@@ -30,7 +32,7 @@ import numpy as np
 def run(a: argparse.Namespace, seed: int) -> list[dict]:
     from miaudit.metrics import evaluate_scores
     from miaudit.owner import owner_test
-    from miaudit.pipeline.user_audit import UserLevelAudit
+    from miaudit.pipeline.user_audit import UserLevelAudit, empirical_p_values
     from miaudit.text import (
         LMRecipe,
         LMSpec,
@@ -111,9 +113,10 @@ def run(a: argparse.Namespace, seed: int) -> list[dict]:
     rows = []
     print(
         "| k | S&S AUC [95% CI] | S&S power / size (ref. users) | S&S power / size "
-        "(shadow out) | part-1 AUC [95% CI] | part-1 power / size | shadow acc. |"
+        "(shadow out) | part-1 AUC [95% CI] | part-1 power / size | user-mean power / size | "
+        "shadow acc. |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for k in (int(x) for x in a.ks.split(",")):
         r = audit.audit(
             target,
@@ -132,6 +135,10 @@ def run(a: argparse.Namespace, seed: int) -> list[dict]:
             ]
         )
         m1 = evaluate_scores(truth, -np.log(p1), n_resamples=a.bootstrap, seed=seed)
+        # the same lm_loss scores with user-level exchangeability: the user's mean score over
+        # k texts against each reference user's mean over their first k texts
+        means = np.array([u[:k].mean() for u in user_scores])
+        pu = empirical_p_values(means[: len(users)], means[len(users) :])
         m = r.metrics
         tpr = {float(x): v for x, v in m.tpr_at_fpr.items()}
         ci = {float(x): v for x, v in m.tpr_at_fpr_ci.items()}
@@ -158,6 +165,8 @@ def run(a: argparse.Namespace, seed: int) -> list[dict]:
             "p1_reject_member": int((p1[truth] <= a.alpha).sum()),
             "p1_reject_nonmember": int((p1[~truth] <= a.alpha).sum()),
             "p1_n_reference_texts": int(ref_scores.size),
+            "pu_reject_member": int((pu[truth] <= a.alpha).sum()),
+            "pu_reject_nonmember": int((pu[~truth] <= a.alpha).sum()),
         }
         rows.append(row)
         nm, nn = row["n_members"], row["n_nonmembers"]
@@ -167,6 +176,7 @@ def run(a: argparse.Namespace, seed: int) -> list[dict]:
             f"{row['ss_out_reject_member']}/{nm} / {row['ss_out_reject_nonmember']}/{nn} | "
             f"{m1.auc:.3f} [{m1.auc_ci[0]:.3f}, {m1.auc_ci[1]:.3f}] | "
             f"{row['p1_reject_member']}/{nm} / {row['p1_reject_nonmember']}/{nn} | "
+            f"{row['pu_reject_member']}/{nm} / {row['pu_reject_nonmember']}/{nn} | "
             f"{r.shadow_accuracy:.3f} |",
             flush=True,
         )
@@ -218,20 +228,38 @@ def main() -> None:
         lo, hi = stats.binomtest(x, n).proportion_ci(0.95, method="exact")
         return f"{x}/{n} = {x / n:.2f} [{lo:.2f}, {hi:.2f}]"
 
+    def tail(key: str, i: int) -> str:
+        """P(pooled non-member rejections >= observed | H0) for an empirical p-value whose
+        n_a audited non-members share one draw of n_r reference users per seed (their
+        rejections are dependent), by simulation of exchangeable continuous scores."""
+        n_a, n_r = runs[0][i]["n_nonmembers"], runs[0][i]["ss_n_null"]
+        c = int(np.floor(a.alpha * (1 + n_r) + 1e-12)) - 1  # reject iff #{null >= s} <= c
+        if c < 0:
+            return "-"
+        z = np.random.default_rng(0x7A1).random((20000, len(runs), n_a + n_r))
+        thr = np.sort(z[..., n_a:], axis=-1)[..., -(c + 1)]
+        total = (z[..., :n_a] > thr[..., None]).sum((-1, -2))
+        return f"{np.mean(total >= sum(r[i][key] for r in runs)):.3f}"
+
     print(
-        "| k | S&S mean AUC | S&S power (ref.) | S&S size (ref.) | S&S size (shadow out) | "
-        "part-1 mean AUC | part-1 power | part-1 size |"
+        "| k | S&S mean AUC | S&S power (ref.) | S&S size (ref.) | P(>= count) | S&S size "
+        "(shadow out) | part-1 mean AUC | part-1 power | part-1 size | user-mean power | "
+        "user-mean size | P(>= count) |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for i, row in enumerate(runs[0]):
         print(
             f"| {row['k']} | {np.mean([r[i]['auc'] for r in runs]):.3f} | "
             f"{rate('ss_reject_member', 'n_members', i)} | "
             f"{rate('ss_reject_nonmember', 'n_nonmembers', i)} | "
+            f"{tail('ss_reject_nonmember', i)} | "
             f"{rate('ss_out_reject_nonmember', 'n_nonmembers', i)} | "
             f"{np.mean([r[i]['p1_auc'] for r in runs]):.3f} | "
             f"{rate('p1_reject_member', 'n_members', i)} | "
-            f"{rate('p1_reject_nonmember', 'n_nonmembers', i)} |"
+            f"{rate('p1_reject_nonmember', 'n_nonmembers', i)} | "
+            f"{rate('pu_reject_member', 'n_members', i)} | "
+            f"{rate('pu_reject_nonmember', 'n_nonmembers', i)} | "
+            f"{tail('pu_reject_nonmember', i)} |"
         )
     total = time.perf_counter() - t0
     print(f"total {total:.0f} s")
