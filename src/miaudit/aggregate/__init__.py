@@ -6,7 +6,8 @@ of rare features). The attacks score a record against that release and a referen
 population: Homer et al. 2008 (:class:`HomerAttack`), Sankararaman et al. 2009
 (:class:`SankararamanAttack`) and the classifier of Pyrgelis et al. 2018
 (:class:`PyrgelisAttack`). :func:`evaluate_aggregate_attack` measures them on many seeded
-cohorts with miaudit's metrics; :func:`aggregate_test` gives each record a p-value. NumPy, SciPy and scikit-learn only (no torch).
+cohorts with miaudit's metrics; :func:`aggregate_test` gives each record a p-value. NumPy,
+SciPy and scikit-learn only (no torch).
 """
 
 from miaudit.aggregate._base import AggregateAttack
