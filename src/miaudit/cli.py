@@ -1,5 +1,5 @@
 """Command line: ``miaudit demo | audit CONFIG | check CONFIG | tradeoff CONFIG | owner CONFIG |
-canaries CONFIG | report RESULTS | attacks | defenses | datasets``.
+aggregate CONFIG | canaries CONFIG | report RESULTS | attacks | defenses | datasets``.
 
 Exit status: 0 the run completed and every attack ran; 2 bad input (config, data, output
 directory, parameters), refused before any training, one line on stderr; 3 the run completed
@@ -142,6 +142,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.set_defaults(func=_cmd_owner)
+
+    p = sub.add_parser(
+        "aggregate", help="was a record in the cohort behind released means? p-values"
+    )
+    p.add_argument("config", help="YAML config (dataset, cohort, release, reference, records)")
+    p.add_argument("--output", help="output directory (overrides the config's 'output')")
+    p.add_argument("--data-dir", help="data directory (default: $MIAUDIT_DATA)")
+    p.set_defaults(func=_cmd_aggregate)
 
     p = sub.add_parser("report", help="render the HTML report of a saved results.json again")
     p.add_argument("results", help="results.json of an audit or a tradeoff sweep (or its folder)")
@@ -437,6 +445,18 @@ def _cmd_owner(args: argparse.Namespace) -> int:
     )
     out = args.output or doc["config"].get("output")
     print(f"results: {out}/owner.json  report: {out}/owner.html")
+    return EXIT_OK
+
+
+def _cmd_aggregate(args: argparse.Namespace) -> int:
+    """Membership in aggregate statistics (issue 13 part 3): a p-value per tested record."""
+    from miaudit.pipeline.aggregate_run import run_aggregate_config
+
+    doc = run_aggregate_config(args.config, output=args.output, data_dir=args.data_dir)
+    print(doc["answer"])
+    print(doc["first_record"])
+    out = doc["output"]
+    print(f"results: {out}/aggregate.json  report: {out}/aggregate.html")
     return EXIT_OK
 
 
