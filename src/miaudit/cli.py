@@ -1,5 +1,5 @@
 """Command line: ``miaudit demo | audit CONFIG | check CONFIG | tradeoff CONFIG | owner CONFIG |
-aggregate CONFIG | canaries CONFIG | report RESULTS | attacks | defenses | datasets``.
+canaries CONFIG | report RESULTS | attacks | defenses | datasets``.
 
 Exit status: 0 the run completed and every attack ran; 2 bad input (config, data, output
 directory, parameters), refused before any training, one line on stderr; 3 the run completed
