@@ -153,6 +153,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.set_defaults(func=_cmd_user_audit)
 
+    p = sub.add_parser(
+        "aggregate", help="was a record in the cohort behind released means? p-values"
+    )
+    p.add_argument("config", help="YAML config (dataset, cohort, release, reference, records)")
+    p.add_argument("--output", help="output directory (overrides the config's 'output')")
+    p.add_argument("--data-dir", help="data directory (default: $MIAUDIT_DATA)")
+    p.set_defaults(func=_cmd_aggregate)
+
     p = sub.add_parser("report", help="render the HTML report of a saved results.json again")
     p.add_argument("results", help="results.json of an audit or a tradeoff sweep (or its folder)")
     p.add_argument("--output", required=True, help="where to write the HTML report")
@@ -466,6 +474,18 @@ def _cmd_user_audit(args: argparse.Namespace) -> int:
     print(f"null: {doc['null']} ({doc['n_null']} scores), alpha = {doc['alpha']:g}{auc}")
     out = args.output or doc["config"].get("output")
     print(f"results: {out}/user_audit.json  report: {out}/user_audit.html")
+    return EXIT_OK
+
+
+def _cmd_aggregate(args: argparse.Namespace) -> int:
+    """Membership in aggregate statistics (issue 13 part 3): a p-value per tested record."""
+    from miaudit.pipeline.aggregate_run import run_aggregate_config
+
+    doc = run_aggregate_config(args.config, output=args.output, data_dir=args.data_dir)
+    print(doc["answer"])
+    print(doc["first_record"])
+    out = doc["output"]
+    print(f"results: {out}/aggregate.json  report: {out}/aggregate.html")
     return EXIT_OK
 
 
