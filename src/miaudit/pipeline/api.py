@@ -21,6 +21,7 @@ from miaudit.outputs import ReferenceOutputs
 from miaudit.pipeline._attack_list import DEFAULT_ATTACKS, AttackSpec, resolve_attacks
 from miaudit.pipeline._holdings import Holdings
 from miaudit.pipeline._needs import check_attack_needs
+from miaudit.pipeline._pseudo_targets import pseudo_target_scores
 from miaudit.pipeline._queries import Queried, query_random_inputs, query_target
 from miaudit.pipeline._query_budget import QueryAccount
 from miaudit.pipeline._reads import AttackReads, attack_population, attack_reference
@@ -58,6 +59,7 @@ def audit(
     config: dict[str, Any] | None = None,
     title: str = "Membership-inference audit",
     progress: bool = True,
+    pseudo_targets: bool = False,
 ) -> AuditResult:
     """Run membership-inference attacks against ``model`` and measure what they learn.
 
@@ -80,6 +82,10 @@ def audit(
         reference: how to train reference/shadow models for the attacks that need them
             (LiRA, RMIA, Shokri, ...): a :class:`ReferenceSettings` with the recipe
             (``model``/``params`` or ``train_fn``), ``num_models``, executor and cache.
+        pseudo_targets: also score each attack's random-plan reference models as targets
+            (each by the attack fitted on the others), in ``AttackResult.pseudo_targets``,
+            for DUCI and the owner test's power (:mod:`miaudit.pipeline._pseudo_targets`);
+            attacks without such models get None.
 
     Returns:
         An :class:`AuditResult`; an attack that fails is recorded with its error and the
@@ -100,7 +106,9 @@ def audit(
     account.start_shared(inputs, attack_objs, plan, random_queries, seed)
     queried = query_target(target, inputs, plan.target_augment)
     held = _attacker_holdings(target, inputs, queried, plan, attack_objs, settings, random_queries)
-    results, ref_seconds = _run_attacks(attack_objs, held, plan, bootstrap, progress, account)
+    results, ref_seconds = _run_attacks(
+        attack_objs, held, plan, bootstrap, progress, account, pseudo_targets=pseudo_targets
+    )
     summary = _summary(held, inputs, queried, model_name, model_params, dataset)
     result = _assemble(
         summary,
@@ -270,6 +278,8 @@ def _run_attacks(
     bootstrap: int,
     progress: bool,
     account: QueryAccount | None = None,
+    *,
+    pseudo_targets: bool = False,
 ) -> tuple[list[AttackResult], dict[str, float]]:
     """Fit and score every attack in turn (reference models built at the first attack that
     asks for them); the results and the seconds each reference plan took. With a
@@ -291,9 +301,21 @@ def _run_attacks(
         except MiauditError as exc:
             results.append(failed_result(label, attack, time.perf_counter(), str(exc)))
             continue
-        results.append(run_attack(label, attack, knowledge, held, bootstrap))
+        result = run_attack(label, attack, knowledge, held, bootstrap)
+        if pseudo_targets and result.error is None and knowledge.reference is not None:
+            result.pseudo_targets = _pseudo_targets(attack, knowledge)
+        results.append(result)
     account.check_endpoint()
     return results, references.seconds
+
+
+def _pseudo_targets(attack: Attack, knowledge: AttackerKnowledge) -> Any:
+    """The attack's reference models scored as targets, or None where it has none (shadow
+    models on other records, too few models): the audit's own result stands either way."""
+    try:
+        return pseudo_target_scores(attack, knowledge)
+    except MiauditError:
+        return None
 
 
 def _record_counts(held: Holdings) -> tuple[int, int]:

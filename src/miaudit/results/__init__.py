@@ -9,6 +9,7 @@ from miaudit.results._audit import (
     TPR_LEVELS,
     AttackResult,
     AuditResult,
+    PseudoTargetScores,
     TargetSummary,
     metrics_from_dict,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "TPR_LEVELS",
     "AttackResult",
     "AuditResult",
+    "PseudoTargetScores",
     "TargetSummary",
     "TradeoffPoint",
     "attack_access",

@@ -119,6 +119,18 @@ def metrics_from_dict(data: Mapping[str, Any]) -> AttackMetrics:
     )
 
 
+@dataclass(frozen=True)
+class PseudoTargetScores:
+    """An attack's scores of the audited records on its own reference models, each scored
+    as the target by the attack fitted on the other models (``audit(...,
+    pseudo_targets=True)``): ``scores`` float64 (models, records), ``membership`` bool
+    (models, records), whether the model trained on the record. Not written to
+    results.json."""
+
+    scores: np.ndarray
+    membership: np.ndarray
+
+
 @dataclass
 class AttackResult:
     """One attack's scores on the audited records and the metrics computed from them.
@@ -140,6 +152,7 @@ class AttackResult:
     error: str | None = None
     attack: str | None = None
     queries_per_record: float | None = None
+    pseudo_targets: PseudoTargetScores | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
