@@ -80,3 +80,45 @@ def test_owner_config_refusals_are_one_line(saved, capsys):
         assert main(["owner", cfg, "--no-progress"]) == 2, over
         err = capsys.readouterr().err.strip()
         assert message in err and "\n" not in err, (over, err)
+
+
+def test_with_reference_models_the_report_has_the_fraction_used_and_the_power(saved):
+    tmp, script, members, non = saved
+    out = tmp / "lira"
+    params = {"hidden": [128], "epochs": 200, "batch_size": 32, "lr": 0.01, "optimizer": "adam"}
+    cfg = _write(
+        tmp,
+        "lira.yaml",
+        dataset={"name": "digits"},
+        target={"path": str(script)},
+        owner=[int(i) for i in members[:30]],
+        reference_nonmembers=[int(i) for i in non[:300]],
+        attack="lira",
+        reference={"model": {"model": "mlp", **params}, "num_models": 4},
+        output=str(out),
+    )
+    assert main(["owner", cfg, "--no-progress"]) == 0
+    doc = json.loads((out / "owner.json").read_text())
+    usage = doc["usage"]
+    # all 30 owner records trained the target: the interval is not stuck at 0 and the
+    # estimate is a fraction; the exact value depends on 4 MLPs' training on this CPU
+    assert usage is not None and 0 <= usage["ci"][0] <= usage["fraction"] <= usage["ci"][1] <= 1
+    assert usage["ci"][1] > 0.3 and usage["n_pseudo_targets"] == 4
+    assert usage["fpr_source"] == "target"
+    sizes = [row["n_owner"] for row in doc["power"]]
+    assert sizes == [1, 2, 5, 10, 20, 50]
+    measured = [row for row in doc["power"] if row["power"] is not None]
+    assert measured and all(0 <= row["null_rate"] <= 1 for row in measured)
+    html = (out / "owner.html").read_text()
+    assert (
+        html.index("Answer:")
+        < html.index("How much of your data was used?")
+        < html.index("Could the test have found your records?")
+        < html.index("What the test assumes")
+    )
+    assert html.count("data:image/png;base64") >= 2  # the power plot and the scores
+    # the target trained on 100 records, the references on ~165 (random halves of the 330
+    # audited): the reference records score differently on it (D = 0.21 measured, the flag
+    # needs 0.1), which the report says instead of vouching for the power curve
+    assert doc["resemblance"]["mismatch"] is True
+    assert "Is the target like its reference models?" in html

@@ -16,7 +16,7 @@ from miaudit.attacks.lira import LiRA
 from miaudit.errors import DataError
 from miaudit.outputs import ModelOutputs, ReferenceOutputs
 from miaudit.owner import estimate_usage, power_curve
-from miaudit.owner.duci import best_threshold
+from miaudit.owner.duci import best_threshold, target_resemblance
 from miaudit.pipeline._pseudo_targets import pseudo_target_scores
 
 
@@ -50,7 +50,7 @@ def test_best_threshold_equals_a_slow_search(seed):
     assert not np.any(scores == tau)  # never on a score, so ties are never split
 
 
-def _simulated(fraction, *, n=200, k=8, signal=1.0, rng):
+def _simulated(fraction, *, n=200, k=8, signal=1.0, shift=0.0, rng):
     """Scores with a per-record hardness shared by every model (as real records have), a
     member shift ``signal``; k pseudo-targets on random halves, a target that used a
     ``fraction`` of the records."""
@@ -59,7 +59,7 @@ def _simulated(fraction, *, n=200, k=8, signal=1.0, rng):
     pseudo = hardness + signal * member + rng.normal(0, 1, (k, n))
     used = np.zeros(n, bool)
     used[rng.choice(n, int(round(fraction * n)), replace=False)] = True
-    target = hardness + signal * used + rng.normal(0, 1, n)
+    target = hardness + signal * used + rng.normal(0, 1, n) + shift
     return target, pseudo, member
 
 
@@ -82,6 +82,30 @@ def test_estimate_is_unbiased_and_its_interval_covers(fraction):
     raws = np.asarray(raws)
     assert abs(raws.mean() - fraction) < 4 * raws.std(ddof=1) / np.sqrt(raws.size)
     assert covered >= 32
+
+
+def test_the_targets_own_nonmembers_keep_a_shifted_target_unbiased_at_zero():
+    # the target's scores shifted up by 0.5 (e.g. it trained on more records than the
+    # references): with the pseudo-targets' FPR the estimate for an owner none of whose
+    # records was used is biased up; with the FPR of the target's known non-members (same
+    # shift, same distribution) it is unbiased for 0 and its interval covers 0
+    rng = np.random.default_rng(21)
+    pseudo_only, with_target = [], []
+    covered = 0
+    for i in range(30):
+        t, p, m = _simulated(0.0, shift=0.5, rng=rng)
+        hardness = rng.normal(0, 1.0, 300)
+        nonmembers = hardness + rng.normal(0, 1, 300) + 0.5
+        pseudo_only.append(estimate_usage(t, p, m, resamples=100, seed=i).raw)
+        est = estimate_usage(t, p, m, target_nonmember_scores=nonmembers, resamples=200, seed=i)
+        assert est.fpr_source == "target" and "known not to be" in est.assumptions
+        with_target.append(est.raw)
+        covered += est.ci[0] <= 0.0 <= est.ci[1]
+    pseudo_only, with_target = np.asarray(pseudo_only), np.asarray(with_target)
+    se = with_target.std(ddof=1) / np.sqrt(with_target.size)
+    assert abs(with_target.mean()) < 4 * se
+    assert pseudo_only.mean() > 0.2  # the bias this option removes (about 0.35 here)
+    assert covered >= 24  # P(Bin(30, 0.95) < 24) < 0.001
 
 
 def test_estimate_separates_fractions_and_states_its_parts():
@@ -206,3 +230,12 @@ def test_pseudo_targets_refuse_what_they_cannot_score():
         pseudo_target_scores(LiRA(), AttackerKnowledge(2, reference=_reference(phi, is_in)))
     with pytest.raises(DataError, match="random halves"):
         pseudo_target_scores(LiRA(), AttackerKnowledge(2))
+
+
+def test_resemblance_flags_a_target_that_scores_unlike_its_references():
+    rng = np.random.default_rng(2)
+    pseudo = rng.normal(size=2000)
+    alike = target_resemblance(rng.normal(size=300), pseudo)
+    shifted = target_resemblance(rng.normal(0.6, 1, size=300), pseudo)
+    assert not alike["mismatch"] and shifted["mismatch"]
+    assert "not trained like them" in shifted["sentence"]

@@ -140,3 +140,40 @@ def test_owner_audit_scores_and_refuses_bad_groups():
             owner=(x[:10], y[:10]),
             reference_nonmembers=(x[1000:1300][only_zeros], y[1000:1300][only_zeros]),
         )
+
+
+def test_owner_audit_with_reference_models_estimates_the_fraction_and_the_power():
+    # a leaking target (a random forest memorises its training set) and 8 LiRA reference
+    # models of the same recipe on random halves of the audited records: the owner's 60
+    # records were all used, so the test rejects, DUCI's interval covers a large fraction
+    # and the power at 50 records is high; the null rate stays within its interval
+    from sklearn.datasets import load_digits
+
+    from miaudit.pipeline import ReferenceSettings
+
+    x, y = load_digits(return_X_y=True)
+    params = {"n_estimators": 30, "max_depth": None}
+    from sklearn.ensemble import RandomForestClassifier
+
+    model = RandomForestClassifier(n_estimators=30, random_state=0).fit(x[:300], y[:300])
+    got = owner_audit(
+        model,
+        owner=(x[:60], y[:60]),
+        reference_nonmembers=(x[1000:1300], y[1000:1300]),
+        attack="lira",
+        reference=ReferenceSettings(model="random_forest", params=params, num_models=8),
+        power_sizes=(1, 50),
+    )
+    assert got.test.reject
+    assert got.usage is not None and got.usage.n_pseudo_targets == 8
+    assert got.usage.ci[1] >= 0.6 and got.usage.fraction > 0.4
+    assert [row["n_owner"] for row in got.power] == [1, 50]
+    assert got.power[1]["power"] > 0.8 and got.power[1]["null_ci"][0] <= 0.05
+    d = got.to_dict()
+    assert d["usage"]["n_owner"] == 60 and d["power"][0]["n_owner"] == 1
+    # an attack without reference models says why there is no fraction or power
+    plain = owner_audit(
+        model, owner=(x[:60], y[:60]), reference_nonmembers=(x[1000:1300], y[1000:1300])
+    )
+    assert plain.usage is None and "lira or rmia" in plain.usage_note
+    assert plain.power is None and plain.power_note

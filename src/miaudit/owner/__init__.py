@@ -8,7 +8,7 @@ power. Scoring the records with an attack first is :func:`miaudit.owner_audit`
 the test's power on reference models; :func:`estimate_usage` the fraction of the owner's
 records used (Tong et al. 2025, DUCI)."""
 
-from miaudit.owner._power import POWER_SIZES, power_curve
+from miaudit.owner._power import POWER_SIZES, power_at, power_curve
 from miaudit.owner._test import (
     ASSUMPTIONS,
     TESTS,
@@ -28,6 +28,7 @@ __all__ = [
     "estimate_usage",
     "min_p_value",
     "owner_test",
+    "power_at",
     "power_curve",
     "rejection_rate",
 ]

@@ -105,3 +105,10 @@ def power_curve(
             }
         )
     return rows
+
+
+def power_at(rows: list[dict[str, Any]], n_owner: int) -> dict[str, Any] | None:
+    """The measured row for the largest size not above ``n_owner`` (a lower bound on the
+    power with ``n_owner`` records: more records only help), or None."""
+    fits = [r for r in rows if r.get("power") is not None and r["n_owner"] <= n_owner]
+    return max(fits, key=lambda r: r["n_owner"]) if fits else None

@@ -16,19 +16,34 @@ from typing import Any
 import numpy as np
 
 from miaudit.errors import ConfigError, DataError
+from miaudit.owner._power import POWER_SIZES, power_at, power_curve
 from miaudit.owner._test import TESTS, OwnerTest, min_p_value, owner_test
+from miaudit.owner.duci import UsageEstimate, estimate_usage, target_resemblance
+from miaudit.results import PseudoTargetScores
 from miaudit.validation import check_number
+
+NO_PSEUDO_TARGETS = (
+    "needs an attack with reference models trained on random halves of the audited "
+    "records (lira or rmia): they are the models whose use of your records is known"
+)
 
 
 @dataclass
 class OwnerAudit:
-    """The answer of an owner audit: the test, the attack that scored the records, and the
-    scores (owner's, reference non-members')."""
+    """The answer of an owner audit: the test, the attack that scored the records, the
+    scores (owner's, reference non-members'), and where the attack has reference models
+    trained on random halves of the records, the fraction used (DUCI) and the test's power
+    against the number of records (each None with the reason in ``*_note`` otherwise)."""
 
     test: OwnerTest
     attack: str
     owner_scores: np.ndarray
     reference_scores: np.ndarray
+    usage: UsageEstimate | None = None
+    usage_note: str | None = None
+    power: list[dict[str, Any]] | None = None
+    power_note: str | None = None
+    resemblance: dict[str, Any] | None = None
 
     def summary(self) -> str:
         t = self.test
@@ -41,10 +56,100 @@ class OwnerAudit:
             f"{self.attack}",
             f"assumptions: {t.assumptions}",
         ]
+        if self.usage is not None:
+            lines.insert(1, f"fraction used (DUCI): {self.usage.sentence()}")
+        caveat = self.power_caveat()
+        if caveat:
+            lines.insert(1, caveat)
+        elif self.resemblance is not None and self.resemblance["mismatch"]:
+            lines.insert(1, self.resemblance["sentence"])
         return "\n".join(lines)
 
+    def power_caveat(self) -> str | None:
+        """For a "no evidence" answer, how often the test finds used records of this many
+        on models like the target; None when it rejected or no power was measured."""
+        if self.test.reject or not self.power:
+            return None
+        if self.resemblance is not None and self.resemblance["mismatch"]:
+            return (
+                "The power measured on the reference models does not carry over: "
+                + self.resemblance["sentence"]
+            )
+        row = power_at(self.power, self.test.n_owner)
+        if row is None:
+            return None
+        k, power = row["n_owner"], row["power"]
+        weak = power < 0.8
+        return (
+            f"On reference models like the target, this test finds {k} used record(s) "
+            f"{100 * power:.0f}% of the time"
+            + (": a 'no evidence' answer says little." if weak else ".")
+        )
+
     def to_dict(self) -> dict[str, Any]:
-        return {"attack": self.attack, **self.test.to_dict()}
+        return {
+            "attack": self.attack,
+            **self.test.to_dict(),
+            "usage": None if self.usage is None else self.usage.to_dict(),
+            "usage_note": self.usage_note,
+            "power": self.power,
+            "power_note": self.power_note,
+            "resemblance": self.resemblance,
+        }
+
+
+def answer_owner(
+    scores: np.ndarray,
+    is_owner: np.ndarray,
+    pseudo: PseudoTargetScores | None,
+    *,
+    attack: str,
+    test: str,
+    alpha: float,
+    seed: int,
+    power_sizes: tuple[int, ...] = POWER_SIZES,
+    owners: int = 200,
+) -> OwnerAudit:
+    """The owner's test on the audited records' scores (``is_owner`` marks the owner's,
+    the rest are reference non-members), with DUCI's fraction used and the test's power
+    curve from the pseudo-targets when the attack has them."""
+    scores = np.asarray(scores, dtype=np.float64)
+    own = np.asarray(is_owner, dtype=bool)
+    result = OwnerAudit(
+        owner_test(scores[own], scores[~own], test=test, alpha=alpha, seed=seed),
+        attack,
+        scores[own],
+        scores[~own],
+    )
+    if pseudo is None:
+        result.usage_note = result.power_note = f"{attack}: {NO_PSEUDO_TARGETS}"
+        return result
+    out_of_ref = ~pseudo.membership[:, ~own]
+    result.resemblance = target_resemblance(scores[~own], pseudo.scores[:, ~own][out_of_ref])
+    try:
+        result.usage = estimate_usage(
+            scores[own],
+            pseudo.scores[:, own],
+            pseudo.membership[:, own],
+            target_nonmember_scores=scores[~own],
+            seed=seed,
+        )
+    except DataError as exc:
+        result.usage_note = str(exc)
+    try:
+        result.power = power_curve(
+            pseudo.scores,
+            pseudo.membership,
+            n_reference=int((~own).sum()),
+            sizes=power_sizes,
+            owners=owners,
+            test=test,
+            alpha=alpha,
+            seed=seed,
+        )
+    except DataError as exc:
+        result.power_note = str(exc)
+    return result
 
 
 def default_attack(reference: Any, population: Any) -> str:
@@ -102,6 +207,7 @@ def owner_audit(
     test: str = "mann_whitney",
     seed: int = 0,
     progress: bool = False,
+    power_sizes: tuple[int, ...] = POWER_SIZES,
 ) -> OwnerAudit:
     """Were the owner's records used to train ``model``? (H0: none was.)
 
@@ -115,6 +221,8 @@ def owner_audit(
         population, reference: the attacker's records and reference-model settings
             (:class:`miaudit.pipeline.ReferenceSettings`), as for :func:`miaudit.audit`.
         alpha, test: the level and the test ("mann_whitney", the default, or "welch").
+        power_sizes: owner sizes of the power curve (simulated owners on the attack's
+            reference models; LiRA and RMIA only).
 
     Raises:
         DataError: overlapping or mismatched groups, or too few reference non-members for
@@ -148,14 +256,19 @@ def owner_audit(
         bootstrap=0,
         progress=progress,
         title="Owner audit",
+        pseudo_targets=True,
     )
     run = result.attacks[0]
     if run.error is not None or run.scores is None:
         raise DataError(f"owner audit: the attack {name} failed: {run.error}")
-    scores = np.asarray(run.scores, dtype=np.float64)
-    return OwnerAudit(
-        owner_test(scores[:m], scores[m:], test=test, alpha=alpha, seed=seed),
-        name,
-        scores[:m],
-        scores[m:],
+    is_owner = np.arange(m + r) < m
+    return answer_owner(
+        run.scores,
+        is_owner,
+        run.pseudo_targets,
+        attack=name,
+        test=test,
+        alpha=alpha,
+        seed=seed,
+        power_sizes=tuple(power_sizes),
     )

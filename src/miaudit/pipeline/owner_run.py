@@ -12,7 +12,9 @@ instead of ``split`` and ``attacks``::
 
 Everything is validated (through the audit config's own checks, before anything trains);
 the audit runs with the owner's records in the members' place; owner.json and owner.html
-(the answer first) are written, with the audit's own files under ``audit/``.
+(the answer first) are written, with the audit's own files under ``audit/``. With LiRA or
+RMIA (reference models on random halves of the records), owner.json also has the fraction
+of the owner's records used (DUCI) and the test's power against the number of records.
 """
 
 from __future__ import annotations
@@ -24,10 +26,10 @@ from typing import Any
 import numpy as np
 
 from miaudit.errors import ConfigError
-from miaudit.owner import TESTS, owner_test
+from miaudit.owner import TESTS
 from miaudit.pipeline._yaml import read_yaml
 from miaudit.pipeline.config import _check_keys, _split_set, parse_config
-from miaudit.pipeline.owner_audit import default_attack
+from miaudit.pipeline.owner_audit import answer_owner, default_attack
 from miaudit.validation import check_number
 
 OWNER_KEYS = {"owner", "reference_nonmembers", "population", "attack", "test", "alpha"}
@@ -111,29 +113,41 @@ def run_owner_config(
         data_dir=data_dir,
         progress=progress,
         overwrite=overwrite,
+        pseudo_targets=True,
     )
     run = result.attacks[0]
     if run.error is not None or run.scores is None:
         raise ConfigError(f"the owner audit's attack {owner['attack']} failed: {run.error}")
-    scores = np.asarray(run.scores, dtype=np.float64)
     member = np.asarray(result.membership, dtype=bool)
-    test = owner_test(
-        scores[member], scores[~member], test=owner["test"], alpha=owner["alpha"], seed=config.seed
+    answer = answer_owner(
+        run.scores,
+        member,
+        run.pseudo_targets,
+        attack=owner["attack"],
+        test=owner["test"],
+        alpha=owner["alpha"],
+        seed=config.seed,
     )
     doc = {
         "kind": "owner",
-        "answer": test.answer(),
-        "attack": owner["attack"],
-        **test.to_dict(),
+        "answer": answer.test.answer(),
+        "power_caveat": answer.power_caveat(),
+        **answer.to_dict(),
         "owner_record_ids": np.asarray(result.record_ids)[member].tolist(),
         "config": owner["raw"],
     }
     html = render_owner_html(
-        test.to_dict(),
-        scores[member],
-        scores[~member],
+        answer.test.to_dict(),
+        answer.owner_scores,
+        answer.reference_scores,
         attack=owner["attack"],
-        answer=test.answer(),
+        answer=answer.test.answer(),
+        usage=doc["usage"],
+        usage_note=answer.usage_note,
+        power=answer.power,
+        power_note=answer.power_note,
+        power_caveat=answer.power_caveat(),
+        resemblance=answer.resemblance,
     )
     write_outputs(
         out,

@@ -35,6 +35,7 @@ def run_config(
     overwrite: bool = False,
     allow_imports: bool | None = None,
     track: bool = True,
+    pseudo_targets: bool = False,
 ) -> AuditResult:
     """Run the audit a configuration describes and, if it names an output, write it there.
 
@@ -57,7 +58,8 @@ def run_config(
     work and the saved audit is logged to it last (:func:`miaudit.tracking.log_audit`); a
     logging failure raises :class:`~miaudit.errors.TrackingError` after the results are
     saved. ``track=False`` leaves tracking to the caller (``miaudit check`` logs the
-    gate's files too).
+    gate's files too). ``pseudo_targets`` is :func:`miaudit.audit`'s (the owner audit's
+    fraction used and power curve).
     """
     if isinstance(config, (str, Path)):
         config = load_config(config, allow_imports=allow_imports)
@@ -100,6 +102,7 @@ def run_config(
         title=config.title
         or f"Membership-inference audit: {config.target.name} on {sets.dataset_name}",
         progress=progress,
+        pseudo_targets=pseudo_targets,
     )
     _record_run(result, sets, applied, train_seconds)
     if config.target.external is not None:

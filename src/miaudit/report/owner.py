@@ -1,5 +1,7 @@
-"""The owner audit's HTML report (issue 13): the answer first, then the p-value, the test,
-its assumptions in words, the scores of the owner's and the reference records."""
+"""The owner audit's HTML report (issue 13): the answer first, then how much of the data
+was used (DUCI, where the attack has reference models), the p-value, the test, whether the
+test could have found the records (its power against the number of records, with the rate
+at which unused owners are wrongly found), the assumptions in words, and the scores."""
 
 from __future__ import annotations
 
@@ -42,6 +44,123 @@ def _scores_figure(owner: np.ndarray, reference: np.ndarray) -> str:
         return _png_uri(fig)
 
 
+def _power_figure(power: list[dict[str, Any]], alpha: float, n_owner: int) -> str:
+    rows = [r for r in power if r.get("power") is not None]
+    k = np.array([r["n_owner"] for r in rows], dtype=float)
+    with mpl.rc_context(_RC):
+        fig = Figure(figsize=(5.2, 3.0), dpi=DPI, layout="constrained")
+        ax = fig.subplots()
+        for key, label, color in (
+            ("power", "owners whose records were used (power)", MEMBER_COLOR),
+            ("null", "owners whose records were not used", NONMEMBER_COLOR),
+        ):
+            rate = np.array([r["power" if key == "power" else "null_rate"] for r in rows])
+            ci = np.array([r[f"{key}_ci"] for r in rows])
+            ax.errorbar(
+                k,
+                rate,
+                yerr=[rate - ci[:, 0], ci[:, 1] - rate],
+                marker="o",
+                ms=4,
+                capsize=3,
+                color=color,
+                label=label,
+            )
+        ax.axhline(alpha, color="grey", ls=":", lw=1, label=f"alpha = {alpha:g}")
+        ax.axvline(n_owner, color="black", ls="--", lw=0.8, label=f"you: {n_owner} records")
+        ax.set_xscale("log")
+        ax.set_xticks(k, [f"{int(v)}" for v in k])
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("owner's records")
+        ax.set_ylabel("share found (test rejects)")
+        ax.legend(fontsize=7)
+        return _png_uri(fig)
+
+
+def _usage_section(usage: dict[str, Any] | None, note: str | None) -> str:
+    if usage is None:
+        return (
+            "<section><h2>How much of your data was used?</h2>"
+            f"<p>Not estimated: {esc(note or 'no reference models')}.</p></section>"
+        )
+    lo, hi = usage["ci"]
+    rows = [
+        (
+            "Estimated fraction used",
+            f'<strong class="mono">{100 * usage["fraction"]:.0f}%</strong> '
+            f"({100 * usage['confidence']:.0f}% interval "
+            f'<span class="mono">{100 * lo:.0f}%</span> to '
+            f'<span class="mono">{100 * hi:.0f}%</span>)',
+        ),
+        (
+            "Your records the attack calls used",
+            f'<span class="mono">{100 * usage["guessed"]:.0f}%</span>',
+        ),
+        (
+            "The attack's error rates",
+            f'finds <span class="mono">{100 * usage["tpr"]:.0f}%</span> of used records '
+            f'and wrongly flags <span class="mono">{100 * usage["fpr"]:.0f}%</span> of unused '
+            f"ones (the latter measured on the {esc(usage['fpr_source'])})",
+        ),
+        ("Reference models used", f'<span class="mono">{usage["n_pseudo_targets"]}</span>'),
+        ("Method", esc(usage["paper"])),
+    ]
+    return (
+        "<section><h2>How much of your data was used?</h2>"
+        + kv_table(rows)
+        + f"<p>{esc(usage['assumptions'])}</p></section>"
+    )
+
+
+def _power_section(
+    power: list[dict[str, Any]] | None, note: str | None, alpha: float, n_owner: int
+) -> str:
+    head = "<section><h2>Could the test have found your records?</h2>"
+    if not power or all(r.get("power") is None for r in power):
+        reason = note or "; ".join(r["reason"] for r in power or [] if r.get("reason"))
+        return head + f"<p>Not measured: {esc(reason or 'no reference models')}.</p></section>"
+    cells = []
+    for r in power:
+        if r.get("power") is None:
+            cells.append(
+                f'<tr><td class="mono">{r["n_owner"]}</td><td colspan="2">'
+                f"{esc(r['reason'])}</td></tr>"
+            )
+            continue
+        p_lo, p_hi = r["power_ci"]
+        n_lo, n_hi = r["null_ci"]
+        cells.append(
+            f'<tr><td class="mono">{r["n_owner"]}</td>'
+            f'<td class="mono">{100 * r["power"]:.0f}% ({100 * p_lo:.0f} to {100 * p_hi:.0f})</td>'
+            f'<td class="mono">{100 * r["null_rate"]:.1f}% ({100 * n_lo:.1f} to '
+            f"{100 * n_hi:.1f})</td></tr>"
+        )
+    owners = next(r["owners"] for r in power if r.get("power") is not None)
+    table = (
+        "<table><thead><tr><th>owner's records</th><th>used owners found (95% interval)</th>"
+        "<th>unused owners wrongly found (95% interval)</th></tr></thead><tbody>"
+        + "".join(cells)
+        + "</tbody></table>"
+    )
+    text = (
+        f"<p>{owners} simulated owners per size, on the attack's reference models (trained "
+        "like the target, with known use of each record; each scored by the attack fitted "
+        "on the others): how often the test says <em>yes</em> when the owner's records were "
+        f"used, and when they were not (this should stay at or below alpha = {alpha:g}).</p>"
+    )
+    return (
+        head
+        + text
+        + figure(
+            _power_figure(power, alpha, n_owner),
+            "the test's power against the number of the owner's records",
+            "Dots: the share of simulated owners the test finds, with 95% intervals.",
+        )
+        + table
+        + "</section>"
+    )
+
+
 def render_owner_html(
     test: dict[str, Any],
     owner_scores: np.ndarray,
@@ -50,8 +169,26 @@ def render_owner_html(
     attack: str,
     answer: str,
     title: str = "Were my records used?",
+    usage: dict[str, Any] | None = None,
+    usage_note: str | None = None,
+    power: list[dict[str, Any]] | None = None,
+    power_note: str | None = None,
+    power_caveat: str | None = None,
+    resemblance: dict[str, Any] | None = None,
 ) -> str:
     verdict = "Yes" if test["reject"] else "No evidence"
+    lead = f'<p class="lead">{esc(answer)}</p>'
+    if power_caveat:
+        lead += f"<p><strong>{esc(power_caveat)}</strong></p>"
+    elif resemblance is not None and resemblance["mismatch"]:
+        lead += f"<p><strong>{esc(resemblance['sentence'])}</strong></p>"
+    if usage is not None:
+        lo, hi = usage["ci"]
+        lead += (
+            f"<p>Estimated share of your records used: <strong>{100 * usage['fraction']:.0f}%"
+            f"</strong> ({100 * usage['confidence']:.0f}% interval {100 * lo:.0f}% to "
+            f"{100 * hi:.0f}%).</p>"
+        )
     rows = [
         (
             "p-value",
@@ -72,8 +209,14 @@ def render_owner_html(
         rows.insert(3, ("Cohen's d", f'<span class="mono">{test["cohens_d"]:.3f}</span>'))
     body = [
         f"<header><h1>{esc(title)}</h1></header>",
-        f'<section><h2>Answer: {esc(verdict)}</h2><p class="lead">{esc(answer)}</p></section>',
+        f"<section><h2>Answer: {esc(verdict)}</h2>{lead}</section>",
         "<section><h2>The test</h2>" + kv_table(rows) + "</section>",
+        _usage_section(usage, usage_note),
+        _power_section(power, power_note, float(test["alpha"]), int(test["n_owner"])),
+        ""
+        if resemblance is None
+        else "<section><h2>Is the target like its reference models?</h2>"
+        f"<p>{esc(resemblance['sentence'])}</p></section>",
         "<section><h2>What the test assumes</h2>"
         f"<p>{esc(test['assumptions'])}</p>"
         "<p>The reference records must be known non-members drawn from the same data as "
