@@ -18,10 +18,17 @@ applies to failed; 5 every threshold holds but tracking failed.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
-from miaudit.errors import IncompleteOutputError, MiauditError, TrackingError, one_line
+from miaudit.errors import (
+    IncompleteOutputError,
+    MiauditError,
+    ServiceUnavailable,
+    TrackingError,
+    one_line,
+)
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
@@ -29,6 +36,7 @@ EXIT_ATTACK_FAILED = 3
 EXIT_OUTPUT_INCOMPLETE = 4
 EXIT_TRACKING_FAILED = 5
 EXIT_THRESHOLD_EXCEEDED = 1
+EXIT_SERVICE_UNAVAILABLE = 6
 EXIT_INTERRUPTED = 130
 
 
@@ -40,6 +48,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return args.func(args)
+    except BrokenPipeError:
+        # the reader went away (`miaudit attacks | head`): not an error of ours; stdout is
+        # pointed at devnull so the interpreter's final flush cannot raise again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except ServiceUnavailable as exc:
+        print(f"miaudit: error: {one_line(exc, MAX_ERROR_CHARS)}", file=sys.stderr)
+        return EXIT_SERVICE_UNAVAILABLE
     except IncompleteOutputError as exc:
         print(f"miaudit: error: {one_line(exc, MAX_ERROR_CHARS)}", file=sys.stderr)
         return EXIT_OUTPUT_INCOMPLETE

@@ -89,3 +89,9 @@ def _bounded_repr(value: object, limit: int) -> str:
     for attr in ("maxlist", "maxtuple", "maxdict", "maxset", "maxfrozenset", "maxdeque"):
         setattr(r, attr, 6)
     return r.repr(value)
+
+
+class ServiceUnavailable(MiauditError):
+    """A service the run depends on (a model's HTTP endpoint) stopped answering mid-run:
+    not bad input; the work so far is kept (answers cached) and a rerun resumes. The CLI
+    exits 6."""

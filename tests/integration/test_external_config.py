@@ -207,3 +207,56 @@ def test_a_label_only_endpoint_config_runs_the_label_only_attacks(trained, tmp_p
     assert saved["queries"]["sent_all_runs"] == server.records == 400 * 3
     assert 0.9 < got.target.train_accuracy <= 1.0
     assert (out / "report.html").exists()
+
+
+def test_an_endpoint_that_stops_answering_exits_6_not_bad_input(trained, tmp_path):
+    """A server that is down is not bad input (exit 2 is 'refused before any model
+    trains'): the CLI exits 6 with one line that says a rerun resumes."""
+    import socket
+    import subprocess
+    import sys
+
+    import yaml
+
+    _, _, listed, _, _ = trained
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    target = {"url": f"http://127.0.0.1:{port}/p", "retries": 0, "timeout_s": 1}
+    cfg = tmp_path / "down.yaml"
+    cfg.write_text(yaml.safe_dump(_config(target, listed, output=str(tmp_path / "o"))))
+    done = subprocess.run(
+        [sys.executable, "-m", "miaudit.cli", "audit", str(cfg), "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 6, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "rerun the audit to resume" in lines[0]
+
+
+def test_a_closed_pipe_is_not_an_error():
+    """``miaudit attacks | head -1``: the reader closes the pipe early; exit 0, no
+    traceback."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        f"{sys.executable} -m miaudit.cli attacks | head -1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        executable="/bin/bash",
+    )
+    assert done.stdout.startswith("attack") and "Traceback" not in done.stderr
+    # `true` exits at once without reading, long before the interpreter starts writing, so
+    # the first write always meets a closed pipe (head -1 may read everything first)
+    piped = subprocess.run(
+        ["bash", "-c", f"set -o pipefail; {sys.executable} -m miaudit.cli attacks | true"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert piped.returncode == 0 and "Traceback" not in piped.stderr, piped.stderr

@@ -1,8 +1,9 @@
-"""The errors of an HTTP target (each a DataError: the CLI prints one line, exits 2)."""
+"""The errors of an HTTP target (each a DataError: the CLI prints one line, exits 2; an
+endpoint that stops answering is also a ServiceUnavailable: exit 6, rerun to resume)."""
 
 from __future__ import annotations
 
-from miaudit.errors import DataError
+from miaudit.errors import DataError, ServiceUnavailable
 from miaudit.targets._wrappers import QueryBudgetExceeded
 
 
@@ -15,6 +16,6 @@ class EndpointError(DataError):
     says (not JSON, wrong shape, wrong number of classes, not probabilities)."""
 
 
-class EndpointUnavailable(EndpointError):
+class EndpointUnavailable(EndpointError, ServiceUnavailable):
     """The endpoint did not answer (down, timing out, HTTP 5xx) after every retry; the
     answers received so far are in the cache, and a rerun resumes from them."""
