@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import difflib
-import importlib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from miaudit.errors import ConfigError, DataError, MiauditError, one_line, short_repr
+from miaudit._code_imports import import_named
+from miaudit.errors import ConfigError, DataError, MiauditError, short_repr
 from miaudit.models._factory import DEVICES, factory_name, is_module_factory, resolve_device
 from miaudit.models._zoo import MODELS, build_torch_module, model_spec, torch_models
 from miaudit.targets import Target
@@ -89,22 +89,7 @@ def import_factory(spec: str, *, allow_imports: bool = True) -> Callable[[], nn.
             f"{where} names code to import and imports from configs are disabled (--no-code or "
             "MIAUDIT_NO_CONFIG_IMPORTS=1); nothing was imported"
         )
-    module_name, _, attr = spec.partition(":")
-    dotted = [module_name, attr]
-    if not all(t and all(p.isidentifier() for p in t.split(".")) for t in dotted):
-        raise ConfigError(f"{where} must look like 'package.module:factory'")
-    try:
-        obj: Any = importlib.import_module(module_name)
-    except ImportError as e:
-        raise ConfigError(f"{where} cannot be imported: {one_line(e)}") from None
-    except Exception as e:  # noqa: BLE001 -- the module's own code failed while importing
-        raise ConfigError(
-            f"{where}: importing {module_name!r} failed: {type(e).__name__}: {one_line(e)}"
-        ) from None
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise ConfigError(f"{where}: {module_name!r} has no attribute {attr!r}")
-        obj = getattr(obj, part)
+    obj = import_named(spec, where=where, shape="package.module:factory")
     if not is_module_factory(obj):
         raise ConfigError(f"{where} is not callable; a module factory returns a torch.nn.Module")
     return obj

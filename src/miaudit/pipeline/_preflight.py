@@ -18,13 +18,13 @@
 from __future__ import annotations
 
 import functools
-import importlib
 import inspect
 import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from miaudit.errors import ConfigError, one_line, short_repr
+from miaudit._code_imports import import_named
+from miaudit.errors import ConfigError, short_repr
 from miaudit.pipeline._import_policy import ENV_NO_IMPORTS, imports_allowed
 from miaudit.resources import bootstrap_bytes, outputs_bytes, random_queries_bytes, require_memory
 
@@ -59,28 +59,9 @@ def import_train_fn(spec: str, *, allow_imports: bool | None = None) -> Callable
             f"(--no-code or {ENV_NO_IMPORTS}=1); nothing was imported: remove "
             "reference.train_fn, or run without --no-code if you trust this config"
         )
-    module_name, _, attr = spec.partition(":")
-    if not _dotted(module_name) or not _dotted(attr):
-        raise ConfigError(f"{where} must look like 'package.module:function'")
-    try:
-        obj: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(f"{where} cannot be imported: {one_line(exc)}") from None
-    except Exception as exc:  # noqa: BLE001 -- the module's own code failed while importing
-        raise ConfigError(
-            f"{where}: importing {module_name!r} failed: {type(exc).__name__}: {one_line(exc)}"
-        ) from None
-    for name in attr.split("."):
-        try:
-            obj = getattr(obj, name)
-        except AttributeError:
-            raise ConfigError(f"{where}: {module_name!r} has no attribute {attr!r}") from None
+    obj = import_named(spec, where=where, shape="package.module:function")
     check_train_fn(obj, where)
     return obj
-
-
-def _dotted(text: str) -> bool:
-    return bool(text) and all(part.isidentifier() for part in text.split("."))
 
 
 def check_train_fn(fn: Any, where: str = "train_fn") -> None:
