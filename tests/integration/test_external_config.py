@@ -195,10 +195,18 @@ def test_a_label_only_endpoint_config_runs_the_label_only_attacks(trained, tmp_p
         with pytest.raises(ConfigError, match="'loss' needs the target's probability outputs"):
             run_config(_config(target, listed), progress=False)
         assert server.requests == 0
-        attacks = [{"name": "augmentation", "n_augmentations": 2}]
+        attacks = ["gap", {"name": "augmentation", "n_augmentations": 2}]
         out = tmp_path / "labels"
         got = run_config(_config(target, listed, attacks=attacks), output=out, progress=False)
-    (result,) = got.attacks
+    gap, result = got.attacks
+    # the gap attack reads the predicted label only (Yeom et al.'s baseline is label-only):
+    # it runs here, from the labels already fetched for the accuracies, and scores each
+    # record's correctness exactly as the model itself does
+    assert gap.error is None, gap.error
+    audited = np.concatenate([split.members, split.nonmembers])
+    x64 = x.astype(np.float64)
+    right = (model.predict(x64[audited]) == y[audited]).astype(float)
+    np.testing.assert_array_equal(gap.scores, right)
     assert result.error is None, result.error
     assert result.queries_per_record == 3
     saved = json.loads((out / "results.json").read_text())

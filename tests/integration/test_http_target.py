@@ -127,11 +127,13 @@ def test_a_label_only_endpoint_is_audited_with_the_label_only_attacks(problem, o
     assert q["by_attack"]["shared"]["declared"] == 160  # the labels of the audited records
     # the plain view of each record is cached from the shared step; 4 noisy views are new
     assert q["this_run"]["sent"] == sent == 160 * 5
-    # "attacks: all" on a label-only target: the label-only attacks that need no recipe
+    # "attacks: all" on a label-only target: the label-only attacks that need no recipe,
+    # and the gap attack (it reads the predicted label only)
     offer = Offer(recipe=False, parameters=False, probabilities=False)
     assert [name for name, _ in resolve_attacks("all", offer=offer)] == [
         "augmentation",
         "boundary_distance",
+        "gap",
     ]
 
 

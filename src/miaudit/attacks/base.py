@@ -259,6 +259,9 @@ class Needs:
         reads: which outputs of its reference models it reads (:class:`Reads`); None (an
             attack that does not say) reads everything. Every built-in attack with reference
             models declares it (a contract test checks).
+        labels_suffice: scoring reads only the predicted label of the target's outputs (the
+            gap attack): it also runs on a label-only or top-k target, whose outputs are
+            then the one-hot predicted labels (every other outputs attack is refused there).
 
     ``population_data`` and ``recipe`` may be a :class:`When`: :meth:`Attack.needs` decides
     them for an attack's parameters.
@@ -272,6 +275,7 @@ class Needs:
     random_queries: bool = False
     params: tuple[str, ...] = ()
     reads: Reads | None = None
+    labels_suffice: bool = False
 
     @property
     def parameters(self) -> bool:
@@ -302,7 +306,8 @@ class Needs:
     def missing(self, offer: Offer) -> list[str]:
         """What of these (decided) needs ``offer`` lacks, as phrases for an error."""
         out = []
-        reads_outputs = self.access == "outputs" or self.population or self.random_queries
+        scores_outputs = self.access == "outputs" and not self.labels_suffice
+        reads_outputs = scores_outputs or self.population or self.random_queries
         if reads_outputs and not offer.probabilities:
             out.append(
                 "the target's probability outputs (this target answers labels only; "

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from miaudit.attacks.base import Attack, AttackerKnowledge, ThreatModel, register_attack
+from miaudit.attacks.base import Attack, AttackerKnowledge, Needs, ThreatModel, register_attack
 from miaudit.kinds import CLASSIFIER, SignalThreshold
 from miaudit.outputs import ModelOutputs
 
@@ -31,6 +31,8 @@ class GapAttack(Attack):
         needs_architecture=False,
         paper=YEOM,
     )
+    #: it reads the predicted label only, so it runs on label-only targets too
+    requires: ClassVar[Needs] = Needs(labels_suffice=True)
 
     def fit(self, knowledge: AttackerKnowledge) -> GapAttack:
         super().fit(knowledge)

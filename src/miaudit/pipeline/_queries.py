@@ -19,9 +19,10 @@ _CHUNK_BYTES = 1 << 24
 class Queried:
     """The target's outputs on the audited records (members first) and its accuracies.
 
-    ``audited`` is None for a target without probabilities (a label-only or top-k API):
-    its accuracies come from its labels, and only label-only attacks, which query it
-    themselves, run on it (the others are refused before any query).
+    For a target without probabilities (a label-only or top-k API), ``audited`` holds its
+    predicted labels as one-hot probability vectors: read only by attacks whose scoring
+    needs the label alone (``Needs.labels_suffice``, the gap attack); label-only attacks
+    query the target themselves, and every other attack is refused before any query.
     """
 
     audited: ModelOutputs | None
@@ -48,13 +49,21 @@ def query_target(target: Target, inputs: Inputs, augment: Any) -> Queried:
 
 
 def _query_labels(target: Target, inputs: Inputs) -> Queried:
-    """A label-only target's accuracies on the members and the non-members."""
-    train_accuracy = float(np.mean(target.predict_labels(inputs.x_in) == inputs.y_in))
-    test_accuracy = float(np.mean(target.predict_labels(inputs.x_out) == inputs.y_out))
+    """A label-only target's labels on the members and the non-members (one query each),
+    as one-hot outputs, and its accuracies."""
+    label_in = np.asarray(target.predict_labels(inputs.x_in))
+    label_out = np.asarray(target.predict_labels(inputs.x_out))
+    train_accuracy = float(np.mean(label_in == inputs.y_in))
+    test_accuracy = float(np.mean(label_out == inputs.y_out))
     membership = np.concatenate(
         [np.ones(len(inputs.y_in), bool), np.zeros(len(inputs.y_out), bool)]
     )
-    return Queried(None, membership, train_accuracy, test_accuracy)
+    labels = np.concatenate([label_in, label_out]).astype(np.int64)
+    y = np.concatenate([inputs.y_in, inputs.y_out]).astype(np.int64)
+    classes = max(int(target.num_classes), int(labels.max()) + 1, int(y.max()) + 1)
+    one_hot = np.zeros((labels.size, classes))
+    one_hot[np.arange(labels.size), labels] = 1.0
+    return Queried(ModelOutputs(probs=one_hot, y=y), membership, train_accuracy, test_accuracy)
 
 
 def target_outputs(target: Target, x: np.ndarray, y: np.ndarray, augment: Any) -> ModelOutputs:
