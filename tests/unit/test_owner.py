@@ -177,3 +177,22 @@ def test_owner_audit_with_reference_models_estimates_the_fraction_and_the_power(
     )
     assert plain.usage is None and "lira or rmia" in plain.usage_note
     assert plain.power is None and plain.power_note
+
+
+def test_the_default_attack_on_a_label_only_target_is_label_only():
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+
+    from miaudit.pipeline.owner_audit import default_attack
+    from miaudit.targets import LabelOnlyTarget, as_target
+
+    assert default_attack(None, None, labels_only=True) == "augmentation"
+    assert default_attack(object(), object(), labels_only=True) == "boundary_distance"
+    x, y = load_digits(return_X_y=True)
+    model = LogisticRegression(max_iter=500).fit(x[:400], y[:400])
+    got = owner_audit(
+        LabelOnlyTarget(as_target(model)),
+        owner=(x[:20], y[:20]),
+        reference_nonmembers=(x[1000:1300], y[1000:1300]),
+    )
+    assert got.attack == "augmentation" and 0 <= got.test.p_value <= 1

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from miaudit.errors import ConfigError, DataError
+from miaudit.errors import ConfigError, DataError, MiauditError
 from miaudit.owner._power import POWER_SIZES, power_at, power_curve
 from miaudit.owner._test import TESTS, OwnerTest, min_p_value, owner_test
 from miaudit.owner.duci import UsageEstimate, estimate_usage, target_resemblance
@@ -152,9 +152,14 @@ def answer_owner(
     return result
 
 
-def default_attack(reference: Any, population: Any) -> str:
+def default_attack(reference: Any, population: Any, *, labels_only: bool = False) -> str:
     """The strongest calibrated attack the audit can run: RMIA with reference models and
-    population records, LiRA with reference models only, else the loss attack."""
+    population records, LiRA with reference models only, else the loss attack. On a target
+    that answers labels only: boundary_distance (Choquette-Choo et al. 2021, the strongest
+    label-only attack in BENCHMARKS.md; it starts from population records) with population
+    records, else augmentation."""
+    if labels_only:
+        return "boundary_distance" if population is not None else "augmentation"
     if reference is not None and population is not None:
         return "rmia"
     if reference is not None:
@@ -243,7 +248,16 @@ def owner_audit(
         )  # raises, naming the need
     if test == "welch" and (m < 2 or r < 2):
         raise DataError("the Welch t-test needs at least 2 owner and 2 reference records")
-    spec = attack if attack is not None else default_attack(reference, population)
+    if attack is None:
+        from miaudit.targets import as_target
+
+        try:
+            labels_only = "probabilities" not in as_target(model).capabilities
+        except MiauditError:  # audit() names the problem with the model below
+            labels_only = False
+        spec: str | dict[str, Any] = default_attack(reference, population, labels_only=labels_only)
+    else:
+        spec = attack
     name = spec if isinstance(spec, str) else str(spec.get("name"))
     result = audit(
         model,

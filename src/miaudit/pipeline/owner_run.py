@@ -66,7 +66,11 @@ def parse_owner_config(raw: Any, *, source: str = "config") -> tuple[Any, dict[s
         raw.get("alpha", 0.05), f"{source}: 'alpha'", low=0, high=1, closed="neither"
     )
     reference_settings = raw.get("reference")
-    attack = raw.get("attack") or default_attack(reference_settings, raw.get("population") or None)
+    target = raw["target"] if isinstance(raw["target"], dict) else {}
+    labels_only = target.get("output") in ("labels", "top_k")
+    attack = raw.get("attack") or default_attack(
+        reference_settings, raw.get("population") or None, labels_only=labels_only
+    )
     audit_raw = {k: v for k, v in raw.items() if k in AUDIT_KEYS}
     audit_raw["split"] = {
         "members": list(owner) if isinstance(owner, tuple) else owner,
