@@ -116,6 +116,8 @@ def run(work: Path, seeds: int) -> dict:
                         "paper_raw": paper.raw,
                         "paper_ci": list(paper.ci),
                         "paper_fpr": paper.fpr,
+                        "threshold_p": ans.threshold_test.p_value,
+                        "threshold_reject": ans.threshold_test.reject,
                         "mismatch": ans.resemblance["mismatch"],
                         "ks": ans.resemblance["ks_statistic"],
                         "seconds": time.perf_counter() - start,
@@ -127,9 +129,9 @@ def run(work: Path, seeds: int) -> dict:
 
 def table(rows: list[dict]) -> str:
     out = [
-        "| attack | fraction used | owner test rejects | DUCI estimate (mean, range) | "
-        "95% interval covers | mean width | paper's estimator (mean) | covers |",
-        "|---|---|---|---|---|---|---|---|",
+        "| attack | fraction used | rank test rejects | threshold test rejects | DUCI estimate "
+        "(mean, range) | 95% interval covers | mean width | paper's estimator (mean) | covers |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for attack in ("lira", "rmia"):
         for fraction in FRACTIONS:
@@ -142,8 +144,10 @@ def table(rows: list[dict]) -> str:
             paper = np.array([r["paper_raw"] for r in cell])
             pcover = sum(r["paper_ci"][0] <= r["true_fraction"] <= r["paper_ci"][1] for r in cell)
             rejects = sum(r["reject"] for r in cell)
+            counted = sum(r.get("threshold_reject", False) for r in cell)
             out.append(
-                f"| `{attack}` | {fraction:g} | {rejects}/{len(cell)} | {est.mean():.3f} "
+                f"| `{attack}` | {fraction:g} | {rejects}/{len(cell)} | {counted}/{len(cell)} | "
+                f"{est.mean():.3f} "
                 f"({est.min():.2f} to {est.max():.2f}) | {cover}/{len(cell)} | {width:.2f} | "
                 f"{paper.mean():.3f} | {pcover}/{len(cell)} |"
             )

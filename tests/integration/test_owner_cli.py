@@ -105,6 +105,9 @@ def test_with_reference_models_the_report_has_the_fraction_used_and_the_power(sa
     assert usage is not None and 0 <= usage["ci"][0] <= usage["fraction"] <= usage["ci"][1] <= 1
     assert usage["ci"][1] > 0.3 and usage["n_pseudo_targets"] == 4
     assert usage["fpr_source"] == "target"
+    th = doc["threshold_test"]
+    assert th["n_owner"] == 30 and th["threshold"] == usage["threshold"]
+    assert 0 < th["p_value"] <= 1
     sizes = [row["n_owner"] for row in doc["power"]]
     assert sizes == [1, 2, 5, 10, 20, 50]
     measured = [row for row in doc["power"] if row["power"] is not None]

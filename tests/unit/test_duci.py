@@ -239,3 +239,34 @@ def test_resemblance_flags_a_target_that_scores_unlike_its_references():
     shifted = target_resemblance(rng.normal(0.6, 1, size=300), pseudo)
     assert not alike["mismatch"] and shifted["mismatch"]
     assert "not trained like them" in shifted["sentence"]
+
+
+def test_threshold_test_is_fisher_and_valid_under_exchangeability():
+    from miaudit.owner._threshold_test import threshold_test
+
+    own = np.array([3.0, 0.1, 2.5, -1.0])
+    ref = np.array([0.0, 0.2, -0.5, 1.5, 0.3, -2.0])
+    got = threshold_test(own, ref, 1.0)
+    want = stats.fisher_exact([[2, 2], [1, 5]], alternative="greater").pvalue
+    assert got.owner_above == 2 and got.reference_above == 1
+    assert got.p_value == pytest.approx(want, rel=1e-12)
+    # exchangeable owners (a fixed threshold, scores from one distribution): rejected at
+    # most alpha within the Clopper-Pearson interval of 1,000 independent trials; Fisher's
+    # test is conservative with discrete counts, so the rate is usually well below 0.05
+    rng = np.random.default_rng(8)
+    rejected = sum(
+        threshold_test(rng.normal(size=20), rng.normal(size=200), 1.5).reject
+        for _ in range(1000)
+    )
+    lo, _ = stats.binomtest(rejected, 1000).proportion_ci(0.95, method="exact")
+    assert lo <= 0.05
+    # and a few used records among many are found: 5 of 100 with a strong signal
+    hits = sum(
+        threshold_test(
+            np.r_[rng.normal(4, 1, 5), rng.normal(size=95)], rng.normal(size=400), 2.5
+        ).reject
+        for _ in range(200)
+    )
+    assert hits > 100
+    with pytest.raises(DataError, match="finite"):
+        threshold_test(own, ref, float("nan"))

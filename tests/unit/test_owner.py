@@ -167,6 +167,7 @@ def test_owner_audit_with_reference_models_estimates_the_fraction_and_the_power(
     assert got.test.reject
     assert got.usage is not None and got.usage.n_pseudo_targets == 8
     assert got.usage.ci[1] >= 0.6 and got.usage.fraction > 0.4
+    assert got.threshold_test is not None and got.threshold_test.reject
     assert [row["n_owner"] for row in got.power] == [1, 50]
     assert got.power[1]["power"] > 0.8 and got.power[1]["null_ci"][0] <= 0.05
     d = got.to_dict()

@@ -18,6 +18,7 @@ import numpy as np
 from miaudit.errors import ConfigError, DataError, MiauditError
 from miaudit.owner._power import POWER_SIZES, power_at, power_curve
 from miaudit.owner._test import TESTS, OwnerTest, min_p_value, owner_test
+from miaudit.owner._threshold_test import ThresholdTest, threshold_test
 from miaudit.owner.duci import UsageEstimate, estimate_usage, target_resemblance
 from miaudit.results import PseudoTargetScores
 from miaudit.validation import check_number
@@ -44,6 +45,7 @@ class OwnerAudit:
     power: list[dict[str, Any]] | None = None
     power_note: str | None = None
     resemblance: dict[str, Any] | None = None
+    threshold_test: ThresholdTest | None = None
 
     def summary(self) -> str:
         t = self.test
@@ -58,6 +60,13 @@ class OwnerAudit:
         ]
         if self.usage is not None:
             lines.insert(1, f"fraction used (DUCI): {self.usage.sentence()}")
+        if self.threshold_test is not None:
+            th = self.threshold_test
+            lines.append(
+                f"second test (threshold, Fisher exact): {th.owner_above}/{th.n_owner} of your "
+                f"records vs {th.reference_above}/{th.n_reference} reference records above "
+                f"the reference models' threshold, p = {th.p_value:.4g}"
+            )
         caveat = self.power_caveat()
         if caveat:
             lines.insert(1, caveat)
@@ -95,6 +104,9 @@ class OwnerAudit:
             "power": self.power,
             "power_note": self.power_note,
             "resemblance": self.resemblance,
+            "threshold_test": None
+            if self.threshold_test is None
+            else self.threshold_test.to_dict(),
         }
 
 
@@ -136,6 +148,11 @@ def answer_owner(
         )
     except DataError as exc:
         result.usage_note = str(exc)
+    else:
+        # the threshold is DUCI's, chosen on the pseudo-targets only: the test stays exact
+        result.threshold_test = threshold_test(
+            scores[own], scores[~own], result.usage.threshold, alpha=alpha
+        )
     try:
         result.power = power_curve(
             pseudo.scores,

@@ -152,6 +152,7 @@ def run_owner_config(
         power_note=answer.power_note,
         power_caveat=answer.power_caveat(),
         resemblance=answer.resemblance,
+        threshold=doc["threshold_test"],
     )
     write_outputs(
         out,

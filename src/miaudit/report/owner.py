@@ -175,6 +175,7 @@ def render_owner_html(
     power_note: str | None = None,
     power_caveat: str | None = None,
     resemblance: dict[str, Any] | None = None,
+    threshold: dict[str, Any] | None = None,
 ) -> str:
     verdict = "Yes" if test["reject"] else "No evidence"
     lead = f'<p class="lead">{esc(answer)}</p>'
@@ -207,6 +208,18 @@ def render_owner_html(
     ]
     if test.get("cohens_d") is not None:
         rows.insert(3, ("Cohen's d", f'<span class="mono">{test["cohens_d"]:.3f}</span>'))
+    if threshold is not None:
+        rows.append(
+            (
+                "A second test: counting",
+                f"{threshold['owner_above']} of your {threshold['n_owner']} records and "
+                f"{threshold['reference_above']} of {threshold['n_reference']} reference "
+                "records score above the threshold chosen on the reference models; one-sided "
+                f'Fisher exact p = <span class="mono">{threshold["p_value"]:.4g}</span>. '
+                f"{esc(threshold['assumptions'])} The answer above is the rank test's, the "
+                "test chosen before seeing the data.",
+            )
+        )
     body = [
         f"<header><h1>{esc(title)}</h1></header>",
         f"<section><h2>Answer: {esc(verdict)}</h2>{lead}</section>",
