@@ -46,6 +46,7 @@ from scipy import stats
 from miaudit.aggregate._base import AggregateAttack
 from miaudit.aggregate.homer import HomerAttack
 from miaudit.errors import ConfigError, DataError
+from miaudit.owner._empirical import empirical_p_values
 from miaudit.validation import check_number
 
 Method = Literal["empirical", "homer_t"]
@@ -69,21 +70,6 @@ ASSUMPTIONS = {
         "zero or below. When features are correlated the p-values are too small."
     ),
 }
-
-
-def empirical_p_values(observed: ArrayLike, null: ArrayLike) -> np.ndarray:
-    """(1 + #{null >= observed}) / (1 + n_null) for each observed statistic, float64.
-
-    Exact under exchangeability of each observed value with the null values (see the
-    module docstring); ties count against the observed value."""
-    obs = np.asarray(observed, dtype=np.float64).ravel()
-    ref = np.sort(np.asarray(null, dtype=np.float64).ravel())
-    if ref.size == 0:
-        raise DataError("the null distribution is empty: pass reference records not in the cohort")
-    if not (np.all(np.isfinite(obs)) and np.all(np.isfinite(ref))):
-        raise DataError("statistics contain NaN or inf")
-    at_least = ref.size - np.searchsorted(ref, obs, side="left")
-    return (1.0 + at_least) / (1.0 + ref.size)
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ import numpy as np
 
 from miaudit.errors import ConfigError, DataError
 from miaudit.metrics import evaluate_scores
+from miaudit.owner._empirical import empirical_p_values
 from miaudit.reference import ReferencePlan, train_references
 from miaudit.reference._plan import model_seeds
 from miaudit.reference._threads import torch_threads
@@ -64,20 +65,6 @@ CLASSIFIERS = ("logistic", "linear_svm")
 NULLS = ("reference_users", "shadow_out")
 #: folds (by shadow user) of the cross-fitted shadow-out null
 NULL_FOLDS = 5
-
-
-def empirical_p_values(scores: Any, null: Any) -> np.ndarray:
-    """float64 p-values (1 + #{null >= s}) / (1 + n_null) of each score ``s`` (higher = more
-    member-like) against the ``null`` scores: valid (P(p <= a) <= a) when a score is
-    exchangeable with the null ones under H0."""
-    s = np.asarray(scores, dtype=np.float64)
-    z = np.sort(np.asarray(null, dtype=np.float64).ravel())
-    if z.size == 0:
-        raise DataError("no null scores to compute p-values from")
-    if not (np.all(np.isfinite(s)) and np.all(np.isfinite(z))):
-        raise DataError("scores or null scores have NaN or inf")
-    at_least = z.size - np.searchsorted(z, s, side="left")
-    return (1.0 + at_least) / (1.0 + z.size)
 
 
 @dataclass(frozen=True)
