@@ -152,7 +152,9 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "owner", help="a data owner's test: were these records used to train the model?"
     )
-    p.add_argument("config", help="YAML config (dataset, target, owner, reference_nonmembers)")
+    p.add_argument(
+        "config", help="YAML config (dataset or text, target, owner, reference_nonmembers)"
+    )
     p.add_argument("--output", help="output directory (overrides the config's 'output')")
     p.add_argument("--data-dir", help="data directory (default: $MIAUDIT_DATA)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")

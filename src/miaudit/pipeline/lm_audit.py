@@ -554,6 +554,32 @@ def _records(config: Any, data_dir: str | None) -> TextRecords:
     return records
 
 
+def config_split(config: Any, records: TextRecords) -> LMSplit:
+    """The split a validated LM config asks for: drawn from counts, or listed indices."""
+    s = config.split
+    if isinstance(s["members"], int):
+        return split_records(
+            records,
+            members=s["members"],
+            nonmembers=s["nonmembers"],
+            population=s["population"],
+            by=s["by"],
+            seed=config.seed,
+        )
+    from miaudit.data.split import read_index_list
+
+    def indices(value: Any, what: str) -> Any:
+        return value if isinstance(value, int) else read_index_list(value, what=what)
+
+    return split_listed(
+        records,
+        members=indices(s["members"], "split.members"),
+        nonmembers=indices(s["nonmembers"], "split.nonmembers"),
+        population=s["population"],
+        seed=config.seed,
+    )
+
+
 def run_lm_config(
     config: Any,
     *,
@@ -561,9 +587,11 @@ def run_lm_config(
     data_dir: str | None = None,
     progress: bool = True,
     overwrite: bool = False,
+    records: TextRecords | None = None,
 ) -> AuditResult:
     """Run a validated :class:`~miaudit.pipeline.lm_config.LMAuditConfig` and write
-    results.json, scores.csv and report.html into ``output`` (checked before any work)."""
+    results.json, scores.csv and report.html into ``output`` (checked before any work).
+    ``records``: the config's text records when the caller has read them already."""
     from miaudit.pipeline.output import OUTPUT_FILES, prepare_output_dir, save_result
 
     identity_config = {k: v for k, v in config.raw.items() if k != "output"}
@@ -573,30 +601,8 @@ def run_lm_config(
         files=OUTPUT_FILES,
         overwrite=overwrite,
     )
-    records = _records(config, data_dir)
-    s = config.split
-    if isinstance(s["members"], int):
-        split = split_records(
-            records,
-            members=s["members"],
-            nonmembers=s["nonmembers"],
-            population=s["population"],
-            by=s["by"],
-            seed=config.seed,
-        )
-    else:
-        from miaudit.data.split import read_index_list
-
-        def indices(value: Any, what: str) -> Any:
-            return value if isinstance(value, int) else read_index_list(value, what=what)
-
-        split = split_listed(
-            records,
-            members=indices(s["members"], "split.members"),
-            nonmembers=indices(s["nonmembers"], "split.nonmembers"),
-            population=s["population"],
-            seed=config.seed,
-        )
+    records = _records(config, data_dir) if records is None else records
+    split = config_split(config, records)
     settings = LMReferenceSettings(**config.reference)
     target = recipe = None
     if config.hf is not None:

@@ -15,6 +15,10 @@ the audit runs with the owner's records in the members' place; owner.json and ow
 (the answer first) are written, with the audit's own files under ``audit/``. With LiRA or
 RMIA (reference models on random halves of the records), owner.json also has the fraction
 of the owner's records used (DUCI) and the test's power against the number of records.
+
+A config with a ``text:`` section audits a language model instead (a saved Hugging Face
+directory, ``target: {hf: dir}``; the indices point into the text records): see
+:mod:`miaudit.pipeline.owner_lm`.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from miaudit.errors import ConfigError
-from miaudit.owner import TESTS
+from miaudit.owner import TESTS, min_p_value
 from miaudit.pipeline._yaml import read_yaml
 from miaudit.pipeline.config import _check_keys, _split_set, parse_config
 from miaudit.pipeline.owner_audit import answer_owner, default_attack
@@ -37,10 +41,46 @@ AUDIT_KEYS = {"title", "dataset", "target", "reference", "seed", "output", "eval
 FILES = ("owner.json", "owner.html")
 
 
+def _test_settings(raw: dict[str, Any], source: str) -> tuple[str, float]:
+    test = raw.get("test", "mann_whitney")
+    if test not in TESTS:
+        raise ConfigError(f"{source}: 'test' must be one of {', '.join(TESTS)}, got {test!r}")
+    alpha = check_number(
+        raw.get("alpha", 0.05), f"{source}: 'alpha'", low=0, high=1, closed="neither"
+    )
+    return str(test), float(alpha)
+
+
+def check_reachable(n_owner: int, n_reference: int, test: str, alpha: float, source: str) -> None:
+    """Refuse, before anything trains, groups too small for the test to reject at ``alpha``
+    (the rank test's smallest p-value is 1 / C(m + r, m), :func:`miaudit.owner.min_p_value`)."""
+    if test == "welch" and (n_owner < 2 or n_reference < 2):
+        raise ConfigError(
+            f"{source}: the Welch t-test needs at least 2 owner and 2 reference records (got "
+            f"{n_owner} and {n_reference}); use the rank test (mann_whitney)"
+        )
+    if test == "mann_whitney" and min_p_value(n_owner, n_reference) > alpha:
+        need = next(k for k in range(1, 10**7) if min_p_value(n_owner, k) <= alpha)
+        raise ConfigError(
+            f"{source}: with {n_owner} owner record(s) the rank test needs at least {need} "
+            f"reference non-members to reach alpha = {alpha:g} (there are {n_reference}: its "
+            f"smallest p-value is {min_p_value(n_owner, n_reference):.3g})"
+        )
+
+
 def parse_owner_config(raw: Any, *, source: str = "config") -> tuple[Any, dict[str, Any]]:
-    """The audit config the owner config stands for, and the owner's settings."""
+    """The audit config the owner config stands for, and the owner's settings; for a config
+    with a ``text:`` section (a language model) an
+    :class:`~miaudit.pipeline.lm_config.LMAuditConfig`
+    (:func:`miaudit.pipeline.owner_lm.parse_lm_owner_config`)."""
+    from miaudit.pipeline.lm_config import is_lm_config
+    from miaudit.pipeline.owner_lm import parse_lm_owner_config
+
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: the configuration must be a mapping of keys to values")
+    test, alpha = _test_settings(raw, source)
+    if is_lm_config(raw):
+        return parse_lm_owner_config(raw, source=source, test=test, alpha=alpha)
     _check_keys(raw, OWNER_KEYS | AUDIT_KEYS, source)
     for key in ("owner", "reference_nonmembers", "dataset", "target"):
         if key not in raw:
@@ -59,12 +99,8 @@ def parse_owner_config(raw: Any, *, source: str = "config") -> tuple[Any, dict[s
                 f"{source}: the owner's records and the reference non-members share record "
                 f"{shared[0]}; the reference records must be known non-members"
             )
-    test = raw.get("test", "mann_whitney")
-    if test not in TESTS:
-        raise ConfigError(f"{source}: 'test' must be one of {', '.join(TESTS)}, got {test!r}")
-    alpha = check_number(
-        raw.get("alpha", 0.05), f"{source}: 'alpha'", low=0, high=1, closed="neither"
-    )
+    if isinstance(owner, tuple) and isinstance(reference, tuple):
+        check_reachable(len(owner), len(reference), test, alpha, source)
     reference_settings = raw.get("reference")
     target = raw["target"] if isinstance(raw["target"], dict) else {}
     labels_only = target.get("output") in ("labels", "top_k")
@@ -90,7 +126,7 @@ def parse_owner_config(raw: Any, *, source: str = "config") -> tuple[Any, dict[s
             "benchmarks/owner_power.py"
         )
     name = attack if isinstance(attack, str) else attack.get("name")
-    return config, {"test": test, "alpha": float(alpha), "attack": str(name), "raw": raw}
+    return config, {"test": test, "alpha": alpha, "attack": str(name), "raw": raw}
 
 
 def run_owner_config(
@@ -103,6 +139,7 @@ def run_owner_config(
 ) -> dict[str, Any]:
     """Run an owner config; returns owner.json's content."""
     from miaudit.pipeline import run_config
+    from miaudit.pipeline.lm_config import LMAuditConfig
     from miaudit.pipeline.output import prepare_output_dir, write_outputs
     from miaudit.report.owner import render_owner_html
 
@@ -110,15 +147,29 @@ def run_owner_config(
     out = output or config.output
     if out is None:
         raise ConfigError("no output directory: set 'output' in the config or pass --output")
-    prepare_output_dir(out, identity=None, files=FILES)
-    result = run_config(
-        config,
-        output=str(Path(out) / "audit"),
-        data_dir=data_dir,
-        progress=progress,
-        overwrite=overwrite,
-        pseudo_targets=True,
-    )
+    if isinstance(config, LMAuditConfig):
+        from miaudit.pipeline.owner_lm import LM_NO_PSEUDO_TARGETS, run_lm_owner
+
+        result, owner_ids = run_lm_owner(
+            config,
+            owner,
+            out,
+            source=str(path),
+            data_dir=data_dir,
+            progress=progress,
+            overwrite=overwrite,
+        )
+    else:
+        prepare_output_dir(out, identity=None, files=FILES)
+        result = run_config(
+            config,
+            output=str(Path(out) / "audit"),
+            data_dir=data_dir,
+            progress=progress,
+            overwrite=overwrite,
+            pseudo_targets=True,
+        )
+        owner_ids = np.asarray(result.record_ids)[np.asarray(result.membership, dtype=bool)]
     run = result.attacks[0]
     if run.error is not None or run.scores is None:
         raise ConfigError(f"the owner audit's attack {owner['attack']} failed: {run.error}")
@@ -126,18 +177,21 @@ def run_owner_config(
     answer = answer_owner(
         run.scores,
         member,
-        run.pseudo_targets,
+        getattr(run, "pseudo_targets", None),
         attack=owner["attack"],
         test=owner["test"],
         alpha=owner["alpha"],
         seed=config.seed,
     )
+    if isinstance(config, LMAuditConfig):
+        answer.usage_note = answer.power_note = f"{owner['attack']}: {LM_NO_PSEUDO_TARGETS}"
     doc = {
         "kind": "owner",
+        "target_kind": "language model" if isinstance(config, LMAuditConfig) else "classifier",
         "answer": answer.test.answer(),
         "power_caveat": answer.power_caveat(),
         **answer.to_dict(),
-        "owner_record_ids": np.asarray(result.record_ids)[member].tolist(),
+        "owner_record_ids": owner_ids.tolist(),
         "config": owner["raw"],
     }
     html = render_owner_html(
