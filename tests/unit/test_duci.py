@@ -255,8 +255,7 @@ def test_threshold_test_is_fisher_and_valid_under_exchangeability():
     # test is conservative with discrete counts, so the rate is usually well below 0.05
     rng = np.random.default_rng(8)
     rejected = sum(
-        threshold_test(rng.normal(size=20), rng.normal(size=200), 1.5).reject
-        for _ in range(1000)
+        threshold_test(rng.normal(size=20), rng.normal(size=200), 1.5).reject for _ in range(1000)
     )
     lo, _ = stats.binomtest(rejected, 1000).proportion_ci(0.95, method="exact")
     assert lo <= 0.05

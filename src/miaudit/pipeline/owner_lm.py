@@ -172,9 +172,9 @@ def run_lm_owner(
 ) -> tuple[Any, np.ndarray]:
     """Check the indices against the records, then run the LM audit into ``out/audit``;
     returns its :class:`~miaudit.results.AuditResult` and the owner's record indices."""
+    from miaudit.pipeline._owner_settings import FILES, check_reachable
     from miaudit.pipeline.lm_audit import _records, run_lm_config
     from miaudit.pipeline.output import prepare_output_dir
-    from miaudit.pipeline.owner_run import FILES, check_reachable
 
     records = _records(config, data_dir)
     m, r = lm_owner_split(config, records, source=source)

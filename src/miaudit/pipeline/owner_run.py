@@ -30,42 +30,13 @@ from typing import Any
 import numpy as np
 
 from miaudit.errors import ConfigError
-from miaudit.owner import TESTS, min_p_value
+from miaudit.pipeline._owner_settings import FILES, _test_settings, check_reachable
 from miaudit.pipeline._yaml import read_yaml
 from miaudit.pipeline.config import _check_keys, _split_set, parse_config
 from miaudit.pipeline.owner_audit import answer_owner, default_attack
-from miaudit.validation import check_number
 
 OWNER_KEYS = {"owner", "reference_nonmembers", "population", "attack", "test", "alpha"}
 AUDIT_KEYS = {"title", "dataset", "target", "reference", "seed", "output", "evaluation"}
-FILES = ("owner.json", "owner.html")
-
-
-def _test_settings(raw: dict[str, Any], source: str) -> tuple[str, float]:
-    test = raw.get("test", "mann_whitney")
-    if test not in TESTS:
-        raise ConfigError(f"{source}: 'test' must be one of {', '.join(TESTS)}, got {test!r}")
-    alpha = check_number(
-        raw.get("alpha", 0.05), f"{source}: 'alpha'", low=0, high=1, closed="neither"
-    )
-    return str(test), float(alpha)
-
-
-def check_reachable(n_owner: int, n_reference: int, test: str, alpha: float, source: str) -> None:
-    """Refuse, before anything trains, groups too small for the test to reject at ``alpha``
-    (the rank test's smallest p-value is 1 / C(m + r, m), :func:`miaudit.owner.min_p_value`)."""
-    if test == "welch" and (n_owner < 2 or n_reference < 2):
-        raise ConfigError(
-            f"{source}: the Welch t-test needs at least 2 owner and 2 reference records (got "
-            f"{n_owner} and {n_reference}); use the rank test (mann_whitney)"
-        )
-    if test == "mann_whitney" and min_p_value(n_owner, n_reference) > alpha:
-        need = next(k for k in range(1, 10**7) if min_p_value(n_owner, k) <= alpha)
-        raise ConfigError(
-            f"{source}: with {n_owner} owner record(s) the rank test needs at least {need} "
-            f"reference non-members to reach alpha = {alpha:g} (there are {n_reference}: its "
-            f"smallest p-value is {min_p_value(n_owner, n_reference):.3g})"
-        )
 
 
 def parse_owner_config(raw: Any, *, source: str = "config") -> tuple[Any, dict[str, Any]]:
