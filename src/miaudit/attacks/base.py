@@ -29,7 +29,7 @@ from miaudit.validation import Constraints, validate_instance, validate_params
 if TYPE_CHECKING:  # attacks stay NumPy-only at import time
     from miaudit.targets import Target
 
-Knowledge = Literal["black-box probabilities", "black-box labels", "white-box"]
+Knowledge = Literal["black-box probabilities", "black-box labels", "black-box samples", "white-box"]
 Access = Literal["outputs", "labels", "white-box"]
 
 

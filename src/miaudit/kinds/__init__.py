@@ -51,7 +51,8 @@ How the next kinds plug in (each checked by a toy kind in ``tests/unit/test_kind
   (low ``loss``) unchanged; Min-K% reduces ``token_loss`` under its mask; the reference-model
   ratio subtracts the reference LM's ``loss`` (the same kind on the reference model);
   LiRA/RMIA read ``loss`` per reference model once ported to signals.
-* **Generators** (issue 14, GAN/VAE/diffusion). Records: images (n, C, H, W). Answers: the
+* **Generators** (issue 14, GAN/VAE/diffusion; GANs done: :class:`miaudit.generative.GeneratorKind`,
+  attacks in ``miaudit.attacks.gan``). Records: images (n, C, H, W). Answers: the
   discriminator's outputs (white-box), each record's distances to k seeded generated samples
   or its latent-optimised reconstruction, a VAE's Monte-Carlo reconstructions, a diffusion
   model's denoising errors at chosen timesteps. Signals: ``discriminator_score`` (LOGAN,

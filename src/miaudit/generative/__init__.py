@@ -1,0 +1,33 @@
+"""Generative models as audit targets (issue 14, first slice: GANs).
+
+* :class:`GANTarget`: a generator (and, for white-box audits only, its discriminator);
+  seeded, batched, counted sampling.
+* :class:`DCGANRecipe` and :func:`train_dcgan`: miaudit's DCGAN for 28x28 grey images;
+  :func:`train_gan` trains any user (generator, discriminator) pair the same way.
+* :class:`GeneratorKind`: the target kind whose signals LOGAN (``discriminator_score``)
+  and GAN-Leaks (``reconstruction_distance``) read.
+* :func:`nearest_distances`: each record's distance to its nearest generated sample.
+
+The attacks are in :mod:`miaudit.attacks.gan`.
+"""
+
+from miaudit.generative.dcgan import DCGANDiscriminator, DCGANGenerator, DCGANRecipe
+from miaudit.generative.distances import nearest_distances
+from miaudit.generative.images import check_images
+from miaudit.generative.kind import GANAnswers, GeneratorKind
+from miaudit.generative.target import GANTarget
+from miaudit.generative.training import GANHistory, train_dcgan, train_gan
+
+__all__ = [
+    "DCGANDiscriminator",
+    "DCGANGenerator",
+    "DCGANRecipe",
+    "GANAnswers",
+    "GANHistory",
+    "GANTarget",
+    "GeneratorKind",
+    "check_images",
+    "nearest_distances",
+    "train_dcgan",
+    "train_gan",
+]
