@@ -11,16 +11,12 @@ float64 (n,), higher = more likely a member, whatever the paper's sign.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal
 
-import numpy as np
-
-from miaudit.attacks.base import ThreatModel
-from miaudit.errors import NotFittedError
+from miaudit.attacks._signal_attack import SignalAttack, ThresholdRule, make_registered
 from miaudit.generative import GeneratorKind
-from miaudit.kinds import Signals, SignalThreshold
+from miaudit.kinds import Signals
 from miaudit.registry import Registry
-from miaudit.validation import Constraints, validate_instance, validate_params
 
 #: "white-box": the target's discriminator; "samples": generated samples only
 GANAccess = Literal["white-box", "samples"]
@@ -55,20 +51,14 @@ class GANKnowledge:
     seed: int = 0
 
 
-class GANAttack:
+class GANAttack(SignalAttack):
     """Base class of the GAN attacks (scikit-learn style: the constructor stores keyword
     parameters, ``fit`` returns self, ``score_samples`` returns scores).
 
     ``kind()`` is the :class:`GeneratorKind` whose query gives the signals the attack reads
     (its ``k`` and seed are the attack's parameters, so they are recorded with it)."""
 
-    name: ClassVar[str]
-    threat_model: ClassVar[ThreatModel]
     requires: ClassVar[GANNeeds]
-    param_constraints: ClassVar[dict[str, Constraints]] = {}
-
-    def check_params(self) -> None:
-        validate_instance(self, kind="attack")
 
     def needs(self) -> GANNeeds:
         return self.requires
@@ -77,34 +67,9 @@ class GANAttack:
         """The query of the target (or surrogate) this attack reads."""
         raise NotImplementedError
 
-    def fit(self, knowledge: GANKnowledge) -> Self:
-        self.check_params()
-        self.fitted_ = True
-        return self
 
-    def score_samples(self, signals: Signals) -> np.ndarray:
-        """Membership scores of the audited records, float64 (n,), higher = member."""
-        if not getattr(self, "fitted_", False):
-            raise NotFittedError(f"attack {self.name!r} is not fitted; call fit(knowledge) first")
-        scores = np.asarray(self._score(signals), dtype=np.float64)
-        if scores.shape != (signals.n,):
-            raise RuntimeError(f"{self.name} returned scores of shape {scores.shape}")
-        return scores
-
-    def _score(self, signals: Signals) -> np.ndarray:
-        raise NotImplementedError
-
-    def get_params(self) -> dict[str, Any]:
-        return {k: v for k, v in vars(self).items() if not k.endswith("_")}
-
-
-class ThresholdGANAttack(GANAttack):
-    """An attack that is one threshold rule on one signal (:class:`SignalThreshold`)."""
-
-    rule: ClassVar[SignalThreshold]
-
-    def _score(self, signals: Signals) -> np.ndarray:
-        return self.rule.score_samples(signals)
+class ThresholdGANAttack(ThresholdRule, GANAttack):
+    """A GAN attack that is one threshold rule on one signal (:class:`SignalThreshold`)."""
 
 
 GAN_ATTACKS: Registry[type[GANAttack]] = Registry("GAN attack")
@@ -117,8 +82,4 @@ def register_gan_attack(cls: type[GANAttack]) -> type[GANAttack]:
 def make_gan_attack(name: str, **params: Any) -> GANAttack:
     """A registered GAN attack by name (ConfigError for bad parameters, before anything
     trains)."""
-    cls = GAN_ATTACKS.get(name)
-    validate_params(cls, params, kind="attack", name=name)
-    attack = cls(**params)
-    attack.check_params()
-    return attack
+    return make_registered(GAN_ATTACKS, name, **params)

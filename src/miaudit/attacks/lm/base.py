@@ -10,15 +10,15 @@ the attacker's population). Scores follow the project's convention: float64 (n,)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from miaudit.attacks.base import ThreatModel
-from miaudit.errors import DataError, NotFittedError
-from miaudit.kinds import Signals, SignalThreshold
+from miaudit.attacks._signal_attack import SignalAttack, ThresholdRule, make_registered
+from miaudit.errors import DataError
+from miaudit.kinds import Signals
 from miaudit.registry import Registry
-from miaudit.validation import Constraints, Interval, validate_instance, validate_params
+from miaudit.validation import Interval
 
 #: reference LMs: none, trained on the attacker's population records (a reference model,
 #: Carlini et al. 2021), or on random halves of the audited records (LiRA / RMIA)
@@ -75,17 +75,11 @@ class LMKnowledge:
     seed: int = 0
 
 
-class LMAttack:
+class LMAttack(SignalAttack):
     """Base class of the language-model attacks (scikit-learn style: the constructor stores
     keyword parameters, ``fit`` returns self, ``score_samples`` returns scores)."""
 
-    name: ClassVar[str]
-    threat_model: ClassVar[ThreatModel]
     requires: ClassVar[LMNeeds]
-    param_constraints: ClassVar[dict[str, Constraints]] = {}
-
-    def check_params(self) -> None:
-        validate_instance(self, kind="attack")
 
     def needs(self) -> LMNeeds:
         return self.requires
@@ -94,40 +88,15 @@ class LMAttack:
         """How many reference LMs it asks for (None: the audit's default)."""
         return getattr(self, "num_models", None)
 
-    def fit(self, knowledge: LMKnowledge) -> Self:
-        self.check_params()
-        self.fitted_ = True
-        return self
-
-    def score_samples(self, signals: Signals) -> np.ndarray:
-        """Membership scores of the audited records, float64 (n,), higher = member."""
-        if not getattr(self, "fitted_", False):
-            raise NotFittedError(f"attack {self.name!r} is not fitted; call fit(knowledge) first")
-        scores = np.asarray(self._score(signals), dtype=np.float64)
-        if scores.shape != (signals.n,):
-            raise RuntimeError(f"{self.name} returned scores of shape {scores.shape}")
-        return scores
-
-    def _score(self, signals: Signals) -> np.ndarray:
-        raise NotImplementedError
-
     def _reference(self, knowledge: LMKnowledge) -> LMReference:
         if knowledge.reference is None:
             raise DataError(f"{self.name}: needs reference language models (LMKnowledge.reference)")
         return knowledge.reference
 
-    def get_params(self) -> dict[str, Any]:
-        return {k: v for k, v in vars(self).items() if not k.endswith("_")}
 
-
-class ThresholdLMAttack(LMAttack):
-    """An attack that is one threshold rule on one signal (:class:`SignalThreshold`):
+class ThresholdLMAttack(ThresholdRule, LMAttack):
+    """An LM attack that is one threshold rule on one signal (:class:`SignalThreshold`):
     a subclass names the rule; fitting learns nothing (the metrics sweep every threshold)."""
-
-    rule: ClassVar[SignalThreshold]
-
-    def _score(self, signals: Signals) -> np.ndarray:
-        return self.rule.score_samples(signals)
 
 
 class SmallestTokensLMAttack(LMAttack):
@@ -153,11 +122,7 @@ def register_lm_attack(cls: type[LMAttack]) -> type[LMAttack]:
 
 def make_lm_attack(name: str, **params: Any) -> LMAttack:
     """A registered LM attack by name (ConfigError for bad parameters, before anything trains)."""
-    cls = LM_ATTACKS.get(name)
-    validate_params(cls, params, kind="attack", name=name)
-    attack = cls(**params)
-    attack.check_params()
-    return attack
+    return make_registered(LM_ATTACKS, name, **params)
 
 
 def smallest_fraction_mean(values: np.ndarray, mask: np.ndarray, k_percent: float) -> np.ndarray:
