@@ -209,12 +209,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_audit(args: argparse.Namespace) -> int:
     from miaudit.pipeline._yaml import read_yaml
     from miaudit.pipeline.config import parse_config
+    from miaudit.pipeline.generative_config import is_generative_config
     from miaudit.pipeline.lm_config import is_lm_config
     from miaudit.pipeline.run import check_tracking_before_work
 
     raw = read_yaml(args.config)
     if is_lm_config(raw):
         return _audit_lm(args, raw)
+    if is_generative_config(raw):
+        return _audit_generative(args, raw)
     config = parse_config(
         raw, source=str(args.config), allow_imports=False if args.no_code else None
     )
@@ -240,6 +243,21 @@ def _audit_lm(args: argparse.Namespace, raw: object) -> int:
         data_dir=args.data_dir,
         progress=not args.no_progress,
         overwrite=args.overwrite,
+    )
+    print(result.summary())
+    print(f"results: {output}/results.json  report: {output}/report.html")
+    return _attack_status(*_failed_attacks([result]))
+
+
+def _audit_generative(args: argparse.Namespace, raw: object) -> int:
+    """A generative-model audit (a config with an ``images:`` section, issue 14)."""
+    from miaudit.pipeline.generative_audit import run_generative_config
+    from miaudit.pipeline.generative_config import parse_generative_config
+
+    config = parse_generative_config(raw, source=str(args.config))
+    output = _output_dir(args, config)
+    result = run_generative_config(
+        config, output=output, data_dir=args.data_dir, overwrite=args.overwrite
     )
     print(result.summary())
     print(f"results: {output}/results.json  report: {output}/report.html")

@@ -59,6 +59,9 @@ def target_section(result: AuditResult) -> str:
                 f"{fmt(get(lm, 'nonmember_perplexity'))}</span>",
             ),
         ]
+    gen = getattr(t, "generative", None)
+    if gen:
+        rows[2:6] = _generative_rows(gen)
     defense = getattr(t, "defense", None)
     if defense:
         rows.insert(
@@ -76,3 +79,44 @@ def target_section(result: AuditResult) -> str:
         + '\n<p class="small">A large generalisation gap (overfitting) usually means more '
         "membership leakage, but a small gap does not rule it out.</p>\n</section>"
     )
+
+
+def _cost(name: str, c: dict) -> str:
+    """One attack's cost: generated samples, discriminator queries (white-box), seconds."""
+    parts = [f'<span class="mono">{esc(get(c, "samples"))}</span> samples']
+    if get(c, "discriminator_queries"):
+        queries = esc(get(c, "discriminator_queries"))
+        parts.append(f'<span class="mono">{queries}</span> discriminator queries')
+    parts.append(f'<span class="mono">{fmt(get(c, "seconds"), 1)}</span> s')
+    return f"{esc(name)}: " + ", ".join(parts)
+
+
+def _generative_rows(gen: dict) -> list[tuple[str, str]]:
+    """A generator's rows in place of a classifier's classes and accuracies: its family,
+    images, last training losses and what each attack cost (generated samples, seconds)."""
+    shape = get(gen, "record_shape") or []
+    costs = get(gen, "attack_costs") or {}
+    cost_text = "; ".join(_cost(name, c) for name, c in costs.items()) or DASH
+    ref = get(gen, "reference_generator_seconds")
+    if ref is not None:
+        cost_text += (
+            f'; the reference generator (trained once): <span class="mono">{fmt(ref, 1)}</span> s'
+        )
+    return [
+        (
+            "Generative model",
+            f"{esc(get(gen, 'family'))}, images "
+            f'<span class="mono">{esc("x".join(str(s) for s in shape))}</span>, latent '
+            f'<span class="mono">{esc(get(gen, "latent_dim"))}</span>',
+        ),
+        (
+            "Training losses (last epoch, D / G)",
+            f'<span class="mono">{fmt(get(gen, "d_loss"))} / {fmt(get(gen, "g_loss"))}</span>'
+            f' after <span class="mono">{fmt(get(gen, "train_seconds"), 1)}</span> s',
+        ),
+        ("Attack cost", cost_text),
+        (
+            "Generalisation",
+            "a generator has no accuracy; the attacks below measure what it memorised",
+        ),
+    ]

@@ -46,6 +46,10 @@ class TargetSummary:
     #: a language model's tokenizer, context handling and losses (members vs non-members;
     #: the accuracies above are then next-token accuracies); None for classifiers
     language_model: dict[str, Any] | None = None
+    #: a generative model's family, training losses and each attack's cost (generated
+    #: samples, seconds; issue 14); the accuracies above are then NaN (a generator has
+    #: none); None for classifiers and language models
+    generative: dict[str, Any] | None = None
 
     @property
     def generalization_gap(self) -> float:
@@ -67,6 +71,7 @@ class TargetSummary:
             "duplicates_dropped": self.duplicates_dropped,
             **({"source": self.source} if self.source is not None else {}),
             **({"language_model": self.language_model} if self.language_model else {}),
+            **({"generative": self.generative} if self.generative else {}),
             **(
                 {"epsilon": self.defense["epsilon"]}
                 if self.defense and "epsilon" in self.defense
@@ -91,6 +96,7 @@ class TargetSummary:
             duplicates_dropped=data.get("duplicates_dropped"),
             source=data.get("source"),
             language_model=data.get("language_model"),
+            generative=data.get("generative"),
         )
 
 
@@ -360,11 +366,20 @@ class AuditResult:
         """A plain-text table of the target and every attack's headline metrics."""
         t = self.target
         width = max([20, *(len(a.name) + 1 for a in self.attacks)])
+        if t.generative:  # a generator has no accuracy
+            target_line = (
+                f"target: {t.model} ({t.generative.get('family', 'generative')})  "
+                f"({t.n_members} members, {t.n_nonmembers} non-members)"
+            )
+        else:
+            target_line = (
+                f"target: {t.model}  train acc {t.train_accuracy:.3f}  test acc "
+                f"{t.test_accuracy:.3f}  gap {t.generalization_gap:+.3f}  "
+                f"({t.n_members} members, {t.n_nonmembers} non-members)"
+            )
         lines = [
             f"{self.title}",
-            f"target: {t.model}  train acc {t.train_accuracy:.3f}  test acc "
-            f"{t.test_accuracy:.3f}  gap {t.generalization_gap:+.3f}  "
-            f"({t.n_members} members, {t.n_nonmembers} non-members)",
+            target_line,
             f"{'attack':<{width}} {'AUC':>7} {'95% CI':>15} {'TPR@0.1%':>9} {'TPR@1%':>8} "
             f"{'TPR@10%':>8} {'adv':>6} {'eps>=*':>6} {'eps>=':>6}",
         ]

@@ -46,6 +46,7 @@ def run_gan_attack(
     *,
     recipe: DCGANRecipe | None = None,
     population: np.ndarray | None = None,
+    reference: GANTarget | None = None,
     seed: int = 0,
 ) -> GANAttackRun:
     """``attack``'s scores on ``records`` (n, C, H, W) against ``target``.
@@ -54,8 +55,9 @@ def run_gan_attack(
     black-box one sees only ``target.black_box()``'s samples. The calibrated GAN-Leaks
     trains a reference generator with ``recipe`` (as given, its seed too) on
     ``population`` (the attacker's records from the same distribution, none of ``records``
-    in the usual audit); LOGAN black-box trains its own DCGAN on the target's samples.
-    Every input is checked first."""
+    in the usual audit), unless ``reference`` gives one already trained (an audit running
+    several calibrated attacks trains it once); LOGAN black-box trains its own DCGAN on the
+    target's samples. Every input is checked first."""
     attack.check_params()
     needs = attack.needs()
     x = target.check_records(records)
@@ -65,13 +67,18 @@ def run_gan_attack(
             "target has none (give GANTarget(..., discriminator=D), or run a black-box attack)"
         )
     pop = None
-    if needs.reference:
+    if needs.reference and reference is None:
         if population is None or recipe is None:
             raise DataError(
                 f"{attack.name} calibrates with a reference generator: give population "
                 "(the attacker's images from the same distribution) and recipe (how to train it)"
             )
         pop = target.check_records(check_images(population, "population"))
+    elif needs.reference and tuple(reference.record_shape) != tuple(target.record_shape):
+        raise DataError(
+            f"the reference generator makes images of shape {reference.record_shape}, "
+            f"the target {target.record_shape}"
+        )
     start = time.perf_counter()
     train_seconds = 0.0
     queried = target if needs.access == "white-box" else target.black_box()
@@ -86,9 +93,10 @@ def run_gan_attack(
         train_seconds += history.seconds
         queried = surrogate
     if needs.reference:
-        assert pop is not None and recipe is not None
-        reference, history = train_dcgan(recipe, pop)
-        train_seconds += history.seconds
+        if reference is None:
+            assert pop is not None and recipe is not None
+            reference, history = train_dcgan(recipe, pop)
+            train_seconds += history.seconds
         ref_view = reference.black_box()
         knowledge = GANKnowledge(
             reference=measure(attack.kind(), ref_view, x, needs.signals), seed=seed
