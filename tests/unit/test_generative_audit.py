@@ -108,3 +108,12 @@ def test_cli_runs_a_tiny_gan_audit(tmp_path, capsys):
     report = (out / "report.html").read_text()
     assert "Attack cost" in report and "discriminator queries" in report
     assert "Train accuracy" not in report
+
+
+def test_the_shipped_gan_config_is_valid():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "configs" / "gan_mnist.yaml"
+    config = parse_generative_config(yaml.safe_load(path.read_text()), source=str(path))
+    assert config.recipe.epochs == 150 and config.split["population"] == 500
+    assert [a.name for a in config.attacks][0] == "logan_white_box"
