@@ -3,7 +3,9 @@ Diffusion Model by Proximal Initialization" (ICLR), sec. 4: eps_0 = eps_theta(x_
 "proximal initialisation" of the noise), x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps_0,
 and a member has a small ||eps_0 - eps_theta(x_t, t)||_p. Score = -that norm.
 
-Choices checked against the authors' code (github.com/kong13661/PIA): eps_0 is the model's
+Choices follow the authors' code (github.com/kong13661/PIA, its ``Attacker`` with
+``interval`` and ``attack_num``) as read before this slice; not re-read line by line here
+(to re-check): eps_0 is the model's
 output at timestep index 0 on the clean image; the distance is the sum over pixels of
 |.|^p with p = 4 (here its p-th root: the same ranking), at t = 200 of T = 1000 (the
 defaults). For a smaller T scale t by T / 1000 (T = 100: t = 20). Two queries per record.

@@ -6,8 +6,9 @@ steps of k up to t; one deterministic step on to t + k and one back give x_hat_t
 t-error is ||x_hat_t - x_t||^2 (summed over pixels) and a member has a smaller one. Score =
 -error.
 
-Choices checked against the authors' code (github.com/jinhaoduan/SecMI, ``secmi``'s
-``get_intermediate_results``/``ddim_singlestep``): the inversion starts by reading
+Choices follow the authors' code (github.com/jinhaoduan/SecMI, its
+``get_intermediate_results``/``ddim_singlestep``) as read before this slice; not re-read
+line by line here (to re-check): the inversion starts by reading
 eps_theta(x_0, 0) at timestep index 0, and with their t_SEC = 100, k = 10 on T = 1000 the
 error is measured at index 90 (inversion 0 -> 10 -> ... -> 90, then 90 -> 100 -> 90). Here
 ``t`` is the index where the error is measured, so the paper's setting is t = 90, k = 10
