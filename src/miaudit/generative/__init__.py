@@ -9,16 +9,34 @@
 * :func:`nearest_distances`: each record's distance to its nearest generated sample.
 
 The attacks are in :mod:`miaudit.attacks.gan`.
+
+Diffusion models: :class:`DiffusionTarget` (a denoiser and its schedule, counted
+queries), :class:`DDPMSchedule`, :class:`DDPMRecipe` / :func:`train_ddpm` (miaudit's
+:class:`CompactUNet`) and :func:`train_diffusion` for user models, and
+:class:`DiffusionKind`; the attacks are in :mod:`miaudit.attacks.diffusion`.
 """
 
 from miaudit.generative.dcgan import DCGANDiscriminator, DCGANGenerator, DCGANRecipe
+from miaudit.generative.ddpm_training import DDPMHistory, DDPMRecipe, train_ddpm, train_diffusion
+from miaudit.generative.diffusion import DDPMSchedule, DiffusionTarget
+from miaudit.generative.diffusion_kind import DiffusionAnswers, DiffusionKind
 from miaudit.generative.distances import nearest_distances
 from miaudit.generative.images import check_images
 from miaudit.generative.kind import GANAnswers, GeneratorKind
 from miaudit.generative.target import GANTarget
 from miaudit.generative.training import GANHistory, train_dcgan, train_gan
+from miaudit.generative.unet import CompactUNet
 
 __all__ = [
+    "CompactUNet",
+    "DDPMHistory",
+    "DDPMRecipe",
+    "DDPMSchedule",
+    "DiffusionAnswers",
+    "DiffusionKind",
+    "DiffusionTarget",
+    "train_ddpm",
+    "train_diffusion",
     "DCGANDiscriminator",
     "DCGANGenerator",
     "DCGANRecipe",
