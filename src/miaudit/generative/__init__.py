@@ -15,11 +15,11 @@ from miaudit.generative.dcgan import DCGANDiscriminator, DCGANGenerator, DCGANRe
 from miaudit.generative.distances import nearest_distances
 from miaudit.generative.images import check_images
 from miaudit.generative.kind import GANAnswers, GeneratorKind
+from miaudit.generative.monte_carlo import mc_share, pairwise_distances
 from miaudit.generative.target import GANTarget
+from miaudit.generative.training import GANHistory, train_dcgan, train_gan
 from miaudit.generative.vae import VAEHistory, VAERecipe, VAETarget, train_vae, train_vae_modules
 from miaudit.generative.vae_kind import VAEAnswers, VAEKind
-from miaudit.generative.monte_carlo import mc_share, pairwise_distances
-from miaudit.generative.training import GANHistory, train_dcgan, train_gan
 
 __all__ = [
     "DCGANDiscriminator",
