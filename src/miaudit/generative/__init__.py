@@ -23,9 +23,12 @@ from miaudit.generative.diffusion_kind import DiffusionAnswers, DiffusionKind
 from miaudit.generative.distances import nearest_distances
 from miaudit.generative.images import check_images
 from miaudit.generative.kind import GANAnswers, GeneratorKind
+from miaudit.generative.monte_carlo import mc_share, pairwise_distances
 from miaudit.generative.target import GANTarget
 from miaudit.generative.training import GANHistory, train_dcgan, train_gan
 from miaudit.generative.unet import CompactUNet
+from miaudit.generative.vae import VAEHistory, VAERecipe, VAETarget, train_vae, train_vae_modules
+from miaudit.generative.vae_kind import VAEAnswers, VAEKind
 
 __all__ = [
     "CompactUNet",
@@ -44,6 +47,15 @@ __all__ = [
     "GANHistory",
     "GANTarget",
     "GeneratorKind",
+    "VAEAnswers",
+    "VAEHistory",
+    "VAEKind",
+    "VAERecipe",
+    "VAETarget",
+    "mc_share",
+    "pairwise_distances",
+    "train_vae",
+    "train_vae_modules",
     "check_images",
     "nearest_distances",
     "train_dcgan",
